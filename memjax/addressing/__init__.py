@@ -1,0 +1,19 @@
+"""Addressing: pure functions that turn keys and gates into weightings over memory slots.
+
+Each mechanism lives in its own module and acts on *unbatched* arrays
+(`memory: [num_slots, word_size]`, `weights: [num_slots]`); cores add batch and
+head axes with `jax.vmap`.
+
+- `content.py`       cosine similarity and content weighting with key strength (NTM eq. 5-6)
+- `interpolation.py` the interpolation gate between content and previous weights (NTM eq. 7)
+- `shift.py`         circular shift convolution (NTM eq. 8)
+- `sharpen.py`       sharpening with gamma >= 1 (NTM eq. 9)
+- `attention.py`     softmax attention read over slots (memory networks, key-value memories)
+"""
+from memjax.addressing.attention import attention_read, attention_weights
+from memjax.addressing.content import content_weights, cosine_similarity
+from memjax.addressing.interpolation import interpolate
+from memjax.addressing.sharpen import sharpen
+from memjax.addressing.shift import circular_shift
+
+__all__ = ["attention_weights", "attention_read", "content_weights", "cosine_similarity", "interpolate", "sharpen", "circular_shift"]

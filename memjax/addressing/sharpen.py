@@ -1,0 +1,22 @@
+"""Sharpening (Graves et al. 2014, eq. 9)."""
+import jax
+import jax.numpy as jnp
+
+# Keeps d(w^gamma)/d(gamma) = w^gamma log(w) finite where a weight is exactly 0.
+_EPSILON = 1e-12
+
+
+def sharpen(weights: jax.Array, gamma: jax.Array) -> jax.Array:
+  """w(i) = w~(i)^gamma / sum_j w~(j)^gamma, gamma >= 1.
+
+  Counteracts the blurring of the shift convolution.
+
+  Args:
+    weights: `[num_slots]` shifted weighting w~.
+    gamma: scalar sharpening exponent >= 1.
+
+  Returns:
+    `[num_slots]` final weighting, sums to one.
+  """
+  powered = jnp.power(weights + _EPSILON, gamma)
+  return powered / jnp.sum(powered, axis=-1, keepdims=True)

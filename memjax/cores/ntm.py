@@ -1,0 +1,207 @@
+"""The Neural Turing Machine core (Graves et al. 2014; Collier & Beel 2018).
+
+One step, for each head h (reads and writes alike):
+
+    w^c = softmax(beta K[k, M_{t-1}])          content addressing  (addressing/content.py)
+    w^g = g w^c + (1 - g) w_{t-1}               interpolation       (addressing/interpolation.py)
+    w~(i) = sum_j w^g(j) s((i - j) mod N)      circular shift      (addressing/shift.py)
+    w(i) = w~(i)^gamma / sum_j w~(j)^gamma      sharpening          (addressing/sharpen.py)
+
+then the write heads update memory, M_t = M_{t-1} o prod(1 - w e^T) + sum w a^T,
+and the read heads read the new memory, r = sum_i w(i) M_t(i) (memory/read_write.py).
+The controller sees `[x_t, r_{t-1}]`; the output is `W [controller_out_t, r_t]`.
+"""
+from typing import Any, NamedTuple, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from memjax import addressing
+from memjax.cores.base import MemoryCore
+from memjax.cores.recurrent import LSTM, lstm_zero_state
+from memjax.memory import read_write
+
+MEMORY_INITS = ("constant", "learned", "random")
+CONTROLLERS = ("lstm", "feedforward")
+# Collier & Beel 2018 initialise memory to this constant; it converged fastest.
+_CONSTANT_MEMORY_VALUE = 1e-6
+
+
+class NTMState(NamedTuple):
+  """NTM carry; leading dims are batch.
+
+  Attributes:
+    controller: the controller's state (an `LSTMState`, or `()` for feed-forward).
+    memory: `[batch, memory_size, word_size]` memory M_t.
+    read_weights: `[batch, num_read_heads, memory_size]`.
+    write_weights: `[batch, num_write_heads, memory_size]`.
+    reads: `[batch, num_read_heads, word_size]` the last read vectors r_t.
+  """
+  controller: Any
+  memory: jax.Array
+  read_weights: jax.Array
+  write_weights: jax.Array
+  reads: jax.Array
+
+
+class HeadParams(NamedTuple):
+  """Addressing parameters of a set of heads, `[..., num_heads, ...]`, already squashed."""
+  key: jax.Array        # [..., heads, word_size]
+  strength: jax.Array   # [..., heads] beta >= 0
+  gate: jax.Array       # [..., heads] g in [0, 1]
+  shift: jax.Array      # [..., heads, 2 * shift_range + 1], sums to one
+  sharpness: jax.Array  # [..., heads] gamma >= 1
+
+
+def address(memory: jax.Array, previous_weights: jax.Array, head: HeadParams) -> jax.Array:
+  """NTM eq. 5-9 for one head on unbatched arrays.
+
+  Args:
+    memory: `[memory_size, word_size]`.
+    previous_weights: `[memory_size]` w_{t-1}.
+    head: one head's `HeadParams` (key `[word_size]`, scalars, shift `[2s+1]`).
+
+  Returns:
+    `[memory_size]` weighting w_t.
+  """
+  content = addressing.content_weights(memory, head.key, head.strength)
+  gated = addressing.interpolate(content, previous_weights, head.gate)
+  shifted = addressing.circular_shift(gated, head.shift)
+  return addressing.sharpen(shifted, head.sharpness)
+
+
+# Heads over axis 0 of weights and params, memory shared; then batch over all.
+_address_heads = jax.vmap(address, in_axes=(None, 0, 0))
+_address_batch = jax.vmap(_address_heads)
+_erase_and_add_batch = jax.vmap(read_write.erase_and_add)
+_read_batch = jax.vmap(read_write.read)
+
+
+class NTM(MemoryCore):
+  """Neural Turing Machine with any number of read and write heads.
+
+  Attributes:
+    output_size: logits per step.
+    memory_size: N, number of memory slots.
+    word_size: M, width of a slot.
+    num_read_heads / num_write_heads: number of heads of each kind.
+    controller: "lstm" or "feedforward".
+    controller_size: controller hidden units.
+    shift_range: heads may move by -shift_range..shift_range slots per step.
+    memory_init: "constant" (1e-6, Collier & Beel's best), "learned", or
+      "random" (N(0, 0.5^2), redrawn from the carry's rng).
+    clip_value: controller outputs are clipped to [-clip_value, clip_value]
+      (Collier & Beel: stops saturation early in training); 0 disables.
+  """
+  output_size: int
+  memory_size: int = 128
+  word_size: int = 20
+  num_read_heads: int = 1
+  num_write_heads: int = 1
+  controller: str = "lstm"
+  controller_size: int = 100
+  shift_range: int = 1
+  memory_init: str = "constant"
+  clip_value: float = 20.0
+
+  def _check(self):
+    def fail(message):
+      raise ValueError(f"NTM: {message}")
+    if self.memory_size < 1 or self.word_size < 1:
+      fail(f"model.memory_size={self.memory_size} and model.word_size={self.word_size} must be >= 1")
+    if self.num_read_heads < 1:
+      fail(f"model.num_read_heads={self.num_read_heads} must be >= 1 (the output reads memory)")
+    if self.num_write_heads < 0:
+      fail(f"model.num_write_heads={self.num_write_heads} must be >= 0")
+    if self.shift_range < 0 or 2 * self.shift_range + 1 > self.memory_size:
+      fail(f"model.shift_range={self.shift_range} needs 0 <= 2*shift_range+1 <= "
+           f"model.memory_size={self.memory_size}")
+    if self.memory_init not in MEMORY_INITS:
+      fail(f"model.memory_init={self.memory_init!r} is not one of {MEMORY_INITS}")
+    if self.controller not in CONTROLLERS:
+      fail(f"model.controller={self.controller!r} is not one of {CONTROLLERS}")
+    if self.controller_size < 1:
+      fail(f"model.controller_size={self.controller_size} must be >= 1")
+
+  def setup(self):
+    self._check()
+    if self.controller == "lstm":
+      self.controller_net = LSTM(self.controller_size)
+    else:
+      self.controller_net = nn.Dense(self.controller_size)
+    num_shifts = 2 * self.shift_range + 1
+    # key, strength, gate, shift, sharpness per head; writes add erase and add vectors.
+    self._address_size = self.word_size + 3 + num_shifts
+    num_heads = self.num_read_heads + self.num_write_heads
+    self.head_projection = nn.Dense(
+        num_heads * self._address_size + self.num_write_heads * 2 * self.word_size)
+    self.readout = nn.Dense(self.output_size)
+    if self.memory_init == "learned":
+      self.initial_memory = self.param(
+          "initial_memory", nn.initializers.normal(0.1), (self.memory_size, self.word_size))
+
+  def initialize_carry(self, rng: jax.Array, input_shape: Tuple[int, ...]) -> NTMState:
+    batch_dims = tuple(input_shape[:-1])
+    shape = batch_dims + (self.memory_size, self.word_size)
+    if self.memory_init == "constant":
+      memory = jnp.full(shape, _CONSTANT_MEMORY_VALUE, jnp.float32)
+    elif self.memory_init == "learned":
+      memory = jnp.broadcast_to(self.initial_memory, shape)
+    else:
+      memory = 0.5 * jax.random.normal(rng, shape, jnp.float32)
+    # Heads start focused on slot 0 so that location-based moves have a start.
+    focus = jax.nn.one_hot(0, self.memory_size)
+    read_weights = jnp.broadcast_to(focus, batch_dims + (self.num_read_heads, self.memory_size))
+    write_weights = jnp.broadcast_to(focus, batch_dims + (self.num_write_heads, self.memory_size))
+    reads = jnp.einsum("...hn,...nm->...hm", read_weights, memory)
+    if self.controller == "lstm":
+      controller_state = lstm_zero_state(batch_dims, self.controller_size)
+    else:
+      controller_state = ()
+    return NTMState(controller_state, memory, read_weights, write_weights, reads)
+
+  def _split_heads(self, flat: jax.Array, num_heads: int) -> HeadParams:
+    """[batch, num_heads * address_size] -> squashed `HeadParams`."""
+    params = flat.reshape(flat.shape[:-1] + (num_heads, self._address_size))
+    word = self.word_size
+    return HeadParams(
+        key=params[..., :word],
+        strength=jax.nn.softplus(params[..., word]),
+        gate=jax.nn.sigmoid(params[..., word + 1]),
+        sharpness=1.0 + jax.nn.softplus(params[..., word + 2]),
+        shift=jax.nn.softmax(params[..., word + 3:], axis=-1))
+
+  def __call__(self, carry: NTMState, inputs: jax.Array) -> Tuple[NTMState, jax.Array]:
+    if inputs.ndim != 2:
+      raise ValueError(f"NTM step expects inputs [batch, features], got shape {inputs.shape}; "
+                       "use jax.vmap for extra leading axes")
+    batch = inputs.shape[0]
+    controller_inputs = jnp.concatenate([inputs, carry.reads.reshape(batch, -1)], axis=-1)
+    if self.controller == "lstm":
+      controller_state, controller_out = self.controller_net(carry.controller, controller_inputs)
+    else:
+      controller_state, controller_out = (), jnp.tanh(self.controller_net(controller_inputs))
+    if self.clip_value > 0:
+      controller_out = jnp.clip(controller_out, -self.clip_value, self.clip_value)
+
+    projected = self.head_projection(controller_out)
+    num_address = (self.num_read_heads + self.num_write_heads) * self._address_size
+    read_flat, write_flat = jnp.split(projected[:, :num_address],
+                                      [self.num_read_heads * self._address_size], axis=-1)
+    memory = carry.memory
+    write_weights = carry.write_weights
+    if self.num_write_heads:
+      write_heads = self._split_heads(write_flat, self.num_write_heads)
+      erase, add = jnp.split(
+          projected[:, num_address:].reshape(batch, self.num_write_heads, 2 * self.word_size),
+          2, axis=-1)
+      write_weights = _address_batch(memory, carry.write_weights, write_heads)
+      memory = _erase_and_add_batch(memory, write_weights, jax.nn.sigmoid(erase), add)
+
+    read_heads = self._split_heads(read_flat, self.num_read_heads)
+    read_weights = _address_batch(memory, carry.read_weights, read_heads)
+    reads = _read_batch(memory, read_weights)
+
+    outputs = self.readout(jnp.concatenate([controller_out, reads.reshape(batch, -1)], axis=-1))
+    return NTMState(controller_state, memory, read_weights, write_weights, reads), outputs
