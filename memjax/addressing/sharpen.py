@@ -2,7 +2,8 @@
 import jax
 import jax.numpy as jnp
 
-# Keeps d(w^gamma)/d(gamma) = w^gamma log(w) finite where a weight is exactly 0.
+
+# Keeps log(w) finite where a weight is exactly 0.
 _EPSILON = 1e-12
 
 
@@ -18,5 +19,6 @@ def sharpen(weights: jax.Array, gamma: jax.Array) -> jax.Array:
   Returns:
     `[num_slots]` final weighting, sums to one.
   """
-  powered = jnp.power(weights + _EPSILON, gamma)
-  return powered / jnp.sum(powered, axis=-1, keepdims=True)
+  # As softmax(gamma log w~): the direct ratio underflows to 0/0 once every
+  # w~(i)^gamma is below float32's range (large gamma, blurred weights).
+  return jax.nn.softmax(gamma * jnp.log(weights + _EPSILON), axis=-1)

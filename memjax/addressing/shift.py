@@ -35,5 +35,6 @@ def circular_shift(weights: jax.Array, shift_weights: jax.Array) -> jax.Array:
         f"shift range {shift_range} needs at least {num_offsets} memory slots, "
         f"got weights of shape {weights.shape}")
   # A Python loop over the (static, small) offsets, not over time or batch.
-  rolled = jnp.stack([jnp.roll(weights, d) for d in shift_offsets(shift_range)], axis=0)
-  return shift_weights @ rolled
+  # An elementwise sum (fuses into one kernel) rather than a stack and a matmul.
+  return sum(shift_weights[..., k] * jnp.roll(weights, d, axis=-1)
+             for k, d in enumerate(shift_offsets(shift_range)))

@@ -9,7 +9,8 @@
 from memjax.cores.base import MemoryCore, init_core, initial_carry
 from memjax.cores.ntm import NTM, NTMState
 from memjax.cores.recurrent import GRUCore, GRUState, LSTMCore, LSTMState
+from memjax.cores.registry import build_core, register_core
 from memjax.cores.unroll import dynamic_unroll, static_unroll
 
 __all__ = ["MemoryCore", "init_core", "initial_carry", "NTM", "NTMState", "LSTMCore",
-           "LSTMState", "GRUCore", "GRUState", "dynamic_unroll", "static_unroll"]
+           "LSTMState", "GRUCore", "GRUState", "dynamic_unroll", "static_unroll", "build_core", "register_core"]

@@ -30,7 +30,7 @@ def _time_major(tree: Any) -> Any:
 
 def dynamic_unroll(step_fn: StepFn, inputs: jax.Array, initial_carry: Any,
                    resets: Optional[jax.Array] = None,
-                   return_carries: bool = False) -> Tuple[Any, Any]:
+                   return_carries: bool = False, unroll: int = 1) -> Tuple[Any, Any]:
   """Unrolls `step_fn` over the time axis with `jax.lax.scan`.
 
   Args:
@@ -40,6 +40,8 @@ def dynamic_unroll(step_fn: StepFn, inputs: jax.Array, initial_carry: Any,
     resets: optional `[batch, time]` bool; resets the carry before step t.
     return_carries: also return every step's carry (`[batch, time, ...]` leaves),
       for visualising read/write weightings.
+    unroll: time steps per `lax.scan` iteration; >1 trades compile time for
+      less loop overhead (large on CPU, where each step is small).
 
   Returns:
     `(outputs, final_carry)` with outputs `[batch, time, ...]`, or
@@ -56,7 +58,7 @@ def dynamic_unroll(step_fn: StepFn, inputs: jax.Array, initial_carry: Any,
     return carry, (outputs_t, carry if return_carries else None)
 
   final_carry, (outputs, carries) = jax.lax.scan(
-      scan_step, initial_carry, (time_major_inputs, time_major_resets))
+      scan_step, initial_carry, (time_major_inputs, time_major_resets), unroll=unroll)
   outputs = _time_major(outputs)
   if return_carries:
     return outputs, final_carry, _time_major(carries)

@@ -1,6 +1,8 @@
 """Reading from and writing to an N x M memory (Graves et al. 2014, eq. 2-4)."""
+import functools
+import operator
+
 import jax
-import jax.numpy as jnp
 
 
 def read(memory: jax.Array, weights: jax.Array) -> jax.Array:
@@ -34,6 +36,8 @@ def erase_and_add(memory: jax.Array, weights: jax.Array, erase: jax.Array,
   """
   if weights.ndim == 1:
     weights, erase, add = weights[None], erase[None], add[None]
-  # [heads, slots, word]: what each head keeps of each cell.
-  keep = 1.0 - weights[:, :, None] * erase[:, None, :]
-  return memory * jnp.prod(keep, axis=0) + weights.T @ add
+  # What each head keeps of each cell, multiplied over the (few, static) heads
+  # one by one: the gradient of jnp.prod would need a cumulative product.
+  keep = functools.reduce(
+      operator.mul, [1.0 - weights[h, :, None] * erase[h, None, :] for h in range(weights.shape[0])])
+  return memory * keep + weights.T @ add

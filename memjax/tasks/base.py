@@ -86,6 +86,18 @@ class AlgorithmicTask:
     lengths = jax.random.randint(length_key, (batch_size,), min_length, max_length + 1)
     return self._build(content_key, lengths, pad_length)
 
+  def build(self, key: jax.Array, lengths: jax.Array, pad_length: int) -> SequenceBatch:
+    """A batch with given per-example `lengths` `[batch]` (may be traced), padded for `pad_length`.
+
+    Evaluating many lengths through one `pad_length` compiles once; lengths
+    above `pad_length` are the caller's error (checked when concrete).
+    """
+    if not isinstance(lengths, jax.core.Tracer):
+      longest = int(jnp.max(lengths))
+      if longest > pad_length:
+        raise ValueError(f"{self.name}: length {longest} is beyond the padded maximum {pad_length}")
+    return self._build(key, jnp.asarray(lengths, jnp.int32), pad_length)
+
 
 def random_bits(key: jax.Array, shape) -> jax.Array:
   """Uniform {0, 1} float32 array."""

@@ -1,0 +1,101 @@
+"""Builds the README's knowledge-graph results table from run outputs (`results.json`).
+
+    python benchmarks/kbqa_results.py --workdirs=/tmp/kbqa_kv,/tmp/kbqa_lstm,/tmp/gt_ntm \
+        [--output=docs/kbqa_results.md]
+
+Each workdir is one run of `experiments/train.py` with `config.experiment="kbqa"`:
+KB-QA runs (task synthetic_kbqa) give a row of test hits@1 per hop count (and
+on the held-out-entity split); graph-task runs give accuracy (questions
+answered exactly) beside the DNC paper's figure. Times are the runs' own wall
+clock, on whatever machine produced them.
+"""
+import json
+import pathlib
+import sys
+
+from absl import app, flags
+
+_WORKDIRS = flags.DEFINE_list("workdirs", None, "Run directories holding results.json.")
+_OUTPUT = flags.DEFINE_string("output", None, "Write the markdown here (default: stdout only).")
+
+_MODEL_NAMES = {"kv_memory": "Key-value memory", "lstm": "LSTM (no memory)", "ntm": "NTM",
+                "dnc": "DNC", "gru": "GRU"}
+_TASK_NAMES = {"graph_traversal": "Traversal", "graph_shortest_path": "Shortest path",
+               "graph_inference": "Inference (family trees)"}
+
+
+def _percent(value):
+  return "-" if value is None else f"{100 * value:.1f}%"
+
+
+def load(workdir: str) -> dict:
+  path = pathlib.Path(workdir) / "results.json"
+  if not path.exists():
+    raise FileNotFoundError(f"--workdirs entry {workdir}: no results.json (has the run finished?)")
+  results = json.loads(path.read_text())
+  results["workdir"] = workdir
+  return results
+
+
+def kbqa_table(runs) -> str:
+  lines = ["| Model | 1-hop | 2-hop | 3-hop | all | held-out entities (all) | graph | steps | time |",
+           "|---|---|---|---|---|---|---|---|---|"]
+  for run in runs:
+    final = run["final"]
+    cells = [_percent(final.get(f"test_hits1_hop{h}")) for h in ("1", "2", "3", "all")]
+    lines.append(f"| {_MODEL_NAMES.get(run['model'], run['model'])} | " + " | ".join(cells)
+                 + f" | {_percent(final.get('test_heldout_hits1_hopall'))} | "
+                 f"{run['num_triples']:,} triples | {run['steps']} | {run['wall_seconds'] / 60:.1f} min |")
+  return "\n".join(lines)
+
+
+def graph_table(runs) -> str:
+  tasks = sorted({r["task"] for r in runs}, key=list(_TASK_NAMES).index)
+  models = sorted({r["model"] for r in runs})
+  header = "| Task | DNC paper | " + " | ".join(_MODEL_NAMES.get(m, m) for m in models) + " |"
+  lines = [header, "|---|---|" + "---|" * len(models)]
+  by_key = {(r["task"], r["model"]): r for r in runs}
+  for task in tasks:
+    paper = next(r["paper_accuracy"] for r in runs if r["task"] == task)
+    cells = []
+    for model in models:
+      run = by_key.get((task, model))
+      cells.append("-" if run is None else
+                   f"{_percent(run['final']['question_accuracy'])} "
+                   f"({run['steps']} steps, {run['wall_seconds'] / 60:.0f} min)")
+    lines.append(f"| {_TASK_NAMES[task]} | {_percent(paper)} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def build(workdirs) -> str:
+  runs = [load(w) for w in workdirs]
+  kbqa = [r for r in runs if r.get("task") == "synthetic_kbqa"]
+  graphs = [r for r in runs if r.get("task") in _TASK_NAMES]
+  parts = []
+  if kbqa:
+    parts += ["### KB question answering (synthetic film graph), test hits@1", "",
+              kbqa_table(kbqa), ""]
+  if graphs:
+    parts += ["### DNC graph tasks, fraction of questions answered exactly", "",
+              graph_table(graphs), "",
+              "DNC paper figures are on its own graphs (London Underground, family trees); "
+              "memjax's are on the smaller random graphs of `memjax.knowledge.graph_tasks`.", ""]
+  return "\n".join(parts)
+
+
+def main(argv):
+  if len(argv) > 1:
+    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+  if not _WORKDIRS.value:
+    sys.exit("error: --workdirs is required (comma-separated run directories)")
+  try:
+    table = build(_WORKDIRS.value)
+  except FileNotFoundError as error:
+    sys.exit(f"error: {error}")
+  print(table)
+  if _OUTPUT.value:
+    pathlib.Path(_OUTPUT.value).write_text(table + "\n")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,80 @@
+"""End-to-end memory network on bAbI (Sukhbaatar et al. 2015), joint 1k, PE + LS + RN, 3 hops.
+
+Run (10 seeds at once, best by validation):
+    python experiments/train.py --config=configs/babi_memn2n.py --workdir=/tmp/babi_memn2n
+Ablation rows of the paper, via the config argument (bow | pe | pe_ls | pe_ls_rn | pe_ls_lw):
+    python experiments/train.py --config=configs/babi_memn2n.py:bow --workdir=/tmp/babi_bow
+Per-task training (d = 20, 100 epochs, halving every 25):
+    python experiments/train.py --config=configs/babi_memn2n.py:pe_ls_rn,per_task --workdir=/tmp/babi_pt
+10k joint (task 3 has no training file here):
+    python experiments/train.py --config=configs/babi_memn2n.py:pe_ls_rn,10k --workdir=/tmp/babi_10k
+Smoke size (seconds):
+    python experiments/train.py --config=configs/babi_memn2n.py --workdir=/tmp/smoke \
+      --config.data.tasks=1, --config.num_seeds=2 --config.train.num_epochs=2 --config.train.ls_epochs=1
+"""
+import ml_collections
+
+from memjax.data.babi import default_babi_dir
+
+VARIANTS = ("bow", "pe", "pe_ls", "pe_ls_rn", "pe_ls_lw")
+_LABELS = {"bow": "BoW", "pe": "PE", "pe_ls": "PE+LS", "pe_ls_rn": "PE+LS+RN", "pe_ls_lw": "PE+LS+LW"}
+
+
+def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
+  """`arg` = "<variant>[,per_task][,10k]" with variant in VARIANTS."""
+  parts = [p for p in (arg or "pe_ls_rn").split(",") if p]
+  variant = parts[0]
+  if variant not in VARIANTS:
+    raise ValueError(f"--config=configs/babi_memn2n.py:{arg}: variant {variant!r} is not one of "
+                     f"{VARIANTS}")
+  unknown = [p for p in parts[1:] if p not in ("per_task", "10k")]
+  if unknown:
+    raise ValueError(f"--config=configs/babi_memn2n.py:{arg}: unknown option(s) {unknown}; "
+                     "use per_task and/or 10k")
+  per_task = "per_task" in parts
+  ten_k = "10k" in parts
+
+  config = ml_collections.ConfigDict()
+  config.experiment = "babi"          # trainer: memjax.training.babi_trainer
+  config.label = _LABELS[variant]     # row name in the results table
+  config.seed = 0                     # PRNG seed (per-task runs add the task number)
+  config.num_seeds = 10               # models trained at once (vmap); best by validation is reported
+  config.machine = "2-core CPU"       # where the run happened, copied into results.json
+
+  config.data = ml_collections.ConfigDict()
+  config.data.babi_dir = default_babi_dir()  # folder with en/ and en-10k/ (v1.2 text files)
+  config.data.setting = "en-10k" if ten_k else "en"  # en (1k questions per task) | en-10k
+  config.data.tasks = tuple(range(1, 21))  # bAbI tasks to train and test on
+  config.data.skip_missing = ten_k    # carry on without tasks whose files are missing (10k task 3)
+  config.data.mode = "per_task" if per_task else "joint"  # joint: one model for all tasks
+  config.data.memory_size = 50        # most recent statements kept as memory
+  config.data.validation_fraction = 0.1  # last 10% of each task's training questions
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "memn2n"        # memn2n | kvmemnn
+  config.model.embedding_dim = 20 if per_task else 50  # d (paper: 20 per task, 50 joint)
+  config.model.num_hops = 3           # K
+  config.model.encoding = "bow" if variant == "bow" else "position"  # bow | position (PE)
+  config.model.temporal = True        # temporal encoding T_A, T_C
+  config.model.tying = "layerwise" if variant == "pe_ls_lw" else "adjacent"  # adjacent | layerwise
+  config.model.init_std = 0.1         # weights ~ N(0, 0.1^2)
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 32        # questions per SGD step; the loss is summed over them
+  config.train.num_epochs = 100 if per_task else 60  # epochs with the softmax (after LS)
+  config.train.learning_rate = 0.01   # plain SGD
+  config.train.decay_every = 25 if per_task else 15  # halve the learning rate every this many epochs
+  config.train.linear_start = variant in ("pe_ls", "pe_ls_rn", "pe_ls_lw")  # LS phase first
+  config.train.ls_epochs = 20 if per_task else 30  # epochs without softmax (authors' code)
+  config.train.ls_learning_rate = 0.005  # LS learning rate (paper sec. 4.2)
+  config.train.ls_decay_every = 31    # LS halving period (authors' code: none within LS)
+  config.train.random_noise = 0.1 if variant in ("pe_ls_rn", "pe_ls_lw") else 0.0  # RN: share of empty memories
+  config.train.memory_buckets = (6, 12, 24)  # batches drawn per memory-length bucket (speed only; exact)
+  config.train.max_grad_norm = 40.0   # per-matrix gradient norm clipping
+  config.train.eval_every = 5         # epochs between validation reports
+  config.train.checkpoint_every = 10  # epochs between checkpoints (0: only at the end)
+  config.train.keep_checkpoints = 2   # newest checkpoints kept
+  if ten_k:
+    config.train.eval_every = 1
+    config.train.checkpoint_every = 1
+  return config

@@ -1,0 +1,36 @@
+"""Compressive Transformer character LM (Rae et al. 2019) at XL's attention span.
+
+XL (configs/charlm_transformer_xl.py) attends to 32 memory slots per layer;
+this model attends to 16 memory + 16 compressed slots (rate 2), the same 32
+slots, but they cover 16 + 32 = 48 past tokens.
+
+Run:
+    python experiments/train.py --config=configs/charlm_compressive.py --workdir=/tmp/charlm_cmp
+Smoke size (seconds):
+    python experiments/train.py --config=configs/charlm_compressive.py --workdir=/tmp/smoke \
+      --config.train.num_steps=5 --config.train.warmup_steps=1 --config.model.num_layers=1 --config.eval.max_segments=2
+"""
+import ml_collections
+
+import importlib.util
+import os
+
+
+def _load_sibling(name):
+  spec = importlib.util.spec_from_file_location(
+      name, os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = _load_sibling("charlm_transformer_xl").get_config()
+  config.model.name = "compressive"          # CompressiveTransformer
+  config.model.mem_len = 16                  # uncompressed memory slots per layer
+  config.model.compressed_mem_len = 16       # compressed memory slots per layer
+  config.model.compression_rate = 2          # c: each compressed slot summarises c states
+  config.model.compression_function = "conv" # max_pool | mean_pool | conv | most_used
+  config.train.reconstruction_weight = 1.0   # weight of the attention-reconstruction loss
+  config.eval.mem_len = 16                   # evaluation memory: 16 + 16 compressed = XL's 32 slots
+  return config

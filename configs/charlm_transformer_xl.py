@@ -1,0 +1,63 @@
+"""Transformer-XL character-level LM on tiny Shakespeare (Dai et al. 2019), CPU-sized.
+
+Run:
+    python experiments/train.py --config=configs/charlm_transformer_xl.py --workdir=/tmp/charlm_xl
+Any text file (enwik8 as bytes):
+    python experiments/train.py --config=configs/charlm_transformer_xl.py --workdir=/tmp/enwik8_xl \
+      --config.data.path=/data/enwik8 --config.data.level=byte
+Smoke size (seconds):
+    python experiments/train.py --config=configs/charlm_transformer_xl.py --workdir=/tmp/smoke \
+      --config.train.num_steps=5 --config.train.warmup_steps=1 --config.model.num_layers=1 --config.eval.max_segments=2
+"""
+import os
+
+import ml_collections
+
+_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_DATA_DIR = os.environ.get("MEMJAX_DATA_DIR", os.path.join(_REPO, "..", "shared", "data"))
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.experiment = "char_lm"      # memjax.training.lm_trainer
+  config.seed = 0                    # PRNG seed for parameters
+
+  config.data = ml_collections.ConfigDict()
+  config.data.source = "text"        # text (a local file) | long_range (synthetic recall)
+  config.data.path = os.path.join(_DATA_DIR, "tinyshakespeare", "input.txt")  # any text file
+  config.data.level = "char"         # char (distinct UTF-8 characters) | byte (256 ids, enwik8)
+  config.data.valid_fraction = 0.1   # the file's last 10% validates (nanoGPT's split)
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "transformer_xl"  # transformer_xl | compressive | vanilla
+  config.model.d_model = 128         # model width
+  config.model.num_layers = 3        # N layers
+  config.model.num_heads = 4         # H heads, head_dim = d_model / H
+  config.model.d_ff = 512            # feed-forward width
+  config.model.mem_len = 32          # per-layer memory of past hidden states (0 = vanilla)
+  config.model.clamp_len = 64        # distances beyond this share an encoding (-1: no clamp); 64 =
+                                     # the longest seen in training, for a longer eval memory
+  config.model.same_length = False   # every query sees the same number of keys
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 16       # contiguous streams the training text is cut into
+  config.train.seg_len = 32          # tokens per segment (one train step each)
+  config.train.num_steps = 2000      # updates
+  config.train.optimizer = "adam"    # adam | adamw | rmsprop | sgd
+  config.train.learning_rate = 1e-3  # peak learning rate
+  config.train.schedule = "warmup_cosine"  # constant | cosine | warmup_cosine | exponential
+  config.train.warmup_steps = 100    # linear warm-up for warmup_cosine
+  config.train.grad_clip_norm = 0.25 # global-norm clipping, the released code's value
+  config.train.log_every = 100       # progress line + TensorBoard scalars
+  config.train.eval_every = 500      # validation bits per character
+  config.train.checkpoint_every = 500  # orbax checkpoint period (0: only at the end)
+  config.train.keep_checkpoints = 2  # newest checkpoints kept
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.mem_len = 64           # evaluation memory (may exceed the training mem_len)
+  config.eval.seg_len = 32           # evaluation segment length
+  config.eval.batch_size = 16        # validation streams
+  config.eval.max_segments = 0       # validate on this many segments per stream (0: all)
+  config.eval.cached = True          # XL: evaluate with cached key/value projections
+  config.eval.compare_mem_lens = ()  # after training, also report bpc with these memories
+  return config

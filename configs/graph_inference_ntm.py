@@ -1,0 +1,44 @@
+"""NTM on the DNC paper's family-tree inference task (`memjax.knowledge.graph_tasks.InferenceTask`).
+
+A random family tree (mother / father / son / daughter / husband / wife
+triples) arrives one triple per step; the query is (person, compound
+relation), e.g. maternal great uncle, never stated directly; the core must
+name the relative. Reported: fraction of questions answered exactly (DNC
+paper: 81.8% on its family trees).
+
+Run:
+    python experiments/train.py --config=configs/graph_inference_ntm.py --workdir=/tmp/ginf_ntm
+    (suffix :lstm or :dnc for the other cores, as in graph_traversal_ntm.py)
+Smoke size:
+    python experiments/train.py --config=configs/graph_inference_ntm.py --workdir=/tmp/ginf_smoke \
+      --config.train.num_steps=20 --config.train.eval_every=10 --config.train.eval_batch_size=64
+"""
+import importlib.util
+import pathlib
+
+import ml_collections
+
+
+def _traversal_config(core: str) -> ml_collections.ConfigDict:
+  path = pathlib.Path(__file__).with_name("graph_traversal_ntm.py")
+  spec = importlib.util.spec_from_file_location("graph_traversal_ntm", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(core)
+
+
+def get_config(core: str = "ntm") -> ml_collections.ConfigDict:
+  config = _traversal_config(core or "ntm")  # same model blocks and schedule
+  config.task = ml_collections.ConfigDict()
+  config.task.name = "graph_inference"
+  config.task.num_labels = 16         # N: person label space, >= max_people
+  config.task.generations = 4         # depth of each family tree
+  config.task.max_children = 2        # children per couple, 1..max_children
+  config.task.max_people = 16         # cap on people per tree (fixes the padded length)
+  config.task.compound_relations = (  # relations asked, chains of the given ones
+      "maternal_grandmother", "maternal_grandfather", "paternal_grandmother",
+      "paternal_grandfather", "maternal_uncle", "paternal_uncle", "mother_in_law",
+      "father_in_law", "maternal_great_uncle", "paternal_great_uncle")
+  if config.model.name != "lstm":
+    config.model.memory_size = 96     # N slots >= triples per tree (5 * max_people + 2)
+  return config

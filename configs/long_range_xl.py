@@ -1,0 +1,59 @@
+"""Long-range recall across segments: Transformer-XL solves it, mem_len = 0 stays at chance.
+
+The value to recall lies >= 2 segments (31+ tokens) before the query
+(memjax/tasks/long_range.py); with 16-token segments only a memory reaching
+back can see it.
+
+Run (XL, then the no-memory control):
+    python experiments/train.py --config=configs/long_range_xl.py --workdir=/tmp/long_range_xl
+    python experiments/train.py --config=configs/long_range_xl.py --workdir=/tmp/long_range_m0 \
+      --config.model.mem_len=0
+Smoke size (seconds):
+    python experiments/train.py --config=configs/long_range_xl.py --workdir=/tmp/smoke \
+      --config.train.num_steps=5
+"""
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.experiment = "char_lm"      # memjax.training.lm_trainer
+  config.seed = 0                    # PRNG seed for parameters and batches
+
+  config.data = ml_collections.ConfigDict()
+  config.data.source = "long_range"  # synthetic recall (memjax.tasks.long_range)
+
+  config.task = ml_collections.ConfigDict()
+  config.task.seg_len = 16           # tokens per segment
+  config.task.num_segments = 3       # segments per example; the pairs sit in the first
+  config.task.num_pairs = 1          # key/value pairs to remember (1: a plain long-range copy)
+  config.task.num_keys = 8           # distinct keys
+  config.task.num_values = 8         # distinct values (chance accuracy = 1 / num_values)
+  config.task.num_noise = 16         # distinct noise tokens
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "transformer_xl"  # transformer_xl | compressive | vanilla
+  config.model.d_model = 64          # model width
+  config.model.num_layers = 2        # N layers
+  config.model.num_heads = 4         # H heads
+  config.model.d_ff = 128            # feed-forward width
+  config.model.mem_len = 32          # memory of two segments: reaches the first from the third
+  config.model.clamp_len = -1        # no distance clamping
+  config.model.same_length = False   # causal masks as in training
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 32       # fresh examples per step
+  config.train.num_steps = 600       # updates
+  config.train.optimizer = "adam"    # adam | adamw | rmsprop | sgd
+  config.train.learning_rate = 2e-3  # peak learning rate
+  config.train.schedule = "constant" # constant | cosine | warmup_cosine | exponential
+  config.train.grad_clip_norm = 1.0  # global-norm clipping
+  config.train.log_every = 50        # progress line + TensorBoard scalars
+  config.train.eval_every = 200      # recall accuracy on a fixed eval batch
+  config.train.checkpoint_every = 0  # only at the end
+  config.train.keep_checkpoints = 1  # newest checkpoints kept
+
+  config.eval = ml_collections.ConfigDict()
+  config.eval.mem_len = -1           # evaluation memory (-1: model.mem_len)
+  config.eval.batch_size = 1000      # eval examples
+  return config

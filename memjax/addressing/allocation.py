@@ -1,0 +1,125 @@
+"""Dynamic memory allocation of the DNC (Graves et al. 2016, Methods, "Dynamic memory allocation").
+
+Usage rises where the write heads wrote and falls where the read heads read
+with their free gates open:
+
+    psi_t = prod_{i=1}^{R} (1 - f_t^i w^{r,i}_{t-1})                      retention
+    u_t   = (u_{t-1} + w^w_{t-1} - u_{t-1} o w^w_{t-1}) o psi_t            usage
+
+Allocation writes to the least-used slots: with phi_t the slot indices sorted
+by ascending usage (the "free list"),
+
+    a_t[phi_t[j]] = (1 - u_t[phi_t[j]]) prod_{i=1}^{j-1} u_t[phi_t[i]].
+
+Slots of equal usage keep their index order (a stable sort), so ties go to the
+lowest index, deterministically, as `tf.nn.top_k` does in DeepMind's
+`dnc/addressing.py`. The gradient flows through the sorted usage values, not
+through the (piecewise-constant) permutation, as there.
+
+Functions act on unbatched arrays (`usage: [memory_size]`); cores vmap over batch.
+"""
+import functools
+import operator
+
+import jax
+import jax.numpy as jnp
+
+# Usage is squashed into [eps, 1] before sorting so that a slot with usage
+# exactly 0 or 1 still passes a gradient through the product of usages.
+_EPSILON = 1e-6
+
+
+def _product_over_heads(factors: jax.Array) -> jax.Array:
+  """prod_h factors[h] over the (few, static) heads on axis 0, one multiply at a time.
+
+  Same value as `jnp.prod(factors, axis=0)`, whose gradient would need a
+  cumulative product; this compiles to plain multiplies.
+  """
+  return functools.reduce(operator.mul, [factors[h] for h in range(factors.shape[0])])
+
+
+def retention(free_gates: jax.Array, read_weights: jax.Array) -> jax.Array:
+  """psi = prod_i (1 - f^i w^{r,i}): how much of each slot the read heads keep in use.
+
+  Args:
+    free_gates: `[num_read_heads]` free gates f^i in [0, 1].
+    read_weights: `[num_read_heads, memory_size]` previous read weightings w^r_{t-1}.
+
+  Returns:
+    `[memory_size]` retention vector psi in [0, 1].
+  """
+  return _product_over_heads(1.0 - free_gates[:, None] * read_weights)
+
+
+def usage_after_write(usage: jax.Array, write_weights: jax.Array) -> jax.Array:
+  """u + w^w - u o w^w, with several write heads combined as w^w = 1 - prod_h (1 - w^{w,h}).
+
+  Args:
+    usage: `[memory_size]` previous usage u_{t-1} in [0, 1].
+    write_weights: `[num_write_heads, memory_size]` previous write weightings w^w_{t-1}.
+
+  Returns:
+    `[memory_size]` usage after the writes, in [0, 1].
+  """
+  written = 1.0 - _product_over_heads(1.0 - write_weights)
+  return usage + written - usage * written
+
+
+def update_usage(usage: jax.Array, write_weights: jax.Array, free_gates: jax.Array,
+                 read_weights: jax.Array) -> jax.Array:
+  """u_t = (u_{t-1} + w^w_{t-1} - u_{t-1} o w^w_{t-1}) o psi_t.
+
+  Args:
+    usage: `[memory_size]` u_{t-1}.
+    write_weights: `[num_write_heads, memory_size]` w^w_{t-1}.
+    free_gates: `[num_read_heads]` f_t.
+    read_weights: `[num_read_heads, memory_size]` w^r_{t-1}.
+
+  Returns:
+    `[memory_size]` usage u_t in [0, 1].
+  """
+  return usage_after_write(usage, write_weights) * retention(free_gates, read_weights)
+
+
+def allocation_weights(usage: jax.Array) -> jax.Array:
+  """a[phi[j]] = (1 - u[phi[j]]) prod_{i<j} u[phi[i]], phi = argsort(u) (stable).
+
+  Args:
+    usage: `[memory_size]` usage u_t in [0, 1].
+
+  Returns:
+    `[memory_size]` allocation weighting a_t; sums to at most 1, and to
+    1 - prod_i u[i] exactly.
+  """
+  usage = _EPSILON + (1.0 - _EPSILON) * usage
+  free_list = jnp.argsort(usage, stable=True)
+  sorted_usage = usage[free_list]
+  # Exclusive cumulative product: prod_{i<j} sorted_usage[i].
+  used_before = jnp.concatenate([jnp.ones_like(sorted_usage[:1]),
+                                 jnp.cumprod(sorted_usage[:-1])])
+  sorted_allocation = (1.0 - sorted_usage) * used_before
+  return jnp.zeros_like(usage).at[free_list].set(sorted_allocation)
+
+
+def write_allocation_weights(usage: jax.Array, write_gates: jax.Array) -> jax.Array:
+  """Allocation weightings for several write heads, each seeing the slots the heads before it took.
+
+  After head h allocates a^h with gate g^h, usage becomes
+  u <- u + (1 - u) o g^h a^h for the next head (DeepMind's `dnc`; the paper
+  describes a single write head).
+
+  Args:
+    usage: `[memory_size]` usage u_t.
+    write_gates: `[num_write_heads]` the gates g^h in [0, 1] that scale each
+      head's allocation (allocation gate times write gate).
+
+  Returns:
+    `[num_write_heads, memory_size]` allocation weightings.
+  """
+  weights = []
+  # Python loop over the (static, small) number of write heads.
+  for head in range(write_gates.shape[0]):
+    allocation = allocation_weights(usage)
+    weights.append(allocation)
+    usage = usage + (1.0 - usage) * write_gates[head] * allocation
+  return jnp.stack(weights, axis=0)

@@ -1,0 +1,45 @@
+"""`build_core`: a config's `model` block -> a memory core.
+
+New cores register with `register_core(name, cls)`; the trainer never needs to change.
+"""
+import dataclasses
+from typing import Any, Callable, Dict, Mapping
+
+from memjax.cores.base import MemoryCore
+from memjax.cores.ntm import NTM
+from memjax.cores.recurrent import GRUCore, LSTMCore
+
+_CORES: Dict[str, Callable[..., MemoryCore]] = {
+    "ntm": NTM,
+    "lstm": LSTMCore,
+    "gru": GRUCore,
+}
+
+
+def register_core(name: str, core_class: Callable[..., MemoryCore]) -> None:
+  """Makes `model.name=<name>` build `core_class(output_size=..., **model_fields)`."""
+  _CORES[name] = core_class
+
+
+def registered_cores():
+  return sorted(_CORES)
+
+
+def build_core(model_config: Mapping[str, Any], output_size: int) -> MemoryCore:
+  """Builds the core named `model_config['name']` with the remaining fields.
+
+  Raises:
+    ValueError naming `model.<key>` for an unknown core or a field the core lacks.
+  """
+  fields = dict(model_config)
+  name = fields.pop("name", None)
+  if name not in _CORES:
+    raise ValueError(f"model.name={name!r} is not a registered core; choose one of "
+                     f"{registered_cores()} or call memjax.cores.registry.register_core")
+  core_class = _CORES[name]
+  allowed = {f.name for f in dataclasses.fields(core_class)} - {"parent", "name", "output_size"}
+  unknown = sorted(set(fields) - allowed)
+  if unknown:
+    raise ValueError(f"model.{unknown[0]} is not a field of core {name!r}; "
+                     f"its fields are {sorted(allowed)}")
+  return core_class(output_size=output_size, **fields)

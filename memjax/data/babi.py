@@ -1,0 +1,382 @@
+"""bAbI question answering (Weston et al. 2015, v1.2): parser, vocabulary, fixed-size arrays.
+
+File format (one story after another; ID 1 starts a new story):
+
+    ID statement.
+    ID question?<TAB>answer<TAB>supporting fact IDs
+
+Answers of tasks 8 and 19 are comma-separated lists ("n,s"); as in the
+authors' MATLAB code of end-to-end memory networks (Sukhbaatar et al. 2015)
+the whole list is one answer word of the vocabulary, so every question has a
+single class label.
+
+Encoding (what the memory networks read):
+  memory  `[num_examples, memory_size, sentence_length]` int32 word ids of the
+          last `memory_size` statements before the question, slot 0 = the
+          most recent statement (so the temporal encoding T(i) means "i
+          statements ago"), nil word 0 as padding;
+  memory_mask `[num_examples, memory_size]` bool, True on real statements;
+  query   `[num_examples, query_length]` int32;
+  answer  `[num_examples]` int32 vocabulary id of the answer word;
+  task    `[num_examples]` int32 task number 1..20.
+
+This plain-numpy path is what training uses; `babi_tfds.py` wraps the same
+parser in a tensorflow-datasets builder.
+"""
+import dataclasses
+import logging
+import os
+import pathlib
+import re
+from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
+
+import numpy as np
+
+NIL_WORD = "<nil>"  # id 0: padding; its embedding is kept at zero.
+NUM_TASKS = 20
+SETTINGS = ("en", "en-10k")
+TASK_NAMES = {
+    1: "single-supporting-fact", 2: "two-supporting-facts", 3: "three-supporting-facts",
+    4: "two-arg-relations", 5: "three-arg-relations", 6: "yes-no-questions", 7: "counting",
+    8: "lists-sets", 9: "simple-negation", 10: "indefinite-knowledge",
+    11: "basic-coreference", 12: "conjunction", 13: "compound-coreference",
+    14: "time-reasoning", 15: "basic-deduction", 16: "basic-induction",
+    17: "positional-reasoning", 18: "size-reasoning", 19: "path-finding",
+    20: "agents-motivations",
+}
+_WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+class BabiFormatError(ValueError):
+  """A bAbI file that does not follow the format; the message names file and line."""
+
+
+class MissingTaskFileError(FileNotFoundError):
+  """A task file absent from the bAbI folder; the message names the file."""
+
+
+@dataclasses.dataclass(frozen=True)
+class QAExample:
+  """One question with the story before it.
+
+  Attributes:
+    story: statements before the question (questions excluded), oldest first,
+      each a list of lower-case words.
+    question: the question's words.
+    answer: the answer words (several for tasks 8 and 19).
+    supporting: IDs (as in the file) of the supporting statements.
+    supporting_index: the same facts as indices into `story`.
+    task: task number 1..20.
+    source: "file:line" of the question, for messages.
+  """
+  story: Tuple[Tuple[str, ...], ...]
+  question: Tuple[str, ...]
+  answer: Tuple[str, ...]
+  supporting: Tuple[int, ...]
+  supporting_index: Tuple[int, ...]
+  task: int
+  source: str
+
+  @property
+  def answer_word(self) -> str:
+    """The single vocabulary word of the answer ("n,s" for lists)."""
+    return ",".join(self.answer)
+
+
+def tokenize(text: str) -> List[str]:
+  """Lower-case words without punctuation: "Where is Mary? " -> ["where", "is", "mary"]."""
+  return _WORD_RE.findall(text.lower())
+
+
+def _parse_lines(lines: Iterable[str], name: str, task: int) -> List[QAExample]:
+  examples = []
+  story: List[Tuple[str, ...]] = []
+  id_to_index: Dict[int, int] = {}
+  previous_id = 0
+  for line_number, raw in enumerate(lines, start=1):
+    line = raw.rstrip("\n").rstrip("\r")
+    where = f"{name}:{line_number}"
+    if not line.strip():
+      continue
+    head, sep, text = line.partition(" ")
+    if not sep or not head.isdigit():
+      raise BabiFormatError(f"{where}: expected 'ID text' with a numeric ID, got {line!r}")
+    line_id = int(head)
+    if line_id == 1:
+      story, id_to_index = [], {}
+    elif line_id != previous_id + 1:
+      raise BabiFormatError(f"{where}: line ID {line_id} follows {previous_id}; IDs must count "
+                            "up by one within a story and restart at 1")
+    previous_id = line_id
+    if "\t" in text:
+      fields = text.split("\t")
+      if len(fields) != 3:
+        raise BabiFormatError(f"{where}: a question line needs 'question<TAB>answer<TAB>"
+                              f"supporting IDs' (3 tab-separated fields), got {len(fields)}")
+      question_text, answer_text, support_text = fields
+      question = tokenize(question_text)
+      answer = tuple(a.strip().lower() for a in answer_text.split(",") if a.strip())
+      if not question:
+        raise BabiFormatError(f"{where}: empty question")
+      if not answer:
+        raise BabiFormatError(f"{where}: empty answer")
+      try:
+        supporting = tuple(int(s) for s in support_text.split())
+      except ValueError:
+        raise BabiFormatError(f"{where}: supporting fact IDs must be integers, got "
+                              f"{support_text!r}") from None
+      unknown = [s for s in supporting if s not in id_to_index]
+      if unknown:
+        raise BabiFormatError(f"{where}: supporting fact ID(s) {unknown} are not statements "
+                              "earlier in this story")
+      examples.append(QAExample(story=tuple(story), question=tuple(question), answer=answer,
+                                supporting=supporting,
+                                supporting_index=tuple(id_to_index[s] for s in supporting),
+                                task=task, source=where))
+    else:
+      words = tokenize(text)
+      if not words:
+        raise BabiFormatError(f"{where}: empty statement")
+      id_to_index[line_id] = len(story)
+      story.append(tuple(words))
+  return examples
+
+
+def parse_babi_file(path, task: int = 0) -> List[QAExample]:
+  """Parses one bAbI file into questions with their stories.
+
+  Args:
+    path: the `.txt` file.
+    task: task number stored in each example (0 when unknown).
+
+  Raises:
+    MissingTaskFileError: the file does not exist.
+    BabiFormatError: a malformed line; the message is "file:line: what".
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise MissingTaskFileError(f"bAbI file {path} not found")
+  with open(path, encoding="utf-8") as f:
+    return _parse_lines(f, str(path), task)
+
+
+def parse_babi_text(text: str, name: str = "<string>", task: int = 0) -> List[QAExample]:
+  """`parse_babi_file` on a string (tests, TFDS)."""
+  return _parse_lines(text.splitlines(), name, task)
+
+
+def task_file(babi_dir, setting: str, task: int, split: str) -> pathlib.Path:
+  """Path of `<babi_dir>/<setting>/qa<task>_<name>_<split>.txt` (may not exist)."""
+  if setting not in SETTINGS:
+    raise ValueError(f"bAbI setting {setting!r} is not one of {SETTINGS} (config.data.setting)")
+  if task not in TASK_NAMES:
+    raise ValueError(f"bAbI task {task} is not in 1..20 (config.data.tasks)")
+  if split not in ("train", "test"):
+    raise ValueError(f"bAbI split {split!r} must be 'train' or 'test'")
+  return pathlib.Path(babi_dir) / setting / f"qa{task}_{TASK_NAMES[task]}_{split}.txt"
+
+
+def find_missing_files(babi_dir, setting: str, tasks: Sequence[int]) -> Dict[int, List[str]]:
+  """{task: [missing file paths]} for the tasks with a missing train or test file."""
+  missing = {}
+  for task in tasks:
+    absent = [str(task_file(babi_dir, setting, task, split)) for split in ("train", "test")
+              if not task_file(babi_dir, setting, task, split).is_file()]
+    if absent:
+      missing[task] = absent
+  return missing
+
+
+def load_raw(babi_dir, setting: str, tasks: Sequence[int], skip_missing: bool = False
+             ) -> Tuple[Dict[int, Tuple[List[QAExample], List[QAExample]]], Dict[int, List[str]]]:
+  """Parses train and test files of `tasks`.
+
+  Args:
+    babi_dir: folder holding `en/` and `en-10k/` (config.data.babi_dir).
+    setting: "en" (1k) or "en-10k".
+    tasks: task numbers.
+    skip_missing: when True, tasks with a missing file are logged and left
+      out (config.data.skip_missing); when False they raise.
+
+  Returns:
+    ({task: (train_examples, test_examples)}, {skipped task: [missing files]}).
+  """
+  babi_dir = pathlib.Path(babi_dir)
+  if not (babi_dir / setting).is_dir():
+    raise MissingTaskFileError(f"bAbI folder {babi_dir / setting} not found (config.data.babi_dir="
+                               f"{str(babi_dir)!r}, setting {setting!r}); it should hold the "
+                               "v1.2 files tasks_1-20_v1-2/<setting>/qa*_train.txt")
+  missing = find_missing_files(babi_dir, setting, tasks)
+  if missing and not skip_missing:
+    listed = "; ".join(f"task {t}: {', '.join(files)}" for t, files in missing.items())
+    raise MissingTaskFileError(
+        f"bAbI {setting} lacks {listed}. Leave these tasks out of config.data.tasks or set "
+        "config.data.skip_missing=True to carry on with the tasks that have data.")
+  for task, files in missing.items():
+    logging.warning("bAbI %s task %d skipped: missing %s", setting, task, ", ".join(files))
+  data = {}
+  for task in tasks:
+    if task in missing:
+      continue
+    data[task] = (parse_babi_file(task_file(babi_dir, setting, task, "train"), task),
+                  parse_babi_file(task_file(babi_dir, setting, task, "test"), task))
+  return data, missing
+
+
+class Vocabulary:
+  """Word <-> id, with the nil word at id 0. Sorted, so it is the same on every run."""
+
+  def __init__(self, words: Iterable[str]):
+    self.words = [NIL_WORD] + sorted(set(words) - {NIL_WORD})
+    self.index = {w: i for i, w in enumerate(self.words)}
+
+  def __len__(self) -> int:
+    return len(self.words)
+
+  def encode(self, words: Sequence[str], where: str = "") -> List[int]:
+    try:
+      return [self.index[w] for w in words]
+    except KeyError as e:
+      raise KeyError(f"word {e.args[0]!r} {('at ' + where) if where else ''} is not in the "
+                     "vocabulary") from None
+
+  @classmethod
+  def from_examples(cls, examples: Iterable[QAExample]) -> "Vocabulary":
+    words = set()
+    for ex in examples:
+      for sentence in ex.story:
+        words.update(sentence)
+      words.update(ex.question)
+      words.add(ex.answer_word)
+    return cls(words)
+
+
+class EncodedSplit(NamedTuple):
+  """Fixed-size arrays of one split (see module docstring for shapes)."""
+  memory: np.ndarray       # [num_examples, memory_size, sentence_length] int32
+  memory_mask: np.ndarray  # [num_examples, memory_size] bool
+  query: np.ndarray        # [num_examples, query_length] int32
+  answer: np.ndarray       # [num_examples] int32
+  task: np.ndarray         # [num_examples] int32
+
+  @property
+  def num_examples(self) -> int:
+    return int(self.answer.shape[0])
+
+
+def encode(examples: Sequence[QAExample], vocab: Vocabulary, memory_size: int = 50,
+           sentence_length: Optional[int] = None, query_length: Optional[int] = None
+           ) -> EncodedSplit:
+  """Encodes examples into `EncodedSplit`, keeping the last `memory_size` statements.
+
+  Sentences longer than `sentence_length` (query_length) raise, naming the
+  example; `None` means the longest in `examples`.
+  """
+  if sentence_length is None:
+    sentence_length = max([len(s) for ex in examples for s in ex.story] + [1])
+  if query_length is None:
+    query_length = max([len(ex.question) for ex in examples] + [1])
+  n = len(examples)
+  memory = np.zeros((n, memory_size, sentence_length), np.int32)
+  memory_mask = np.zeros((n, memory_size), bool)
+  query = np.zeros((n, query_length), np.int32)
+  answer = np.zeros((n,), np.int32)
+  task = np.zeros((n,), np.int32)
+  for i, ex in enumerate(examples):
+    recent = ex.story[-memory_size:][::-1]  # slot 0 = most recent statement
+    for slot, sentence in enumerate(recent):
+      if len(sentence) > sentence_length:
+        raise ValueError(f"{ex.source}: a statement has {len(sentence)} words, more than "
+                         f"sentence_length={sentence_length}")
+      memory[i, slot, :len(sentence)] = vocab.encode(sentence, ex.source)
+      memory_mask[i, slot] = True
+    if len(ex.question) > query_length:
+      raise ValueError(f"{ex.source}: the question has {len(ex.question)} words, more than "
+                       f"query_length={query_length}")
+    query[i, :len(ex.question)] = vocab.encode(ex.question, ex.source)
+    answer[i] = vocab.encode([ex.answer_word], ex.source)[0]
+    task[i] = ex.task
+  return EncodedSplit(memory, memory_mask, query, answer, task)
+
+
+def split_validation(examples: Sequence[QAExample], fraction: float = 0.1
+                     ) -> Tuple[List[QAExample], List[QAExample]]:
+  """Holds out the last `fraction` of a task's training questions, as the authors' code did."""
+  if not 0.0 <= fraction < 1.0:
+    raise ValueError(f"validation fraction {fraction} must be in [0, 1) "
+                     "(config.data.validation_fraction)")
+  num_train = int(np.floor((1.0 - fraction) * len(examples)))
+  return list(examples[:num_train]), list(examples[num_train:])
+
+
+@dataclasses.dataclass
+class BabiData:
+  """Train/validation/test arrays of one or more tasks with their shared vocabulary.
+
+  Attributes:
+    train, valid, test: `EncodedSplit`s (all tasks concatenated, task order).
+    vocab: shared vocabulary (train + test words, as the authors' code).
+    tasks: the tasks loaded.
+    missing: {task: [missing files]} of tasks skipped.
+    setting: "en" or "en-10k".
+  """
+  train: EncodedSplit
+  valid: EncodedSplit
+  test: EncodedSplit
+  vocab: Vocabulary
+  tasks: List[int]
+  missing: Dict[int, List[str]]
+  setting: str
+
+  @property
+  def sentence_length(self) -> int:
+    return int(self.train.memory.shape[-1])
+
+  @property
+  def query_length(self) -> int:
+    return int(self.train.query.shape[-1])
+
+  @property
+  def memory_size(self) -> int:
+    return int(self.train.memory.shape[1])
+
+
+def load_babi(babi_dir, setting: str = "en", tasks: Sequence[int] = tuple(range(1, 21)),
+              memory_size: int = 50, validation_fraction: float = 0.1,
+              skip_missing: bool = False) -> BabiData:
+  """Loads, splits and encodes bAbI tasks (one vocabulary and one padding for all).
+
+  Args:
+    babi_dir: folder holding `en/` and `en-10k/` (config.data.babi_dir).
+    setting: "en" (1k) or "en-10k" (config.data.setting).
+    tasks: task numbers (config.data.tasks).
+    memory_size: statements kept, the most recent ones (config.data.memory_size).
+    validation_fraction: share of each task's training questions held out.
+    skip_missing: carry on without tasks whose files are missing.
+  """
+  tasks = [int(t) for t in tasks]
+  if not tasks:
+    raise ValueError("config.data.tasks is empty")
+  raw, missing = load_raw(babi_dir, setting, tasks, skip_missing=skip_missing)
+  if not raw:
+    raise MissingTaskFileError(f"no bAbI task in {tasks} has data under {babi_dir}/{setting}")
+  train, valid, test = [], [], []
+  for task in sorted(raw):
+    task_train, task_valid = split_validation(raw[task][0], validation_fraction)
+    train += task_train
+    valid += task_valid
+    test += raw[task][1]
+  vocab = Vocabulary.from_examples(train + valid + test)
+  everything = train + valid + test
+  sentence_length = max(len(s) for ex in everything for s in ex.story[-memory_size:])
+  query_length = max(len(ex.question) for ex in everything)
+  enc = lambda exs: encode(exs, vocab, memory_size, sentence_length, query_length)
+  return BabiData(train=enc(train), valid=enc(valid), test=enc(test), vocab=vocab,
+                  tasks=sorted(raw), missing=missing, setting=setting)
+
+
+def default_babi_dir() -> str:
+  """$MEMJAX_DATA_DIR/babi/tasks_1-20_v1-2 else <repo>/../shared/data/babi/tasks_1-20_v1-2."""
+  root = os.environ.get("MEMJAX_DATA_DIR",
+                        str(pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"))
+  return str(pathlib.Path(root) / "babi" / "tasks_1-20_v1-2")

@@ -1,0 +1,100 @@
+"""A long-range recall task for segment-level memory: the answer lies segments back.
+
+Each example is `num_segments * seg_len` tokens. The first segment opens with
+`num_pairs` key/value pairs, then noise fills everything up to the last two
+positions, which hold the query marker and one of the keys:
+
+    t:      0  1  2  3 ... 2P-1 | 2P .. T-3 | T-2    T-1
+    input:  k1 v1 k2 v2 ...  vP | noise     | QUERY  k_q
+    target: (unscored)                             v_q  (at t = T-1)
+
+Only the last position is scored. v_q lies at least
+`(num_segments - 1) * seg_len - 2 * num_pairs + 1` tokens before the query, so a
+model that sees only the current segment (`mem_len = 0`) is at chance,
+1 / num_values, while Transformer-XL with a memory reaching back that far can
+attend to it. With `num_pairs = 1` the key is redundant and the task is a
+plain long-range copy; more pairs need key matching (an induction step).
+
+Token ids: 0 = QUERY, keys 1..K, values K+1..K+V, noise K+V+1..K+V+N.
+Pure and jit-able: `sample(key, batch_size)` depends on its PRNG key only.
+"""
+import dataclasses
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+QUERY_TOKEN = 0
+
+
+class TokenBatch(NamedTuple):
+  """Token sequences, batch-major.
+
+  Attributes:
+    inputs: `[batch, time]` int32.
+    targets: `[batch, time]` int32 (the token to predict at each step).
+    mask: `[batch, time]` float32, 1 where the target is scored.
+  """
+  inputs: jax.Array
+  targets: jax.Array
+  mask: jax.Array
+
+
+@dataclasses.dataclass(frozen=True)
+class LongRangeRecallTask:
+  """Attributes: see the module docstring (config block `task`)."""
+  seg_len: int = 16
+  num_segments: int = 3
+  num_pairs: int = 1
+  num_keys: int = 8
+  num_values: int = 8
+  num_noise: int = 16
+
+  name = "long_range"
+
+  def __post_init__(self):
+    if self.num_segments < 2:
+      raise ValueError(f"task.num_segments={self.num_segments} must be >= 2 for the answer to "
+                       "lie in an earlier segment")
+    if not 1 <= self.num_pairs <= self.num_keys:
+      raise ValueError(f"task.num_pairs={self.num_pairs} must be in [1, task.num_keys="
+                       f"{self.num_keys}] (keys are distinct)")
+    if 2 * self.num_pairs > self.seg_len:
+      raise ValueError(f"task.num_pairs={self.num_pairs} pairs do not fit in the first "
+                       f"segment (task.seg_len={self.seg_len})")
+    if self.num_values < 2 or self.num_noise < 1:
+      raise ValueError("task.num_values must be >= 2 and task.num_noise >= 1")
+
+  @property
+  def vocab_size(self) -> int:
+    return 1 + self.num_keys + self.num_values + self.num_noise
+
+  @property
+  def length(self) -> int:
+    return self.seg_len * self.num_segments
+
+  @property
+  def min_distance(self) -> int:
+    """Fewest tokens between the answer's value and the scored position."""
+    return self.length - 1 - (2 * self.num_pairs - 1)
+
+  def sample(self, key: jax.Array, batch_size: int) -> TokenBatch:
+    """`batch_size` examples of `length` tokens."""
+    key_key, value_key, noise_key, query_key = jax.random.split(key, 4)
+    keys = jax.vmap(lambda k: jax.random.permutation(k, self.num_keys)[:self.num_pairs])(
+        jax.random.split(key_key, batch_size)) + 1
+    values = jax.random.randint(value_key, (batch_size, self.num_pairs), 0,
+                                self.num_values) + 1 + self.num_keys
+    noise_start = 1 + self.num_keys + self.num_values
+    tokens = jax.random.randint(noise_key, (batch_size, self.length), noise_start,
+                                noise_start + self.num_noise)
+    pairs = jnp.stack([keys, values], axis=-1).reshape(batch_size, 2 * self.num_pairs)
+    tokens = tokens.at[:, :2 * self.num_pairs].set(pairs)
+    query = jax.random.randint(query_key, (batch_size,), 0, self.num_pairs)
+    batch_index = jnp.arange(batch_size)
+    tokens = tokens.at[:, -2].set(QUERY_TOKEN)
+    tokens = tokens.at[:, -1].set(keys[batch_index, query])
+    targets = jnp.zeros_like(tokens).at[:, -1].set(values[batch_index, query])
+    mask = jnp.zeros(tokens.shape, jnp.float32).at[:, -1].set(1.0)
+    return TokenBatch(inputs=tokens.astype(jnp.int32), targets=targets.astype(jnp.int32),
+                      mask=mask)

@@ -1,0 +1,81 @@
+"""Checkpoints with orbax: save every N steps, keep the last K, resume from the newest good one.
+
+A checkpoint that fails to restore (truncated or corrupt files) is reported
+by path and the next older one is tried, so a run killed mid-write or with a
+damaged disk still resumes.
+"""
+import pathlib
+from typing import Any, Optional, Tuple
+
+import jax
+import orbax.checkpoint as ocp
+from absl import logging
+
+
+class CheckpointError(RuntimeError):
+  """No usable checkpoint could be restored although some exist."""
+
+
+class Checkpointer:
+  """Thin wrapper over `orbax.checkpoint.CheckpointManager` for one train-state pytree.
+
+  Args:
+    directory: where step folders go (`<workdir>/checkpoints`).
+    max_to_keep: number of newest checkpoints kept.
+  """
+
+  def __init__(self, directory: str, max_to_keep: int = 3):
+    self.directory = pathlib.Path(directory).absolute()
+    self._manager = ocp.CheckpointManager(
+        self.directory,
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
+                                             enable_async_checkpointing=False))
+
+  def save(self, step: int, state: Any, force: bool = False) -> bool:
+    """Saves `state` as step `step` (blocking, so a kill never leaves it half-written)."""
+    saved = self._manager.save(step, args=ocp.args.StandardSave(state), force=force)
+    self._manager.wait_until_finished()
+    return saved
+
+  def all_steps(self):
+    return sorted(self._manager.all_steps())
+
+  def latest_step(self) -> Optional[int]:
+    return self._manager.latest_step()
+
+  def step_path(self, step: int) -> pathlib.Path:
+    return self.directory / str(step)
+
+  def restore_latest(self, template: Any) -> Tuple[Optional[Any], Optional[int]]:
+    """Restores the newest checkpoint that loads, falling back to older ones.
+
+    Args:
+      template: a pytree with the target structure, shapes and dtypes.
+
+    Returns:
+      `(state, step)`, or `(None, None)` when the directory holds no checkpoint.
+
+    Raises:
+      CheckpointError when checkpoints exist but none of them can be read.
+    """
+    steps = self.all_steps()
+    abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
+    failures = []
+    for step in reversed(steps):
+      try:
+        state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+      except Exception as error:  # orbax raises many types for damaged files.
+        message = (f"checkpoint {self.step_path(step)} is corrupt or unreadable "
+                   f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
+                   "trying the previous one")
+        logging.warning(message)
+        print(f"WARNING: {message}", flush=True)
+        failures.append(str(self.step_path(step)))
+        continue
+      return state, step
+    if failures:
+      raise CheckpointError(f"no readable checkpoint: every one failed to restore: {failures}")
+    return None, None
+
+  def close(self):
+    self._manager.close()

@@ -1,0 +1,359 @@
+"""Segment-by-segment training of Transformer-XL, the Compressive Transformer and the vanilla baseline.
+
+    train_and_evaluate(config, workdir)      # config.experiment = "char_lm"
+
+Two data sources (`config.data.source`):
+
+  text        a local text file (`data.path`, byte or char level, 90/10 split,
+              `memjax.data.text`). The training stream is cut into
+              `train.batch_size` contiguous rows; step s trains on segment
+              s mod num_segments of every row with the model's memory carried
+              from step s-1 inside the train state (so a resumed run continues
+              exactly), and the memory is emptied when the rows wrap around.
+              Validation reports bits per character over the validation rows,
+              run segment by segment with `eval.mem_len` (it may exceed the
+              training memory), via the cached-projection path for XL.
+  long_range  `memjax.tasks.long_range.LongRangeRecallTask`: each step draws
+              fresh sequences of `task.num_segments` segments, scans them from
+              an empty memory and scores the last token; evaluation reports
+              recall accuracy (chance = 1 / task.num_values).
+
+The loss is the mean next-token cross-entropy plus, for the Compressive
+Transformer, `train.reconstruction_weight` times the attention-reconstruction
+loss (which reaches only the compressors).
+"""
+import functools
+import math
+import time
+from typing import Any, Dict, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from memjax.cores import dynamic_unroll
+from memjax.data import text
+from memjax.tasks.long_range import LongRangeRecallTask
+from memjax.training import checkpoint as checkpoint_lib
+from memjax.training import metrics as metrics_lib
+from memjax.training import optim
+from memjax.training.errors import ConfigError
+from memjax.training.trainer import check_workdir
+from memjax.transformer import fast_eval
+from memjax.transformer.model import CompressiveTransformer, TransformerXL
+
+MODELS = ("transformer_xl", "compressive", "vanilla")
+SOURCES = ("text", "long_range")
+_XL_FIELDS = ("d_model", "num_layers", "num_heads", "d_ff", "mem_len", "head_dim", "clamp_len",
+              "same_length")
+_COMPRESSIVE_FIELDS = ("compressed_mem_len", "compression_rate", "compression_function")
+
+
+def build_model(model_config, vocab_size: int, mem_len: Optional[int] = None) -> TransformerXL:
+  """The model of `config.model` (`name` in MODELS); `mem_len` overrides `model.mem_len`."""
+  fields = dict(model_config)
+  name = fields.pop("name", "transformer_xl")
+  if name not in MODELS:
+    raise ConfigError(f"model.name={name!r} is not one of {MODELS}")
+  allowed = _XL_FIELDS + (_COMPRESSIVE_FIELDS if name == "compressive" else ())
+  unknown = sorted(set(fields) - set(allowed))
+  if unknown:
+    raise ConfigError(f"model.{unknown[0]} is not a field of model {name!r}; "
+                      f"its fields are {sorted(allowed)}")
+  if mem_len is not None:
+    fields["mem_len"] = mem_len
+  if name == "vanilla":
+    if fields.get("mem_len", 0):
+      raise ConfigError(f"model.mem_len={fields['mem_len']}: the vanilla model has no memory")
+    fields["mem_len"] = 0
+  if fields.get("mem_len", 0) < 0:
+    raise ConfigError(f"model.mem_len={fields['mem_len']} must be >= 0")
+  cls = CompressiveTransformer if name == "compressive" else TransformerXL
+  return cls(vocab_size=vocab_size, **fields)
+
+
+class LMState(NamedTuple):
+  """Train state; `carry` is the model's memory for the training rows (text source).
+
+  Attributes:
+    step: `[]` int32 updates done.
+    params: model parameters.
+    opt_state: optax state.
+    carry: the model carry (`XLState` / `CompressiveState`), batch `train.batch_size`.
+    rng: `[2]` uint32 PRNG key (long_range batches use `fold_in(rng, step)`).
+  """
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  carry: Any
+  rng: jax.Array
+
+
+def _cross_entropy_sum(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
+  """sum of -log p(target) over masked positions (nats); logits `[..., vocab]`."""
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
+  return jnp.sum(losses * mask)
+
+
+def _per_example_nats(logits: jax.Array, targets: jax.Array) -> jax.Array:
+  """`[batch]` sums of -log p(target) over a segment (nats)."""
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
+  return jnp.sum(losses, axis=-1)
+
+
+class LMExperiment:
+  """Model, data and optimizer from a config, with jitted train and eval functions."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    data = config.data
+    self.source = data.get("source", "text")
+    if self.source not in SOURCES:
+      raise ConfigError(f"data.source={self.source!r} is not one of {SOURCES}")
+    train = config.train
+    self.batch_size = int(train.batch_size)
+    if self.batch_size < 1:
+      raise ConfigError(f"train.batch_size={self.batch_size} must be >= 1")
+    if self.source == "text":
+      self.corpus = text.load_corpus(data.path, data.get("level", "byte"),
+                                     float(data.get("valid_fraction", 0.1)))
+      vocab_size = self.corpus.vocab_size
+      self.seg_len = int(train.seg_len)
+      self.train_streams = jnp.asarray(text.batchify(self.corpus.train, self.batch_size))
+      self.num_train_segments = text.num_segments(self.train_streams, self.seg_len)
+    else:
+      task_fields = dict(config.task)
+      task_fields.pop("name", None)
+      try:
+        self.task = LongRangeRecallTask(**task_fields)
+      except TypeError as error:
+        raise ConfigError(f"config.task: {error}") from None
+      vocab_size = self.task.vocab_size
+      self.seg_len = self.task.seg_len
+    if self.seg_len < 1:
+      raise ConfigError(f"train.seg_len={self.seg_len} must be >= 1")
+    self.vocab_size = vocab_size
+    self.model = build_model(config.model, vocab_size)
+    eval_config = config.get("eval", ml_collections.ConfigDict())
+    eval_mem_len = eval_config.get("mem_len", -1)
+    eval_mem_len = None if eval_mem_len is None or eval_mem_len < 0 else int(eval_mem_len)
+    self.eval_model = build_model(config.model, vocab_size, mem_len=eval_mem_len)
+    self.eval_seg_len = int(eval_config.get("seg_len", 0) or self.seg_len)
+    self.is_compressive = isinstance(self.model, CompressiveTransformer)
+    self.reconstruction_weight = float(train.get("reconstruction_weight", 1.0))
+    self.optimizer = optim.make_optimizer(train)
+    self.train_step = jax.jit(self._train_step)
+
+  # -- model application --------------------------------------------------------------------
+  def _apply(self, model, params, carry, tokens, resets=None):
+    """(carry, logits, reconstruction loss) for one segment."""
+    if isinstance(model, CompressiveTransformer):
+      (carry, logits), aux = model.apply({"params": params}, carry, tokens, resets,
+                                         mutable=["losses"])
+      reconstruction = sum(jax.tree_util.tree_leaves(aux.get("losses", {})), jnp.zeros(()))
+      return carry, logits, reconstruction
+    carry, logits = model.apply({"params": params}, carry, tokens, resets)
+    return carry, logits, jnp.zeros(())
+
+  def init_state(self, seed: int) -> LMState:
+    rng = jax.random.PRNGKey(seed)
+    param_rng, state_rng = jax.random.split(rng)
+    shape = (self.batch_size, self.seg_len)
+    carry = self.model.initialize_carry(param_rng, shape)
+    variables = self.model.init(param_rng, carry, jnp.zeros(shape, jnp.int32))
+    params = variables["params"]
+    return LMState(step=jnp.zeros((), jnp.int32), params=params,
+                   opt_state=self.optimizer.init(params), carry=carry, rng=state_rng)
+
+  def num_params(self, params) -> int:
+    return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(params)))
+
+  # -- training -------------------------------------------------------------------------------
+  def _loss(self, params, state: LMState):
+    """(loss, (new carry, metrics)) for the step's batch."""
+    if self.source == "text":
+      index = state.step % self.num_train_segments
+      inputs, targets = text.segment(self.train_streams, index, self.seg_len)
+      resets = jnp.broadcast_to(index == 0, (self.batch_size,))
+      carry, logits, reconstruction = self._apply(self.model, params, state.carry, inputs, resets)
+      mask = jnp.ones(targets.shape, jnp.float32)
+      nats = _cross_entropy_sum(logits, targets, mask) / mask.size
+      correct = jnp.mean((jnp.argmax(logits, -1) == targets).astype(jnp.float32))
+    else:
+      batch = self.task.sample(jax.random.fold_in(state.rng, state.step), self.batch_size)
+      nats, correct, reconstruction = self._long_range_loss(self.model, params, batch)
+      carry = state.carry
+    loss = nats + self.reconstruction_weight * reconstruction
+    return loss, (carry, {"loss": loss, "bits_per_token": nats / math.log(2),
+                          "accuracy": correct, "reconstruction": reconstruction})
+
+  def _long_range_loss(self, model, params, batch):
+    """Scans the segments from an empty memory; mean nats and accuracy at scored positions."""
+    batch_size = batch.inputs.shape[0]
+    segments = batch.inputs.reshape(batch_size, self.task.num_segments, self.task.seg_len)
+
+    def step_fn(carry, tokens):
+      carry, logits, reconstruction = self._apply(model, params, carry, tokens)
+      # dynamic_unroll wants batch-leading outputs.
+      return carry, (logits, jnp.broadcast_to(reconstruction, (batch_size,)))
+
+    carry = model.initialize_carry(None, (batch_size, self.task.seg_len))
+    (logits, reconstruction), _ = dynamic_unroll(step_fn, segments, carry)
+    logits = logits.reshape(batch_size, self.task.length, -1)
+    count = jnp.sum(batch.mask)
+    nats = _cross_entropy_sum(logits, batch.targets, batch.mask) / count
+    hits = (jnp.argmax(logits, -1) == batch.targets).astype(jnp.float32) * batch.mask
+    return nats, jnp.sum(hits) / count, jnp.mean(reconstruction)
+
+  def _train_step(self, state: LMState):
+    grad_fn = jax.value_and_grad(self._loss, has_aux=True)
+    (_, (carry, metrics)), grads = grad_fn(state.params, state)
+    updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
+    params = optax.apply_updates(state.params, updates)
+    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["param_norm"] = optax.global_norm(params)
+    return LMState(step=state.step + 1, params=params, opt_state=opt_state, carry=carry,
+                   rng=state.rng), metrics
+
+  # -- evaluation -----------------------------------------------------------------------------
+  def evaluate(self, params, max_segments: int = 0, batch_size: int = 16,
+               mem_len: Optional[int] = None) -> Dict[str, float]:
+    """Validation metrics: bits per character (text) or recall accuracy (long_range).
+
+    `mem_len` evaluates with that memory instead of `eval.mem_len` (same parameters).
+    """
+    if mem_len is not None:
+      other = LMExperiment.__new__(LMExperiment)
+      other.__dict__.update(self.__dict__)
+      other.eval_model = self.eval_model.clone(mem_len=mem_len)
+      return other.evaluate(params, max_segments, batch_size)
+    if self.source == "long_range":
+      batch = self.task.sample(jax.random.PRNGKey(2**31 - 1), batch_size)
+      nats, accuracy, _ = jax.jit(functools.partial(self._long_range_loss, self.eval_model))(
+          params, batch)
+      return {"accuracy": float(accuracy), "bits_per_token": float(nats) / math.log(2)}
+    streams = text.batchify(self.corpus.valid, batch_size)
+    inputs, targets = text.all_segments(streams, self.eval_seg_len)
+    if max_segments:
+      inputs, targets = inputs[:, :max_segments], targets[:, :max_segments]
+    nats = self._eval_nats(params, jnp.asarray(inputs), jnp.asarray(targets))
+    tokens = targets.size
+    return {"bits_per_character": float(nats) / tokens / math.log(2), "tokens": tokens}
+
+  @functools.partial(jax.jit, static_argnums=0)
+  def _eval_nats(self, params, inputs, targets):
+    """Total nats over `[batch, segments, seg_len]` targets, memory carried across segments."""
+    model = self.eval_model
+    batch_size, _, seg_len = inputs.shape
+    use_cache = (not isinstance(model, CompressiveTransformer)
+                 and bool(self.config.get("eval", {}).get("cached", True)))
+    if use_cache:
+      keys = model.apply({"params": params}, model.mem_len + seg_len,
+                         method=fast_eval.position_keys)
+      carry = fast_eval.empty_cached_memory(model, batch_size)
+
+      def step_fn(cache, segment):
+        tokens, segment_targets = segment
+        cache, logits = model.apply({"params": params}, cache, tokens, keys,
+                                    method=fast_eval.cached_step)
+        return cache, _per_example_nats(logits, segment_targets)
+    else:
+      carry = model.initialize_carry(None, (batch_size, seg_len))
+
+      def step_fn(carry, segment):
+        tokens, segment_targets = segment
+        carry, logits, _ = self._apply(model, params, carry, tokens)
+        return carry, _per_example_nats(logits, segment_targets)
+
+    per_segment, _ = dynamic_unroll(step_fn, (inputs, targets), carry)
+    return jnp.sum(per_segment)
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       start_time: Optional[float] = None) -> Dict[str, Any]:
+  """Trains `config.model` on `config.data`, evaluates, checkpoints; returns the results dict.
+
+  See `configs/charlm_transformer_xl.py` for every field.
+  """
+  start_time = time.time() if start_time is None else start_time
+  is_chief = jax.process_index() == 0
+  workdir_path = check_workdir(config, workdir) if is_chief else None
+  experiment = LMExperiment(config)
+  train = config.train
+  eval_config = config.get("eval", ml_collections.ConfigDict())
+  writer = metrics_lib.MetricWriter(workdir, enabled=is_chief)
+  checkpointer = checkpoint_lib.Checkpointer(str(workdir_path / "checkpoints"),
+                                             max_to_keep=train.get("keep_checkpoints", 3))
+  state = experiment.init_state(int(config.seed))
+  restored, restored_step = checkpointer.restore_latest(state)
+  if restored is not None:
+    state = restored if isinstance(restored, LMState) else LMState(*restored)
+    print(f"Resumed from {checkpointer.step_path(restored_step)} (step {restored_step})",
+          flush=True)
+  num_params = experiment.num_params(state.params)
+  print(f"{config.model.name}: {num_params} parameters, vocab {experiment.vocab_size}, "
+        f"segment {experiment.seg_len}, mem_len {experiment.model.mem_len} "
+        f"(eval {experiment.eval_model.mem_len})", flush=True)
+  num_steps = int(train.num_steps)
+  log_every, eval_every = int(train.log_every), int(train.eval_every)
+  checkpoint_every = int(train.get("checkpoint_every", 0) or 0)
+  eval_kwargs = dict(max_segments=int(eval_config.get("max_segments", 0) or 0),
+                     batch_size=int(eval_config.get("batch_size", 16)))
+  loop_start, loop_start_step = time.time(), int(state.step)
+  step = int(state.step)
+  history = []
+  eval_metrics = None
+  while step < num_steps:
+    state, step_metrics = experiment.train_step(state)
+    step += 1
+    if step % log_every == 0 or step == num_steps:
+      host = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
+      rate = (step - loop_start_step) / max(time.time() - loop_start, 1e-9)
+      host["steps_per_second"] = rate
+      writer.write_scalars(step, host)
+      if not np.isfinite(host["loss"]):
+        raise FloatingPointError(f"loss is {host['loss']} at step {step}; lower "
+                                 "train.learning_rate or raise train.grad_clip_norm")
+      print(f"step {step}/{num_steps} | loss {host['loss']:.4f} | train bits/token "
+            f"{host['bits_per_token']:.4f} | acc {host['accuracy']:.3f} | {rate:.2f} steps/s | "
+            f"ETA {metrics_lib.format_duration((num_steps - step) / max(rate, 1e-9))}",
+            flush=True)
+    if step % eval_every == 0 or step == num_steps:
+      eval_metrics = experiment.evaluate(state.params, **eval_kwargs)
+      writer.write_scalars(step, {f"eval/{k}": v for k, v in eval_metrics.items()})
+      history.append({"step": step, **eval_metrics})
+      print(f"  eval @ {step}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else
+                                             f"{k} {v}" for k, v in eval_metrics.items()),
+            flush=True)
+    if checkpoint_every and step % checkpoint_every == 0 and is_chief:
+      checkpointer.save(step, state)
+  if is_chief and checkpointer.latest_step() != step:
+    checkpointer.save(step, state, force=True)
+  if eval_metrics is None:
+    eval_metrics = experiment.evaluate(state.params, **eval_kwargs)
+  by_mem_len = {}
+  for mem_len in tuple(eval_config.get("compare_mem_lens", ())):
+    by_mem_len[str(mem_len)] = experiment.evaluate(state.params, mem_len=int(mem_len),
+                                                   **eval_kwargs)
+    print(f"  eval with mem_len {mem_len}: {by_mem_len[str(mem_len)]}", flush=True)
+  results = {
+      "model": config.model.name,
+      "source": experiment.source,
+      "num_params": num_params,
+      "steps": step,
+      "train_mem_len": experiment.model.mem_len,
+      "eval_mem_len": experiment.eval_model.mem_len,
+      "seg_len": experiment.seg_len,
+      "eval": eval_metrics,
+      "eval_history": history,
+      "eval_by_mem_len": by_mem_len,
+      "wall_seconds": time.time() - start_time,
+      "devices": [str(d) for d in jax.devices()],
+  }
+  results_path = metrics_lib.write_results(workdir, results, enabled=is_chief)
+  writer.close()
+  checkpointer.close()
+  results["results_path"] = results_path
+  return results

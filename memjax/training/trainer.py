@@ -1,0 +1,345 @@
+"""Training loop for memory cores on the algorithmic tasks.
+
+    train_and_evaluate(config, workdir)
+
+One jitted step samples its own batch from the task generator (data is a pure
+function of `(seed, step)`, so a resumed run sees exactly the batches an
+uninterrupted one would), computes a masked sigmoid cross-entropy, clips by
+global norm and updates with optax. `config.num_seeds = K` trains K
+independent models in the same compiled program by `jax.vmap` over parameters,
+optimizer states and PRNG keys. A step whose loss or gradient norm is NaN/Inf
+leaves that seed's parameters untouched and is counted.
+"""
+import functools
+import json
+import pathlib
+import time
+from typing import Any, Dict, NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+from absl import logging
+
+from memjax.cores import build_core, dynamic_unroll
+from memjax.tasks import AlgorithmicTask, SequenceBatch, bits_error_per_sequence, build_task
+from memjax.training import checkpoint as checkpoint_lib
+from memjax.training import metrics as metrics_lib
+from memjax.training import optim
+from memjax.training.errors import ConfigError
+
+# Fields that may change between a run and its resumption (they do not change the maths).
+_RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
+                     "train.checkpoint_every", "train.keep_checkpoints", "train.target_error",
+                     "eval", "workdir_note", "train.stop_at_step")
+
+
+class TrainState(NamedTuple):
+  """Everything a run needs to continue bit-for-bit; per-seed leaves lead with `[num_seeds]`.
+
+  Attributes:
+    step: `[]` int32, number of updates done (also the data pipeline's position).
+    params: model parameters, leaves `[num_seeds, ...]`.
+    opt_state: optax state, leaves `[num_seeds, ...]`.
+    rng: `[num_seeds, 2]` uint32 raw PRNG keys; batches use `fold_in(rng, step)`.
+    nonfinite_streak: `[num_seeds]` int32, consecutive skipped (NaN/Inf) steps.
+    nonfinite_total: `[num_seeds]` int32, all skipped steps.
+  """
+  step: jax.Array
+  params: Any
+  opt_state: Any
+  rng: jax.Array
+  nonfinite_streak: jax.Array
+  nonfinite_total: jax.Array
+
+
+def masked_sigmoid_cross_entropy(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
+  """Mean binary cross-entropy over the masked (batch, time) steps and output bits."""
+  per_bit = optax.sigmoid_binary_cross_entropy(logits, targets)
+  per_step = jnp.sum(per_bit, axis=-1) * mask
+  return jnp.sum(per_step) / (jnp.maximum(jnp.sum(mask), 1.0) * logits.shape[-1])
+
+
+class Experiment:
+  """A core, a task and an optimizer built from a config, with pure jitted step functions."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    task_fields = dict(config.task)
+    self.task: AlgorithmicTask = build_task(task_fields.pop("name"), **task_fields)
+    self.core = build_core(dict(config.model), self.task.output_size)
+    self.optimizer = optim.make_optimizer(config.train)
+    self.batch_size = int(config.train.batch_size)
+    if self.batch_size < 1:
+      raise ConfigError(f"train.batch_size={self.batch_size} must be >= 1")
+    self.num_seeds = int(config.get("num_seeds", 1))
+    if self.num_seeds < 1:
+      raise ConfigError(f"num_seeds={self.num_seeds} must be >= 1")
+    self.nonfinite_steps = tuple(config.train.get("debug_nonfinite_steps", ()))
+    # Checks the model's sizes now, with a clear message, rather than inside jit.
+    jax.eval_shape(self._init_seed, jax.random.PRNGKey(0))
+
+  # --- model -----------------------------------------------------------------
+  def _init_seed(self, rng: jax.Array):
+    from memjax.cores.base import init_core
+    variables = init_core(self.core, rng, (1, self.task.input_size))
+    params = variables["params"]
+    return params, self.optimizer.init(params)
+
+  def logits(self, params, batch: SequenceBatch, carry_rng: jax.Array, return_carries=False):
+    """Runs the core over a batch: `[batch, time, output_size]` logits (and carries)."""
+    variables = {"params": params}
+    carry = self.core.apply(variables, carry_rng, batch.inputs[:, 0].shape,
+                            method=self.core.initialize_carry)
+    step_fn = functools.partial(self.core.apply, variables)
+    result = dynamic_unroll(step_fn, batch.inputs, carry, return_carries=return_carries)
+    return result if return_carries else result[0]
+
+  def init_state(self, seed: int) -> TrainState:
+    seed_rngs = jax.random.split(jax.random.PRNGKey(seed), self.num_seeds)
+    init_rngs = jax.vmap(lambda r: jax.random.fold_in(r, 0x1417))(seed_rngs)
+    params, opt_state = jax.jit(jax.vmap(self._init_seed))(init_rngs)
+    zeros = lambda: jnp.zeros((self.num_seeds,), jnp.int32)  # distinct buffers: they are donated
+    return TrainState(jnp.zeros((), jnp.int32), params, opt_state, seed_rngs, zeros(), zeros())
+
+  # --- training ----------------------------------------------------------------
+  def _seed_step(self, params, opt_state, rng, step):
+    data_rng, carry_rng = jax.random.split(jax.random.fold_in(rng, step))
+    batch = self.task.sample(data_rng, self.batch_size)
+
+    def loss_fn(p):
+      logits = self.logits(p, batch, carry_rng)
+      return masked_sigmoid_cross_entropy(logits, batch.targets, batch.mask), logits
+
+    (loss, logits), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
+    if self.nonfinite_steps:  # Test hook: poison chosen steps to exercise the NaN path.
+      poison = jnp.isin(step, jnp.asarray(self.nonfinite_steps))
+      loss = jnp.where(poison, jnp.nan, loss)
+    grad_norm = optax.global_norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
+    updates, new_opt_state = self.optimizer.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
+    keep = lambda new, old: jax.tree_util.tree_map(lambda n, o: jnp.where(finite, n, o), new, old)
+    metrics = {
+        "loss": loss,
+        "bits_error": jnp.mean(bits_error_per_sequence(logits, batch.targets, batch.mask)),
+        "grad_norm": grad_norm,
+        "param_norm": optax.global_norm(params),
+        "learning_rate": optim.current_learning_rate(opt_state),
+        "finite": finite,
+    }
+    return keep(new_params, params), keep(new_opt_state, opt_state), metrics
+
+  @functools.partial(jax.jit, static_argnums=0, donate_argnums=1)
+  def train_step(self, state: TrainState):
+    params, opt_state, metrics = jax.vmap(self._seed_step, in_axes=(0, 0, 0, None))(
+        state.params, state.opt_state, state.rng, state.step)
+    finite = metrics.pop("finite")
+    streak = jnp.where(finite, 0, state.nonfinite_streak + 1)
+    total = state.nonfinite_total + (~finite).astype(jnp.int32)
+    return TrainState(state.step + 1, params, opt_state, state.rng, streak, total), metrics
+
+  # --- evaluation --------------------------------------------------------------
+  @functools.partial(jax.jit, static_argnums=(0, 4))
+  def evaluate_lengths(self, params, rng, lengths, pad_length):
+    """Mean bits error per sequence for each seed on sequences of the given `lengths` `[n]`."""
+
+    def seed_eval(seed_params, seed_rng):
+      data_rng, carry_rng = jax.random.split(seed_rng)
+      batch = self.task.build(data_rng, lengths, pad_length)
+      logits = self.logits(seed_params, batch, carry_rng)
+      return jnp.mean(bits_error_per_sequence(logits, batch.targets, batch.mask))
+
+    seed_rngs = jax.random.split(rng, self.num_seeds)
+    return jax.vmap(seed_eval)(params, seed_rngs)
+
+  def evaluate(self, params, rng, num_sequences: int) -> np.ndarray:
+    """Bits error per sequence on `num_sequences` fresh sequences of the training length range."""
+    length_rng, eval_rng = jax.random.split(rng)
+    lengths = jax.random.randint(length_rng, (num_sequences,), self.task.min_length,
+                                 self.task.max_length + 1)
+    return np.asarray(self.evaluate_lengths(params, eval_rng, lengths, self.task.max_length))
+
+  def generalization(self, params, rng, eval_lengths: Sequence[int], num_sequences: int):
+    """{length: per-seed bits error} at each length, all through one compiled pad length."""
+    pad_length = max(eval_lengths)
+    table = {}
+    for length in eval_lengths:
+      lengths = jnp.full((num_sequences,), length, jnp.int32)
+      table[int(length)] = np.asarray(
+          self.evaluate_lengths(params, jax.random.fold_in(rng, length), lengths, pad_length))
+    return table
+
+
+def _flatten(config: ml_collections.ConfigDict, prefix: str = "") -> Dict[str, Any]:
+  flat = {}
+  for key, value in config.items():
+    name = f"{prefix}{key}"
+    if isinstance(value, (ml_collections.ConfigDict, dict)):
+      flat.update(_flatten(value, name + "."))
+    else:
+      flat[name] = value.tolist() if hasattr(value, "tolist") else (
+          list(value) if isinstance(value, tuple) else value)
+  return flat
+
+
+def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> pathlib.Path:
+  """Creates the workdir, checks it is writable and that it holds no other experiment.
+
+  Raises:
+    ConfigError with a one-line message naming the workdir and the differing key.
+  """
+  path = pathlib.Path(workdir)
+  try:
+    path.mkdir(parents=True, exist_ok=True)
+    probe = path / ".write_test"
+    probe.write_text("ok")
+    probe.unlink()
+  except OSError as error:
+    raise ConfigError(f"--workdir={workdir} is not writable: {error.strerror or error}") from None
+  saved = path / "config.json"
+  current = _flatten(config)
+  if saved.exists() and (path / "checkpoints").exists():
+    previous = json.loads(saved.read_text())
+    for key in sorted(set(previous) | set(current)):
+      if any(key == f or key.startswith(f + ".") for f in _RESUMABLE_FIELDS):
+        continue
+      if previous.get(key) != current.get(key):
+        raise ConfigError(
+            f"--workdir={workdir} holds checkpoints of another experiment: {key} was "
+            f"{previous.get(key)!r} there, now {current.get(key)!r}; use a new --workdir")
+  saved.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+  return path
+
+
+def _summary(values: np.ndarray) -> str:
+  if values.size == 1:
+    return f"{float(values[0]):.3f}"
+  return f"median {float(np.median(values)):.3f} best {float(np.min(values)):.3f}"
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       start_time: Optional[float] = None) -> Dict[str, Any]:
+  """Trains `config.model` on `config.task`, evaluates, checkpoints; returns the results dict.
+
+  Args:
+    config: see `configs/copy_ntm.py` for every field.
+    workdir: checkpoints, TensorBoard events, log.txt, results.json and plots go here;
+      relaunching with the same workdir resumes from the newest good checkpoint.
+    start_time: `time.time()` at process launch, so reported times include start-up.
+
+  Returns:
+    The results written to `<workdir>/results.json`.
+  """
+  start_time = time.time() if start_time is None else start_time
+  is_chief = jax.process_index() == 0
+  workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
+  experiment = Experiment(config)
+  train = config.train
+  writer = metrics_lib.MetricWriter(workdir, enabled=is_chief)
+  checkpointer = checkpoint_lib.Checkpointer(str(workdir_path / "checkpoints"),
+                                             max_to_keep=train.get("keep_checkpoints", 3))
+  state = experiment.init_state(config.seed)
+  restored, restored_step = checkpointer.restore_latest(state)
+  if restored is not None:
+    state = TrainState(*restored) if not isinstance(restored, TrainState) else restored
+    print(f"Resumed from {checkpointer.step_path(restored_step)} (step {restored_step})", flush=True)
+  num_steps = int(train.num_steps)
+  stop_at_step = int(train.get("stop_at_step", 0) or 0)  # test hook: stop early, as a kill would
+  target_error = float(train.get("target_error", -1.0))
+  eval_rng = jax.random.PRNGKey(config.seed + 10_000)
+  eval_size = int(train.get("eval_batch_size", 1000))
+  log_every, eval_every = int(train.log_every), int(train.eval_every)
+  checkpoint_every = int(train.get("checkpoint_every", 0) or 0)
+  max_nonfinite = int(train.get("max_consecutive_nonfinite", 10))
+  solved_at_step = np.full((experiment.num_seeds,), -1)
+  solved_at_seconds = np.full((experiment.num_seeds,), -1.0)
+  last_eval_step = -1
+  eval_error = np.full((experiment.num_seeds,), np.nan)
+  stop_reason = "num_steps reached"
+  loop_start, loop_start_step = time.time(), int(state.step)
+  last_screen_step = -10**9
+
+  step = int(state.step)
+  while step < num_steps:
+    state, step_metrics = experiment.train_step(state)
+    step += 1
+    if step % log_every == 0 or step == num_steps:
+      host = jax.device_get(step_metrics)
+      streak = np.asarray(state.nonfinite_streak)
+      elapsed = time.time() - loop_start
+      rate = (step - loop_start_step) / max(elapsed, 1e-9)
+      eta = (num_steps - step) / max(rate, 1e-9)
+      scalars = {k: v for k, v in host.items() if v is not None}
+      scalars["steps_per_second"] = rate
+      scalars["nonfinite_total"] = np.asarray(state.nonfinite_total)
+      writer.write_scalars(step, scalars)
+      print(f"step {step}/{num_steps} | loss {_summary(np.asarray(host['loss']))} | "
+            f"train bits/seq {_summary(np.asarray(host['bits_error']))} | "
+            f"{rate:.1f} steps/s | {time.time() - start_time:.0f}s | "
+            f"ETA {metrics_lib.format_duration(eta)}", flush=True)
+      if np.any(streak >= max_nonfinite):
+        latest = checkpointer.latest_step()
+        stop_reason = (f"stopped: {int(streak.max())} consecutive NaN/Inf steps up to step {step} "
+                       f"(train.max_consecutive_nonfinite={max_nonfinite}); last good checkpoint: "
+                       f"{checkpointer.step_path(latest) if latest is not None else 'none'}")
+        print(stop_reason, flush=True)
+        break
+    # Full evaluation on fresh sequences: on schedule, or as soon as a training
+    # batch looks solved when a target error is set (cheap screening).
+    screen = False
+    if target_error >= 0 and step - last_screen_step >= int(train.get("screen_every", 25)):
+      screen = bool(np.all(np.asarray(step_metrics["bits_error"]) <= target_error))
+      if screen:
+        last_screen_step = step
+    if step % eval_every == 0 or screen or step == num_steps:
+      eval_error = experiment.evaluate(state.params, jax.random.fold_in(eval_rng, step), eval_size)
+      last_eval_step = step
+      writer.write_scalars(step, {"eval/bits_error": eval_error})
+      newly = (eval_error <= target_error) & (solved_at_step < 0)
+      solved_at_step[newly] = step
+      solved_at_seconds[newly] = time.time() - start_time
+      print(f"  eval @ {step}: bits error/seq on {eval_size} fresh sequences: {_summary(eval_error)}",
+            flush=True)
+      if target_error >= 0 and np.all(solved_at_step >= 0):
+        stop_reason = f"target error {target_error} reached"
+        break
+    if checkpoint_every and step % checkpoint_every == 0 and is_chief:
+      checkpointer.save(step, state)
+    if stop_at_step and step >= stop_at_step:
+      stop_reason = f"train.stop_at_step={stop_at_step} reached"
+      break
+
+  if is_chief and checkpointer.latest_step() != step:
+    checkpointer.save(step, state, force=True)
+  if last_eval_step != step:
+    eval_error = experiment.evaluate(state.params, jax.random.fold_in(eval_rng, step), eval_size)
+  train_seconds = time.time() - start_time
+  results = {
+      "task": config.task.name,
+      "model": config.model.name,
+      "num_seeds": experiment.num_seeds,
+      "steps": step,
+      "stop_reason": stop_reason,
+      "eval_bits_error_per_seed": eval_error,
+      "eval_bits_error_median": float(np.median(eval_error)),
+      "eval_bits_error_best": float(np.min(eval_error)),
+      "solved_at_step": solved_at_step,
+      "solved_at_seconds": solved_at_seconds,
+      "wall_seconds": train_seconds,
+      "nonfinite_steps_skipped": np.asarray(state.nonfinite_total),
+      "devices": [str(d) for d in jax.devices()],
+  }
+  eval_lengths = tuple(config.get("eval", {}).get("lengths", ()))
+  if eval_lengths and not stop_reason.startswith("stopped"):
+    table = experiment.generalization(state.params, jax.random.fold_in(eval_rng, 2**31 - 1),
+                                      eval_lengths, int(config.eval.get("num_sequences", 100)))
+    results["generalization"] = {str(k): v for k, v in table.items()}
+  results_path = metrics_lib.write_results(workdir, results, enabled=is_chief)
+  writer.close()
+  checkpointer.close()
+  logging.info("results: %s", results_path)
+  results["results_path"] = results_path
+  return results

@@ -1,0 +1,219 @@
+"""Transformer-XL relative multi-head attention (Dai et al. 2019, sec. 3.3).
+
+For query i (absolute position mlen + i of the current segment) and key j of
+the concatenation `[memory; segment]` (klen = mlen + qlen keys), with the
+relative distance i - j measured in the concatenation (d = mlen + i - j),
+
+    A^rel_{i,j} = q_i^T k_j          (a) content
+                + q_i^T r_{d}        (b) content-dependent position
+                + u^T k_j            (c) global content bias
+                + v^T r_{d}          (d) global position bias
+              = (q_i + u)^T k_j + (q_i + v)^T r_d
+
+with q = W_q h, k = W_{k,E} h~, r_d = W_{k,R} R_d, R the sinusoid of the
+distance d, and u, v learned `[heads, head_dim]` vectors shared by all positions.
+
+The (b)+(d) term is computed for every (query, distance) pair in one matmul
+against the `klen` position rows ordered by decreasing distance
+(klen-1, ..., 0), and then the *rel-shift* trick (`rel_shift`) moves row i left
+by qlen - 1 - i so that column j holds distance mlen + i - j, an O(qlen klen)
+reshuffle instead of an O(qlen klen d) gather.
+"""
+from typing import Optional, Tuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+# Masked scores get this instead of -inf, so a softmax over a fully masked row
+# (never produced by our masks) would stay finite.
+_MASK_VALUE = -1e30
+_SINUSOID_BASE = 10000.0
+
+
+def relative_distances(klen: int, clamp_len: Optional[int] = None) -> jax.Array:
+  """Distances `klen-1, ..., 1, 0` as float32 `[klen]`, clamped at `clamp_len` if given.
+
+  `clamp_len` (Dai et al., released code) makes all distances beyond it share
+  one encoding, so evaluation with a longer memory than training sees no unseen
+  distance.
+  """
+  distances = jnp.arange(klen - 1, -1, -1, dtype=jnp.float32)
+  if clamp_len is not None and clamp_len >= 0:
+    distances = jnp.minimum(distances, float(clamp_len))
+  return distances
+
+
+def sinusoid_encoding(distances: jax.Array, d_model: int) -> jax.Array:
+  """R: `[n] -> [n, d_model]`, `[sin(d w_k), cos(d w_k)]` with w_k = 10000^(-2k/d_model)."""
+  if d_model % 2:
+    raise ValueError(f"model.d_model must be even for sinusoid encodings, got {d_model}")
+  inverse_frequency = 1.0 / (_SINUSOID_BASE ** (jnp.arange(0, d_model, 2, dtype=jnp.float32)
+                                                / d_model))
+  angles = distances[:, None] * inverse_frequency[None, :]
+  return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
+
+
+def rel_shift(scores: jax.Array) -> jax.Array:
+  """The rel-shift trick: `out[..., i, j] = scores[..., i, j + qlen - 1 - i]`.
+
+  Args:
+    scores: `[..., qlen, klen]`, column c holding distance klen - 1 - c.
+
+  Returns:
+    `[..., qlen, klen]` whose column j holds distance mlen + i - j for query i
+    (mlen = klen - qlen). Entries with j > mlen + i (future keys) are garbage
+    and must be masked by the caller.
+  """
+  *batch_dims, qlen, klen = scores.shape
+  padded = jnp.pad(scores, [(0, 0)] * len(batch_dims) + [(0, 0), (1, 0)])
+  padded = padded.reshape(*batch_dims, klen + 1, qlen)
+  return padded[..., 1:, :].reshape(*batch_dims, qlen, klen)
+
+
+def causal_mask(qlen: int, mlen: int, same_length: bool = False,
+                mem_len: Optional[int] = None) -> jax.Array:
+  """Which keys each query may attend: `[qlen, mlen + qlen]` bool.
+
+  Query i sees key j iff j <= mlen + i (memory and the past of its segment).
+  With `same_length` (the released code's evaluation option) every query sees
+  the same number of keys, the last `mem_len` positions up to and including
+  itself, so the first and last query of a segment see equally long contexts.
+  """
+  klen = mlen + qlen
+  query = jnp.arange(qlen)[:, None]
+  key = jnp.arange(klen)[None, :]
+  allowed = key <= query + mlen
+  if same_length:
+    mem_len = mlen if mem_len is None else mem_len
+    if mem_len < 1:
+      raise ValueError("model.same_length needs model.mem_len >= 1: with no memory each "
+                       "query would see no key")
+    mask_len = klen - mem_len
+    shift = qlen - mask_len if mask_len > 0 else qlen
+    allowed &= key > query - shift
+  return allowed
+
+
+def relative_scores(queries: jax.Array, keys: jax.Array, position_keys: jax.Array,
+                    content_bias: jax.Array, position_bias: jax.Array) -> jax.Array:
+  """Unscaled A^rel (terms a+b+c+d), with the rel-shift: `[batch, heads, qlen, klen]`.
+
+  Args:
+    queries: q `[batch, qlen, heads, head_dim]`.
+    keys: k `[batch, klen, heads, head_dim]`.
+    position_keys: r = W_{k,R} R `[klen, heads, head_dim]`, rows for distances klen-1..0.
+    content_bias: u `[heads, head_dim]`.
+    position_bias: v `[heads, head_dim]`.
+  """
+  content = jnp.einsum("bqhd,bkhd->bhqk", queries + content_bias, keys)
+  position = jnp.einsum("bqhd,khd->bhqk", queries + position_bias, position_keys)
+  return content + rel_shift(position)
+
+
+def masked_softmax(scores: jax.Array, mask: jax.Array) -> jax.Array:
+  """Softmax over the last axis where `mask` (broadcastable to `scores`) is True."""
+  return jax.nn.softmax(jnp.where(mask, scores, _MASK_VALUE), axis=-1)
+
+
+class RelativeAttention(nn.Module):
+  """Multi-head relative attention with memory; post-projection output `[batch, qlen, d_model]`.
+
+  Attributes:
+    num_heads: H.
+    head_dim: d_head; the projections are `d_model -> H * d_head`.
+  """
+  num_heads: int
+  head_dim: int
+
+  def setup(self):
+    width = self.num_heads * self.head_dim
+    init = nn.initializers.normal(0.02)
+    self.query = nn.Dense(width, use_bias=False, kernel_init=init)        # W_q
+    self.key = nn.Dense(width, use_bias=False, kernel_init=init)          # W_{k,E}
+    self.value = nn.Dense(width, use_bias=False, kernel_init=init)        # W_v
+    self.position = nn.Dense(width, use_bias=False, kernel_init=init)     # W_{k,R}
+    self.content_bias = self.param("content_bias", nn.initializers.zeros,
+                                   (self.num_heads, self.head_dim))       # u
+    self.position_bias = self.param("position_bias", nn.initializers.zeros,
+                                    (self.num_heads, self.head_dim))      # v
+
+  def _heads(self, x: jax.Array) -> jax.Array:
+    return x.reshape(x.shape[:-1] + (self.num_heads, self.head_dim))
+
+  def project_queries(self, inputs: jax.Array) -> jax.Array:
+    """h `[batch, qlen, d_model]` -> q `[batch, qlen, heads, head_dim]`."""
+    return self._heads(self.query(inputs))
+
+  def project_keys_values(self, inputs: jax.Array) -> Tuple[jax.Array, jax.Array]:
+    """h~ `[batch, klen, d_model]` -> (k, v), each `[batch, klen, heads, head_dim]`."""
+    return self._heads(self.key(inputs)), self._heads(self.value(inputs))
+
+  def project_positions(self, encodings: jax.Array) -> jax.Array:
+    """R `[klen, d_model]` -> r = W_{k,R} R `[klen, heads, head_dim]`."""
+    return self._heads(self.position(encodings))
+
+  def attend(self, queries: jax.Array, keys: jax.Array, values: jax.Array,
+             position_keys: jax.Array, mask: jax.Array) -> Tuple[jax.Array, jax.Array]:
+    """softmax(A^rel / sqrt(d_head)) v, heads concatenated (before W_o).
+
+    Args:
+      queries: `[batch, qlen, heads, head_dim]`.
+      keys, values: `[batch, klen, heads, head_dim]`.
+      position_keys: `[klen, heads, head_dim]`.
+      mask: `[batch, qlen, klen]` bool.
+
+    Returns:
+      (`[batch, qlen, heads * head_dim]`, probabilities `[batch, heads, qlen, klen]`).
+    """
+    scores = relative_scores(queries, keys, position_keys, self.content_bias,
+                             self.position_bias) * (self.head_dim ** -0.5)
+    probabilities = masked_softmax(scores, mask[:, None])
+    attended = jnp.einsum("bhqk,bkhd->bqhd", probabilities, values)
+    return attended.reshape(attended.shape[:2] + (-1,)), probabilities
+
+  def __call__(self, inputs: jax.Array, memory: jax.Array, encodings: jax.Array,
+               mask: jax.Array) -> Tuple[jax.Array, jax.Array]:
+    """Attention of the segment over `[memory; segment]`.
+
+    Args:
+      inputs: h `[batch, qlen, d_model]`, this layer's input for the segment.
+      memory: `[batch, mlen, d_model]`, the previous segments' inputs to this layer
+        (already under stop_gradient).
+      encodings: R `[mlen + qlen, d_model]` (see `relative_distances`).
+      mask: `[batch, qlen, mlen + qlen]` bool.
+
+    Returns:
+      (`[batch, qlen, heads * head_dim]`, probabilities `[batch, heads, qlen, klen]`).
+    """
+    extended = jnp.concatenate([memory, inputs], axis=1)
+    keys, values = self.project_keys_values(extended)
+    return self.attend(self.project_queries(inputs), keys, values,
+                       self.project_positions(encodings), mask)
+
+  def frozen_content_attention(self, inputs: jax.Array, memory: jax.Array,
+                               memory_mask: Optional[jax.Array] = None) -> jax.Array:
+    """Content-only attention softmax(q k^T / sqrt(d_head)) v with stop-gradient weights.
+
+    The Compressive Transformer's attention-reconstruction loss (Rae et al.
+    2019, eq. 1) compares this over the old memory and over its compression;
+    the stop-gradient on W_q, W_k, W_v keeps that loss from training the model.
+
+    Args:
+      inputs: `[batch, qlen, d_model]`.
+      memory: `[batch, n, d_model]`.
+      memory_mask: optional `[batch, n]` bool.
+
+    Returns:
+      `[batch, qlen, heads * head_dim]`.
+    """
+    params = jax.lax.stop_gradient(self.variables["params"])
+    queries = self._heads(inputs @ params["query"]["kernel"])
+    keys = self._heads(memory @ params["key"]["kernel"])
+    values = self._heads(memory @ params["value"]["kernel"])
+    scores = jnp.einsum("bqhd,bkhd->bhqk", queries, keys) * (self.head_dim ** -0.5)
+    if memory_mask is None:
+      memory_mask = jnp.ones(memory.shape[:2], bool)
+    probabilities = masked_softmax(scores, memory_mask[:, None, None, :])
+    attended = jnp.einsum("bhqk,bkhd->bqhd", probabilities, values)
+    return attended.reshape(attended.shape[:2] + (-1,))

@@ -1,0 +1,135 @@
+"""NTM addressing against a numpy transcription of Graves et al. 2014, eq. 5-9."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from memjax import addressing
+
+
+def np_content_weights(memory, key, beta):
+  similarity = np.array([m @ key / (np.linalg.norm(m) * np.linalg.norm(key) + 1e-6) for m in memory])
+  exp = np.exp(beta * similarity - np.max(beta * similarity))
+  return exp / exp.sum()
+
+
+def np_circular_shift(weights, shift):
+  """The paper's eq. 8 as written: w~(i) = sum_j w(j) s((i - j) mod N), s indexed by offset."""
+  n, radius = len(weights), len(shift) // 2
+  s_of_offset = {d: shift[d + radius] for d in range(-radius, radius + 1)}
+  out = np.zeros(n)
+  for i in range(n):
+    for j in range(n):
+      offset = (i - j) % n
+      if offset > n // 2:
+        offset -= n  # map to the signed offset in -n/2..n/2
+      out[i] += weights[j] * s_of_offset.get(offset, 0.0)
+  return out
+
+
+def np_sharpen(weights, gamma):
+  powered = weights ** gamma
+  return powered / powered.sum()
+
+
+@pytest.fixture
+def rng():
+  return np.random.default_rng(0)
+
+
+def test_content_weights_match_numpy(rng):
+  memory = rng.normal(size=(10, 6)).astype(np.float32)
+  key = rng.normal(size=6).astype(np.float32)
+  for beta in (0.0, 1.0, 7.5):
+    got = addressing.content_weights(jnp.asarray(memory), jnp.asarray(key), beta)
+    np.testing.assert_allclose(got, np_content_weights(memory, key, beta), rtol=1e-5, atol=1e-6)
+    assert abs(float(got.sum()) - 1.0) < 1e-5
+
+
+def test_cosine_similarity_is_finite_on_zero_memory():
+  similarity = addressing.cosine_similarity(jnp.zeros((4, 3)), jnp.ones(3))
+  assert np.all(np.isfinite(similarity)) and np.allclose(similarity, 0.0)
+
+
+def test_interpolation_gate():
+  content, previous = jnp.array([1.0, 0.0, 0.0]), jnp.array([0.0, 0.0, 1.0])
+  np.testing.assert_allclose(addressing.interpolate(content, previous, 1.0), content)
+  np.testing.assert_allclose(addressing.interpolate(content, previous, 0.0), previous)
+  np.testing.assert_allclose(addressing.interpolate(content, previous, 0.25), [0.25, 0.0, 0.75])
+
+
+@pytest.mark.parametrize("num_slots,shift_range", [(8, 1), (9, 2), (5, 2), (16, 3)])
+def test_circular_shift_matches_paper_equation(rng, num_slots, shift_range):
+  weights = rng.dirichlet(np.ones(num_slots)).astype(np.float32)
+  shift = rng.dirichlet(np.ones(2 * shift_range + 1)).astype(np.float32)
+  got = jax.jit(addressing.circular_shift)(jnp.asarray(weights), jnp.asarray(shift))
+  np.testing.assert_allclose(got, np_circular_shift(weights, shift), rtol=1e-5, atol=1e-7)
+
+
+def test_shift_direction_moves_focus_forward_and_wraps():
+  focus = jax.nn.one_hot(3, 8)
+  forward = jnp.array([0.0, 0.0, 1.0])   # s(+1) = 1
+  backward = jnp.array([1.0, 0.0, 0.0])  # s(-1) = 1
+  assert int(jnp.argmax(addressing.circular_shift(focus, forward))) == 4
+  assert int(jnp.argmax(addressing.circular_shift(focus, backward))) == 2
+  last = jax.nn.one_hot(7, 8)
+  assert int(jnp.argmax(addressing.circular_shift(last, forward))) == 0  # wraps around
+
+
+def test_shift_rejects_even_or_oversized_shift():
+  with pytest.raises(ValueError, match="odd length"):
+    addressing.circular_shift(jnp.ones(8) / 8, jnp.ones(2) / 2)
+  with pytest.raises(ValueError, match="at least 5 memory slots"):
+    addressing.circular_shift(jnp.ones(3) / 3, jnp.ones(5) / 5)
+
+
+def test_sharpen_matches_numpy_and_keeps_argmax(rng):
+  weights = rng.dirichlet(np.ones(12)).astype(np.float32)
+  for gamma in (1.0, 2.0, 10.0):
+    got = addressing.sharpen(jnp.asarray(weights), gamma)
+    np.testing.assert_allclose(got, np_sharpen(weights, gamma), rtol=1e-4, atol=1e-7)
+    assert int(jnp.argmax(got)) == int(np.argmax(weights))
+
+
+def test_sharpen_gradient_is_finite_at_exact_zero():
+  grad = jax.grad(lambda g: addressing.sharpen(jnp.array([0.0, 0.3, 0.7]), g)[1])(2.0)
+  assert np.isfinite(grad)
+
+
+def test_addressing_gradients_match_finite_differences(rng):
+  memory = jnp.asarray(rng.normal(size=(6, 4)))
+  key = jnp.asarray(rng.normal(size=4))
+  weights = jnp.asarray(rng.dirichlet(np.ones(6)))
+  shift = jnp.asarray(rng.dirichlet(np.ones(3)))
+  with jax.enable_x64(True):
+    args = [jnp.asarray(np.asarray(a), jnp.float64) for a in (memory, key, weights, shift)]
+
+    def full(memory, key, weights, shift):
+      content = addressing.content_weights(memory, key, 2.0)
+      gated = addressing.interpolate(content, weights, 0.7)
+      return addressing.sharpen(addressing.circular_shift(gated, shift), 1.5)
+
+    check_grads(full, args, order=1, modes=("rev",), atol=1e-4, rtol=1e-4)
+
+
+def test_attention_masks_padding_and_sums_to_one(rng):
+  keys = jnp.asarray(rng.normal(size=(5, 3)), jnp.float32)
+  query = jnp.asarray(rng.normal(size=3), jnp.float32)
+  mask = jnp.array([True, True, False, True, False])
+  weights = addressing.attention_weights(query, keys, mask)
+  assert np.all(np.asarray(weights)[~np.asarray(mask)] == 0.0)
+  np.testing.assert_allclose(weights.sum(), 1.0, rtol=1e-6)
+  logits = np.asarray(keys) @ np.asarray(query)
+  expected = np.exp(logits[[0, 1, 3]]) / np.exp(logits[[0, 1, 3]]).sum()
+  np.testing.assert_allclose(np.asarray(weights)[[0, 1, 3]], expected, rtol=1e-5)
+  assert np.all(addressing.attention_weights(query, keys, jnp.zeros(5, bool)) == 0.0)
+
+
+def test_sharpen_is_finite_for_huge_gamma_on_blurred_weights():
+  # 0.1^500 underflows float32; the direct ratio would give 0/0 = NaN.
+  weights = jnp.full((10,), 0.1)
+  sharpened = addressing.sharpen(weights.at[3].set(0.1001), 500.0)
+  assert np.all(np.isfinite(sharpened)) and int(jnp.argmax(sharpened)) == 3
+  grad = jax.grad(lambda g: addressing.sharpen(weights, g)[0])(500.0)
+  assert np.isfinite(grad)

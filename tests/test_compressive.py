@@ -1,0 +1,159 @@
+"""Compressive Transformer: compression functions, compressed memory contents and the
+reconstruction loss's gradient reaching only the compressors."""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memjax.cores import init_core
+from memjax.transformer import CompressiveTransformer, TransformerXL, compression
+
+VOCAB, D_MODEL, LAYERS = 13, 16, 2
+
+
+def _model(function="conv", mem_len=4, compressed_mem_len=4, rate=2):
+  return CompressiveTransformer(vocab_size=VOCAB, d_model=D_MODEL, num_layers=LAYERS, num_heads=2,
+                                d_ff=24, mem_len=mem_len, compressed_mem_len=compressed_mem_len,
+                                compression_rate=rate, compression_function=function)
+
+
+def _params(model):
+  return {"params": init_core(model, jax.random.PRNGKey(0), (2, 4))["params"]}
+
+
+def _tokens(length, seed=1):
+  return jax.random.randint(jax.random.PRNGKey(seed), (2, length), 0, VOCAB)
+
+
+def test_pooling_against_numpy():
+  states = np.arange(2 * 6 * 3, dtype=np.float32).reshape(2, 6, 3) % 7
+  np.testing.assert_array_equal(np.asarray(compression.max_pool(states, 3)),
+                                states.reshape(2, 2, 3, 3).max(2))
+  np.testing.assert_allclose(np.asarray(compression.mean_pool(states, 2)),
+                             states.reshape(2, 3, 2, 3).mean(2))
+
+
+def test_most_used_keeps_the_most_attended_states_in_order():
+  states = np.arange(2 * 6 * 2, dtype=np.float32).reshape(2, 6, 2)
+  usage = np.array([[0.1, 0.9, 0.2, 0.8, 0.0, 0.7], [5, 4, 3, 2, 1, 0]], np.float32)
+  kept = np.asarray(compression.most_used(states, usage, 2))
+  np.testing.assert_array_equal(kept[0], states[0, [1, 3, 5]])
+  np.testing.assert_array_equal(kept[1], states[1, [0, 1, 2]])
+
+
+@pytest.mark.parametrize("function", compression.COMPRESSION_FUNCTIONS)
+@pytest.mark.parametrize("rate", [1, 2, 4])
+def test_compressor_shapes(function, rate):
+  states = jax.random.normal(jax.random.PRNGKey(0), (3, 8, D_MODEL))
+  usage = jax.random.uniform(jax.random.PRNGKey(1), (3, 8))
+  module = compression.Compressor(function, rate)
+  variables = module.init(jax.random.PRNGKey(2), states, usage)
+  out = module.apply(variables, states, usage)
+  assert out.shape == (3, 8 // rate, D_MODEL)
+  if function == "conv":
+    assert variables["params"]["conv"]["kernel"].shape == (rate, D_MODEL, D_MODEL)
+  else:
+    assert "params" not in variables
+
+
+def test_compressor_errors_name_the_config_key():
+  states = jnp.zeros((1, 6, 4))
+  with pytest.raises(ValueError, match="model.compression_rate"):
+    compression.Compressor("max_pool", 4).init(jax.random.PRNGKey(0), states)
+  with pytest.raises(ValueError, match="model.compression_function"):
+    compression.Compressor("median", 2).init(jax.random.PRNGKey(0), states)
+
+
+@pytest.mark.parametrize("function", compression.COMPRESSION_FUNCTIONS)
+def test_carry_shapes_and_validity(function):
+  model = _model(function, mem_len=4, compressed_mem_len=6, rate=2)
+  params = _params(model)
+  carry = model.initialize_carry(None, (2, 4))
+  step = jax.jit(functools.partial(model.apply, params))
+  tokens = _tokens(16)
+  valid = []
+  for s in range(4):
+    carry, logits = step(carry, tokens[:, 4 * s:4 * s + 4])
+    valid.append(np.asarray(carry.compressed.valid[0]).astype(int).tolist())
+  assert logits.shape == (2, 4, VOCAB)
+  assert carry.memory.hidden.shape == (2, LAYERS, 4, D_MODEL)
+  assert carry.compressed.hidden.shape == (2, LAYERS, 6, D_MODEL)
+  # Segment 1 evicts the empty memory; from segment 2 on, 2 real compressed slots arrive per segment.
+  assert valid == [[0] * 6, [0, 0, 0, 0, 1, 1], [0, 0, 1, 1, 1, 1], [1] * 6]
+
+
+def test_compressed_memory_holds_pooled_evicted_states():
+  """max_pool: cm = max over pairs of the layer inputs that left the XL memory."""
+  model = _model("max_pool", mem_len=4, compressed_mem_len=4, rate=2)
+  params = _params(model)
+  carry = model.initialize_carry(None, (2, 4))
+  tokens = _tokens(16)
+  inputs = []
+  for s in range(4):
+    (carry, _), intermediates = model.apply(params, carry, tokens[:, 4 * s:4 * s + 4],
+                                            mutable=["intermediates"])
+    inputs.append(np.asarray(intermediates["intermediates"]["layer_inputs"][0]))
+  history = np.concatenate(inputs, axis=2)  # [batch, layers, 16, d_model]
+  np.testing.assert_array_equal(np.asarray(carry.memory.hidden), history[:, :, 12:])
+  evicted = history[:, :, 4:12]  # segments 2 and 3 left the memory during segments 3 and 4
+  expected = evicted.reshape(2, LAYERS, 4, 2, D_MODEL).max(3)
+  np.testing.assert_array_equal(np.asarray(carry.compressed.hidden), expected)
+
+
+def test_without_compressed_memory_it_is_transformer_xl():
+  model = _model("conv", mem_len=4, compressed_mem_len=0)
+  xl = TransformerXL(vocab_size=VOCAB, d_model=D_MODEL, num_layers=LAYERS, num_heads=2, d_ff=24,
+                     mem_len=4)
+  params = _params(model)
+  xl_params = {"params": {k: v for k, v in params["params"].items()
+                          if not k.startswith("compressor")}}
+  carry, xl_carry = model.initialize_carry(None, (2, 4)), xl.initialize_carry(None, (2, 4))
+  tokens = _tokens(12)
+  for s in range(3):
+    carry, logits = model.apply(params, carry, tokens[:, 4 * s:4 * s + 4])
+    xl_carry, xl_logits = xl.apply(xl_params, xl_carry, tokens[:, 4 * s:4 * s + 4])
+    np.testing.assert_allclose(np.asarray(logits), np.asarray(xl_logits), rtol=1e-5, atol=1e-5)
+
+
+def _segment_losses(model, params, carry, tokens):
+  (carry, logits), aux = model.apply(params, carry, tokens, mutable=["losses"])
+  return carry, jnp.sum(logits ** 2), aux["losses"]["reconstruction"][0]
+
+
+def test_reconstruction_gradient_reaches_only_the_compressor():
+  model = _model("conv", mem_len=4, compressed_mem_len=4, rate=2)
+  params = _params(model)
+  tokens = _tokens(12)
+  carry = model.initialize_carry(None, (2, 4))
+  for s in range(2):  # fill the memory so that the evicted states are real
+    carry, _, _ = _segment_losses(model, params, carry, tokens[:, 4 * s:4 * s + 4])
+
+  def reconstruction(p):
+    return _segment_losses(model, p, carry, tokens[:, 8:])[2]
+
+  def language_model(p):
+    return _segment_losses(model, p, carry, tokens[:, 8:])[1]
+
+  assert float(reconstruction(params)) > 0.0
+  grads = jax.grad(reconstruction)(params)["params"]
+  for name, subtree in grads.items():
+    norm = max(float(jnp.abs(g).max()) for g in jax.tree_util.tree_leaves(subtree))
+    if name.startswith("compressor"):
+      assert norm > 0.0, name
+    else:
+      assert norm == 0.0, name
+  # And the language-model loss does not train the compressors.
+  lm_grads = jax.grad(language_model)(params)["params"]
+  for name, subtree in lm_grads.items():
+    norm = max(float(jnp.abs(g).max()) for g in jax.tree_util.tree_leaves(subtree))
+    assert (norm == 0.0) == name.startswith("compressor"), name
+
+
+def test_reconstruction_error_weights():
+  a, b = jnp.zeros((2, 3, 4)), jnp.ones((2, 3, 4))
+  assert float(compression.reconstruction_error(a, b)) == 1.0
+  assert float(compression.reconstruction_error(a, b, jnp.array([False, False]))) == 0.0
+  b = b.at[1].set(3.0)
+  assert float(compression.reconstruction_error(a, b, jnp.array([False, True]))) == 9.0

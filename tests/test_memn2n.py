@@ -1,0 +1,213 @@
+"""End-to-end memory network: PE formula, masking, numpy forward pass, gradients, a short training."""
+import math
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+from memjax.models import memn2n
+from memjax.training import babi_trainer
+
+_V, _D, _M, _J = 12, 6, 5, 4
+
+
+def _example(seed=0, num_valid=3):
+  rng = np.random.default_rng(seed)
+  memory = rng.integers(1, _V, (_M, _J)).astype(np.int32)
+  memory[:, -1] = 0                                # padding word in every sentence
+  memory[1, 1:] = 0                                # a one-word sentence
+  mask = np.arange(_M) < num_valid
+  memory[~mask] = 0
+  query = np.array([3, 5, 0], np.int32)
+  return jnp.asarray(memory), jnp.asarray(mask), jnp.asarray(query)
+
+
+def _numpy_position_encoding(sentence_length, dim, num_words):
+  """The paper's l_kj = (1 - j/J) - (k/d)(1 - 2j/J), written out with loops."""
+  out = np.zeros((sentence_length, dim))
+  for j in range(1, sentence_length + 1):
+    for k in range(1, dim + 1):
+      out[j - 1, k - 1] = (1 - j / num_words) - (k / dim) * (1 - 2 * j / num_words)
+  return out
+
+
+def test_position_encoding_matches_paper_formula():
+  np.testing.assert_allclose(memn2n.position_encoding(7, 5), _numpy_position_encoding(7, 5, 7),
+                             rtol=1e-6, atol=1e-6)
+  per_sentence = memn2n.position_encoding(6, 4, jnp.array([3, 6]))
+  assert per_sentence.shape == (2, 6, 4)
+  np.testing.assert_allclose(per_sentence[0], _numpy_position_encoding(6, 4, 3), atol=1e-6)
+  np.testing.assert_allclose(per_sentence[1], _numpy_position_encoding(6, 4, 6), atol=1e-6)
+
+
+@pytest.mark.parametrize("encoding", ["bow", "position"])
+def test_sentence_encoding_matches_numpy(encoding):
+  memory, _, _ = _example()
+  embedding = np.random.default_rng(1).normal(size=(_V, _D)).astype(np.float32)
+  embedding[0] = 0
+  expected = np.zeros((_M, _D))
+  for i, sentence in enumerate(np.asarray(memory)):
+    num_words = max(int((sentence != 0).sum()), 1)
+    weights = (np.ones((_J, _D)) if encoding == "bow"
+               else _numpy_position_encoding(_J, _D, num_words))
+    expected[i] = (embedding[sentence] * weights).sum(axis=0)
+  np.testing.assert_allclose(memn2n.encode_sentences(jnp.asarray(embedding), memory, encoding),
+                             expected, rtol=1e-5, atol=1e-5)
+  stacked = memn2n.encode_with_embeddings([jnp.asarray(embedding)] * 2, memory, encoding)
+  for vectors in stacked:
+    np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-5)
+
+
+def _config(**kwargs):
+  return memn2n.MemN2NConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M, **kwargs)
+
+
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+def test_attention_sums_to_one_over_valid_slots_only(tying):
+  config = _config(num_hops=3, tying=tying)
+  params = memn2n.init_params(jax.random.PRNGKey(0), config)
+  memory, mask, query = _example(num_valid=3)
+  out = jax.jit(lambda p: memn2n.apply(p, memory, mask, query, config))(params)
+  assert out.attention.shape == (3, _M)
+  np.testing.assert_allclose(out.attention.sum(axis=1), 1.0, rtol=1e-6)
+  assert np.all(np.asarray(out.attention)[:, 3:] == 0.0)
+  assert np.all(np.asarray(out.attention)[:, :3] > 0.0)
+
+
+def test_masked_slots_do_not_change_the_answer_and_empty_memory_is_finite():
+  config = _config(num_hops=2)
+  params = memn2n.init_params(jax.random.PRNGKey(1), config)
+  memory, mask, query = _example(num_valid=2)
+  base = memn2n.apply(params, memory, mask, query, config)
+  garbage = memory.at[2:].set(7)  # content in masked slots must be ignored
+  np.testing.assert_allclose(memn2n.apply(params, garbage, mask, query, config).logits,
+                             base.logits, rtol=1e-6)
+  empty = memn2n.apply(params, memory, jnp.zeros(_M, bool), query, config)
+  assert np.all(np.isfinite(empty.logits))
+  assert np.all(np.asarray(empty.attention) == 0.0)
+  # With nothing to read, u stays the query embedding: logits = W B q.
+  (u,) = memn2n.encode_with_embeddings([params["E0"]], query, "position")
+  np.testing.assert_allclose(empty.logits, u @ params["E2"].T, rtol=1e-5, atol=1e-6)
+  grads = jax.grad(lambda p: memn2n.apply(p, memory, jnp.zeros(_M, bool), query,
+                                          config).logits.sum())(params)
+  assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
+
+
+def _numpy_one_hop(params, memory, mask, query, time_index, linear=False):
+  """MemN2N eq. 1-3 for one hop with adjacent tying, PE and temporal encoding."""
+  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+  memory, mask, query = np.asarray(memory), np.asarray(mask), np.asarray(query)
+
+  def encode(embedding, sentence):
+    num_words = max(int((sentence != 0).sum()), 1)
+    return (embedding[sentence] * _numpy_position_encoding(len(sentence), _D, num_words)).sum(0)
+
+  u = encode(p["E0"], query)                                            # B q
+  m = np.stack([encode(p["E0"], s) for s in memory]) + p["T0"][time_index]  # A, T_A
+  c = np.stack([encode(p["E1"], s) for s in memory]) + p["T1"][time_index]  # C, T_C
+  scores = m @ u
+  if linear:
+    weights = np.where(mask, scores, 0.0)
+  else:
+    e = np.where(mask, np.exp(scores - scores[mask].max()), 0.0)
+    weights = e / e.sum()
+  o = weights @ c
+  return (u + o) @ p["E1"].T, weights                                   # W = C^T
+
+
+@pytest.mark.parametrize("linear", [False, True])
+def test_one_hop_model_equals_numpy_forward_pass(linear):
+  config = _config(num_hops=1)
+  params = memn2n.init_params(jax.random.PRNGKey(2), config)
+  memory, mask, query = _example(num_valid=4)
+  time_index = jnp.array([0, 2, 3, 4, 4])
+  out = jax.jit(lambda p: memn2n.apply(p, memory, mask, query, config, time_index, linear))(params)
+  logits, weights = _numpy_one_hop(params, memory, mask, query, np.asarray(time_index), linear)
+  np.testing.assert_allclose(out.logits, logits, rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(out.attention[0], weights, rtol=1e-5, atol=1e-6)
+
+
+def test_layerwise_hops_use_h_map():
+  config = _config(num_hops=2, tying="layerwise", encoding="bow", temporal=False)
+  params = memn2n.init_params(jax.random.PRNGKey(3), config)
+  memory, mask, query = _example(num_valid=5)
+  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+  mem = np.asarray(memory)
+  u = p["B"][np.asarray(query)].sum(0)
+  m, c = p["A"][mem].sum(1), p["C"][mem].sum(1)
+  for _ in range(2):
+    e = np.exp(m @ u - (m @ u).max())
+    u = p["H"] @ u + (e / e.sum()) @ c
+  np.testing.assert_allclose(memn2n.apply(params, memory, mask, query, config).logits,
+                             u @ p["W"], rtol=1e-5, atol=1e-5)
+
+
+def test_batched_jit_matches_unbatched_and_gradients_check():
+  config = _config(num_hops=2)
+  params = memn2n.init_params(jax.random.PRNGKey(4), config)
+  examples = [_example(seed, n) for seed, n in [(0, 3), (1, 5), (2, 1)]]
+  memory, mask, query = (jnp.stack(x) for x in zip(*examples))
+  batched = jax.jit(lambda p: memn2n.apply_batch(p, memory, mask, query, config))(params)
+  for i, ex in enumerate(examples):
+    np.testing.assert_allclose(batched.logits[i], memn2n.apply(params, *ex, config).logits,
+                               rtol=1e-5, atol=1e-6)
+  loss = lambda p: jnp.sum(jax.nn.log_softmax(
+      memn2n.apply_batch(p, memory, mask, query, config).logits)[:, 1])
+  check_grads(loss, (params,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
+
+
+def test_nil_embedding_starts_and_stays_zero():
+  config = _config(num_hops=2)
+  params = memn2n.init_params(jax.random.PRNGKey(5), config)
+  assert all(np.all(params[n][0] == 0) for n in memn2n.word_embedding_names(params))
+  bumped = {k: v + 1.0 for k, v in params.items()}
+  cleaned = memn2n.zero_nil_embeddings(bumped)
+  assert all(np.all(cleaned[n][0] == 0) for n in memn2n.word_embedding_names(params))
+  assert np.all(cleaned["T0"][0] == bumped["T0"][0])  # temporal rows are not words
+
+
+def test_random_time_index_adds_empty_memories():
+  mask = jnp.arange(50) < 40
+  times = jax.vmap(memn2n.random_time_index, in_axes=(0, None, None))(
+      jax.random.split(jax.random.PRNGKey(0), 200), mask, 0.1)
+  times = np.asarray(times)[:, :40]
+  assert np.all(np.diff(times, axis=1) >= 0) and times.min() >= 0 and times.max() <= 49
+  gaps = times[:, -1] - 39  # inserted blanks before the oldest statement
+  assert 0 <= gaps.min() and gaps.max() <= math.ceil(0.1 * 40) - 1 and gaps.mean() > 0.5
+  np.testing.assert_array_equal(memn2n.random_time_index(jax.random.PRNGKey(1), mask, 0.0)[:40],
+                                np.arange(40))
+
+
+def test_bad_config_names_the_key():
+  with pytest.raises(ValueError, match="config.model.encoding"):
+    _config(encoding="tfidf")
+  with pytest.raises(ValueError, match="config.model.tying"):
+    _config(tying="none")
+
+
+def test_trainer_helpers():
+  grads = {"a": jnp.full((2, 2), 100.0), "b": jnp.full((3,), 0.1)}
+  clipped = babi_trainer.clip_per_matrix(grads, 40.0)
+  np.testing.assert_allclose(jnp.linalg.norm(clipped["a"]), 40.0, rtol=1e-6)
+  np.testing.assert_allclose(clipped["b"], grads["b"])
+  train = ml_collections.ConfigDict(dict(linear_start=True, ls_epochs=20, ls_learning_rate=0.005,
+                                         ls_decay_every=31, learning_rate=0.01, decay_every=25,
+                                         num_epochs=100))
+  assert babi_trainer.learning_rate_at(0, train) == (0.005, True)
+  assert babi_trainer.learning_rate_at(20, train) == (0.01, False)
+  assert babi_trainer.learning_rate_at(20 + 25, train) == (0.005, False)
+  assert babi_trainer.total_epochs(train) == 120
+  mask = np.arange(50)[None, :] < np.array([[0], [3], [6], [7], [50]])
+  buckets = babi_trainer.memory_buckets(mask, (6, 12))
+  assert [list(b) for b in buckets] == [[0, 1, 2], [3], [4]]
+  test = np.array([[1.0, 10.0], [0.0, 3.0]])
+  valid = np.array([[0.0, 9.0], [5.0, 2.0]])
+  joint = babi_trainer.summarize(test, valid, [1, 2], joint=True)
+  assert joint["best_seed"] == [1, 1] and joint["best_failed_tasks"] == 0
+  per_task = babi_trainer.summarize(test, valid, [1, 2], joint=False)
+  assert per_task["best_seed"] == [0, 1]
+  assert per_task["best_mean_test_error_pct"] == pytest.approx(2.0)
+  assert joint["std_test_error_pct_over_seeds"] == pytest.approx(np.std([5.5, 1.5]))

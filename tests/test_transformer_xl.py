@@ -1,0 +1,286 @@
+"""Transformer-XL: equality with a plain relative-position Transformer, memory contents,
+stop-gradient, resets, the cached-projection path, KV-cache decoding and a trainer smoke run."""
+import functools
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from memjax.cores import dynamic_unroll, init_core, static_unroll
+from memjax.transformer import TransformerXL, XLMemory, XLState, fast_eval, vanilla_transformer
+
+VOCAB, D_MODEL, LAYERS, HEADS, D_FF = 11, 16, 2, 2, 24
+
+
+def _model(mem_len, **fields):
+  return TransformerXL(vocab_size=VOCAB, d_model=D_MODEL, num_layers=LAYERS, num_heads=HEADS,
+                       d_ff=D_FF, mem_len=mem_len, **fields)
+
+
+@functools.lru_cache(maxsize=None)
+def _params():
+  """Shared parameters (they do not depend on mem_len), biases made non-zero."""
+  variables = init_core(_model(0), jax.random.PRNGKey(0), (2, 4))
+  params = variables["params"]
+  rng = np.random.default_rng(0)
+  for n in range(LAYERS):
+    attention = params[f"layer_{n}"]["attention"]
+    for name in ("content_bias", "position_bias"):
+      attention[name] = jnp.asarray(0.5 * rng.normal(size=attention[name].shape), jnp.float32)
+  # Larger weights than N(0, 0.02) so that attention is far from uniform.
+  params = jax.tree_util.tree_map(lambda x: x * 10.0 if x.ndim == 2 and x.shape != (
+      HEADS, D_MODEL // HEADS) else x, params)
+  return {"params": params}
+
+
+def _tokens(batch, length, seed=1):
+  return jax.random.randint(jax.random.PRNGKey(seed), (batch, length), 0, VOCAB)
+
+
+def _layer_norm(x, scale, bias):
+  mean = x.mean(-1, keepdims=True)
+  variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+  return (x - mean) / np.sqrt(variance + 1e-6) * scale + bias
+
+
+def _np_sinusoid(distance, d_model):
+  inverse_frequency = 1.0 / (10000.0 ** (np.arange(0, d_model, 2) / d_model))
+  return np.concatenate([np.sin(distance * inverse_frequency), np.cos(distance * inverse_frequency)])
+
+
+def _numpy_causal_relative_transformer(params, tokens):
+  """A plain causal Transformer with relative positions, attention built pair by pair."""
+  p = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), params["params"])
+  tokens = np.asarray(tokens)
+  batch, length = tokens.shape
+  head_dim = D_MODEL // HEADS
+  hidden = p["embedding"]["embedding"][tokens] * math.sqrt(D_MODEL)
+  for n in range(LAYERS):
+    layer = p[f"layer_{n}"]
+    attention = layer["attention"]
+    split = lambda x: x.reshape(batch, length, HEADS, head_dim)
+    q = split(hidden @ attention["query"]["kernel"])
+    k = split(hidden @ attention["key"]["kernel"])
+    v = split(hidden @ attention["value"]["kernel"])
+    attended = np.zeros_like(q)
+    for i in range(length):
+      scores = np.zeros((batch, HEADS, i + 1))
+      for j in range(i + 1):
+        r = (_np_sinusoid(i - j, D_MODEL) @ attention["position"]["kernel"]).reshape(HEADS,
+                                                                                     head_dim)
+        scores[:, :, j] = (np.einsum("bhd,bhd->bh", q[:, i] + attention["content_bias"], k[:, j])
+                           + np.einsum("bhd,hd->bh", q[:, i] + attention["position_bias"], r))
+      scores /= math.sqrt(head_dim)
+      weights = np.exp(scores - scores.max(-1, keepdims=True))
+      weights /= weights.sum(-1, keepdims=True)
+      attended[:, i] = np.einsum("bhj,bjhd->bhd", weights, v[:, :i + 1])
+    attended = attended.reshape(batch, length, -1)
+    hidden = _layer_norm(hidden + attended @ layer["attention_output"]["kernel"],
+                         layer["attention_norm"]["scale"], layer["attention_norm"]["bias"])
+    ff = np.maximum(hidden @ layer["ff_hidden"]["kernel"] + layer["ff_hidden"]["bias"], 0.0)
+    hidden = _layer_norm(hidden + ff @ layer["ff_output"]["kernel"] + layer["ff_output"]["bias"],
+                         layer["ff_norm"]["scale"], layer["ff_norm"]["bias"])
+  return hidden @ p["readout"]["kernel"] + p["readout"]["bias"]
+
+
+def _run_segments(model, params, tokens, seg_len):
+  carry = model.initialize_carry(None, (tokens.shape[0], seg_len))
+  segments = tokens.reshape(tokens.shape[0], -1, seg_len)
+  step_fn = functools.partial(model.apply, params)
+  logits, carry = jax.jit(lambda s, c: dynamic_unroll(step_fn, s, c))(segments, carry)
+  return logits.reshape(tokens.shape + (VOCAB,)), carry
+
+
+def test_mem_len_zero_equals_plain_causal_relative_transformer():
+  tokens = _tokens(2, 6)
+  model = vanilla_transformer(VOCAB, d_model=D_MODEL, num_layers=LAYERS, num_heads=HEADS,
+                              d_ff=D_FF)
+  carry = model.initialize_carry(None, tokens.shape)
+  _, logits = jax.jit(model.apply)(_params(), carry, tokens)
+  expected = _numpy_causal_relative_transformer(_params(), tokens)
+  np.testing.assert_allclose(np.asarray(logits), expected, rtol=2e-4, atol=2e-4)
+
+
+def test_segments_with_full_memory_equal_one_pass_over_the_sequence():
+  """With mem_len >= the history, XL segment by segment is exactly the long causal model."""
+  tokens = _tokens(2, 12)
+  logits, _ = _run_segments(_model(mem_len=8), _params(), tokens, seg_len=4)
+  expected = _numpy_causal_relative_transformer(_params(), tokens)
+  np.testing.assert_allclose(np.asarray(logits), expected, rtol=2e-4, atol=2e-4)
+
+
+def test_memory_after_k_segments_holds_the_last_mem_len_layer_inputs():
+  seg_len, mem_len, k = 4, 6, 3
+  model = _model(mem_len)
+  tokens = _tokens(2, seg_len * k)
+  carry = model.initialize_carry(None, (2, seg_len))
+  layer_inputs = []
+  for s in range(k):
+    (carry, _), intermediates = model.apply(_params(), carry,
+                                            tokens[:, s * seg_len:(s + 1) * seg_len],
+                                            mutable=["intermediates"])
+    layer_inputs.append(intermediates["intermediates"]["layer_inputs"][0])
+  history = np.concatenate(layer_inputs, axis=2)  # [batch, layers, k * seg_len, d_model]
+  np.testing.assert_array_equal(np.asarray(carry.memory.hidden), history[:, :, -mem_len:])
+  assert np.asarray(carry.memory.valid).all()
+  # The first layer's memory is the embedding of the last mem_len tokens.
+  embedding = np.asarray(_params()["params"]["embedding"]["embedding"])
+  np.testing.assert_allclose(np.asarray(carry.memory.hidden[:, 0]),
+                             embedding[np.asarray(tokens[:, -mem_len:])] * math.sqrt(D_MODEL),
+                             rtol=1e-6)
+
+
+def test_memory_is_partially_valid_before_it_fills():
+  model = _model(mem_len=6)
+  carry = model.initialize_carry(None, (2, 4))
+  carry, _ = model.apply(_params(), carry, _tokens(2, 4))
+  np.testing.assert_array_equal(np.asarray(carry.memory.valid), [[0, 0, 1, 1, 1, 1]] * 2)
+
+
+def test_no_gradient_flows_into_memory():
+  model = _model(mem_len=4)
+  params = _params()
+  tokens = _tokens(2, 8)
+
+  def second_segment_loss(first_params, second_params, memory_hidden):
+    carry = model.initialize_carry(None, (2, 4))
+    carry, _ = model.apply(first_params, carry, tokens[:, :4])
+    carry = XLState(XLMemory(carry.memory.hidden + memory_hidden, carry.memory.valid))
+    _, logits = model.apply(second_params, carry, tokens[:, 4:])
+    return jnp.sum(logits ** 2)
+
+  zero_memory = jnp.zeros((2, LAYERS, 4, D_MODEL))
+  grad_first, grad_second, grad_memory = jax.jit(jax.grad(second_segment_loss,
+                                                         argnums=(0, 1, 2)))(
+      params, params, zero_memory)
+  assert all(float(jnp.abs(g).max()) == 0.0 for g in jax.tree_util.tree_leaves(grad_first))
+  assert float(jnp.abs(grad_memory).max()) == 0.0
+  assert float(optax_norm(grad_second)) > 0.0
+
+
+def optax_norm(tree):
+  return jnp.sqrt(sum(jnp.sum(x ** 2) for x in jax.tree_util.tree_leaves(tree)))
+
+
+def test_reset_empties_memory():
+  model = _model(mem_len=4)
+  tokens = _tokens(2, 8)
+  carry = model.initialize_carry(None, (2, 4))
+  carry, _ = model.apply(_params(), carry, tokens[:, :4])
+  _, with_reset = model.apply(_params(), carry, tokens[:, 4:], jnp.array([True, False]))
+  _, fresh = model.apply(_params(), model.initialize_carry(None, (2, 4)), tokens[:, 4:])
+  _, kept = model.apply(_params(), carry, tokens[:, 4:])
+  np.testing.assert_allclose(np.asarray(with_reset[0]), np.asarray(fresh[0]), atol=1e-5)
+  np.testing.assert_array_equal(np.asarray(with_reset[1]), np.asarray(kept[1]))
+  assert not np.allclose(np.asarray(kept[0]), np.asarray(fresh[0]), atol=1e-3)
+
+
+def test_dynamic_unroll_matches_static_unroll_and_no_jit():
+  model = _model(mem_len=4)
+  tokens = _tokens(2, 12).reshape(2, 3, 4)
+  carry = model.initialize_carry(None, (2, 4))
+  step_fn = functools.partial(model.apply, _params())
+  jitted, _ = jax.jit(lambda t, c: dynamic_unroll(step_fn, t, c))(tokens, carry)
+  python, _ = static_unroll(step_fn, tokens, carry)
+  np.testing.assert_allclose(np.asarray(jitted), np.asarray(python), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("fields", [{}, {"clamp_len": 3}, {"same_length": True}])
+def test_cached_projection_path_equals_hidden_state_path(fields):
+  seg_len, mem_len = 4, 6
+  model = _model(mem_len, **fields)
+  params = _params()
+  tokens = _tokens(2, 16)
+  resets = np.zeros((4, 2), bool)
+  resets[2, 1] = True  # a new document in example 1 at segment 2
+  carry = model.initialize_carry(None, (2, seg_len))
+  cache = fast_eval.empty_cached_memory(model, 2)
+  position_keys = model.apply(params, mem_len + seg_len, method=fast_eval.position_keys)
+  step = jax.jit(functools.partial(model.apply, params))
+  cached = jax.jit(functools.partial(model.apply, params, method=fast_eval.cached_step))
+  for s in range(4):
+    segment = tokens[:, s * seg_len:(s + 1) * seg_len]
+    carry, logits = step(carry, segment, jnp.asarray(resets[s]))
+    cache, fast_logits = cached(cache, segment, position_keys, jnp.asarray(resets[s]))
+    np.testing.assert_allclose(np.asarray(fast_logits), np.asarray(logits), rtol=1e-4, atol=1e-4)
+  projected = model.apply(params, carry, method=fast_eval.project_memory)
+  np.testing.assert_allclose(np.asarray(cache.keys), np.asarray(projected.keys), rtol=1e-4,
+                             atol=1e-4)
+  np.testing.assert_array_equal(np.asarray(cache.valid), np.asarray(carry.memory.valid))
+
+
+def test_kv_cache_decoding_token_by_token_equals_full_pass():
+  length = 7
+  tokens = _tokens(2, length)
+  model = _model(mem_len=length)
+  params = _params()
+  cache = fast_eval.empty_cached_memory(model, 2)
+  position_keys = model.apply(params, length + 1, method=fast_eval.position_keys)
+  cached = jax.jit(functools.partial(model.apply, params, method=fast_eval.cached_step))
+  outputs = []
+  for t in range(length):
+    cache, logits = cached(cache, tokens[:, t:t + 1], position_keys)
+    outputs.append(logits[:, 0])
+  expected = _numpy_causal_relative_transformer(params, tokens)
+  np.testing.assert_allclose(np.stack([np.asarray(o) for o in outputs], 1), expected, rtol=2e-4,
+                             atol=2e-4)
+
+
+def test_sliding_window_vanilla_predicts_the_last_token():
+  tokens = _tokens(2, 5)
+  model = _model(0)
+  last = model.apply(_params(), tokens, method=fast_eval.sliding_window_logits)
+  expected = _numpy_causal_relative_transformer(_params(), tokens)[:, -1]
+  np.testing.assert_allclose(np.asarray(last), expected, rtol=2e-4, atol=2e-4)
+  with pytest.raises(ValueError, match="model.mem_len"):
+    _model(4).apply(_params(), tokens, method=fast_eval.sliding_window_logits)
+
+
+def test_longer_evaluation_memory_uses_the_same_parameters():
+  tokens = _tokens(2, 12)
+  short, _ = _run_segments(_model(mem_len=4), _params(), tokens, seg_len=4)
+  long, carry = _run_segments(_model(mem_len=4).clone(mem_len=8), _params(), tokens, seg_len=4)
+  assert carry.memory.hidden.shape == (2, LAYERS, 8, D_MODEL)
+  np.testing.assert_allclose(np.asarray(short[:, :8]), np.asarray(long[:, :8]), atol=1e-5)
+  assert not np.allclose(np.asarray(short[:, 8:]), np.asarray(long[:, 8:]), atol=1e-3)
+
+
+def load_config(name):
+  """`configs/<name>.py`'s `get_config()`."""
+  import importlib.util
+  import pathlib
+  path = pathlib.Path(__file__).resolve().parent.parent / "configs" / f"{name}.py"
+  spec = importlib.util.spec_from_file_location(name, path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config()
+
+
+def test_char_lm_trainer_smoke(tmp_path):
+  """The default config shrunk to one layer and 3 steps, end to end into a temp dir."""
+  from memjax.training import lm_trainer
+
+  text_file = tmp_path / "corpus.txt"
+  text_file.write_text("the quick brown fox jumps over the lazy dog. " * 60)
+  config = load_config("charlm_transformer_xl")
+  config.data.path = str(text_file)
+  config.model.num_layers = 1
+  config.model.d_model = 16
+  config.model.d_ff = 32
+  config.model.mem_len = 8
+  config.train.seg_len = 8
+  config.train.batch_size = 4
+  config.train.num_steps = 3
+  config.train.warmup_steps = 1
+  config.train.log_every = 1
+  config.train.eval_every = 3
+  config.eval.mem_len = 16
+  config.eval.seg_len = 8
+  config.eval.batch_size = 2
+  results = lm_trainer.train_and_evaluate(config, str(tmp_path / "work"))
+  assert results["steps"] == 3
+  assert 0.0 < results["eval"]["bits_per_character"] < 8.0
+  assert (tmp_path / "work" / "results.json").exists()
+  assert (tmp_path / "work" / "checkpoints" / "3").exists()
