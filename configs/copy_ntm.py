@@ -55,4 +55,5 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval = ml_collections.ConfigDict()
   config.eval.lengths = (10, 20, 40, 80, 120)  # generalisation table after training
   config.eval.num_sequences = 100              # sequences per length in that table
+  config.eval.memory_size = 0                  # >0: memory slots for that table (NTM weights do not depend on N)
   return config

@@ -211,3 +211,33 @@ def test_trainer_helpers():
   assert per_task["best_seed"] == [0, 1]
   assert per_task["best_mean_test_error_pct"] == pytest.approx(2.0)
   assert joint["std_test_error_pct_over_seeds"] == pytest.approx(np.std([5.5, 1.5]))
+
+
+def _load_config(arg):
+  import importlib.util
+  import pathlib
+  path = pathlib.Path(__file__).resolve().parent.parent / "configs" / "babi_memn2n.py"
+  spec = importlib.util.spec_from_file_location("babi_memn2n_config", path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(arg)
+
+
+def test_short_training_solves_task1(tmp_path):
+  """A few epochs of the paper's recipe (PE, temporal, RN, d = 20) on task 1 reach < 5% test error."""
+  from tests.data_paths import require_shared_data
+  babi_dir = require_shared_data("babi/tasks_1-20_v1-2")
+  config = _load_config("pe_ls_rn,per_task")
+  config.data.babi_dir = str(babi_dir)
+  config.data.tasks = (1,)
+  config.data.mode = "joint"            # one run on the single task
+  config.data.memory_size = 20          # task 1 stories are short
+  config.num_seeds = 2
+  config.train.linear_start = False     # one compiled epoch function: faster test
+  config.train.num_epochs = 15
+  config.train.memory_buckets = ()
+  config.train.eval_every = 15
+  config.train.checkpoint_every = 0
+  results = babi_trainer.train_and_evaluate(config, str(tmp_path))
+  assert results["best_test_error_pct"]["1"] < 5.0, results["best_test_error_pct"]
+  assert (tmp_path / "results.json").exists()

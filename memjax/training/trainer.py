@@ -10,6 +10,7 @@ independent models in the same compiled program by `jax.vmap` over parameters,
 optimizer states and PRNG keys. A step whose loss or gradient norm is NaN/Inf
 leaves that seed's parameters untouched and is counted.
 """
+import copy
 import functools
 import json
 import pathlib
@@ -132,10 +133,22 @@ class Experiment:
     }
     return keep(new_params, params), keep(new_opt_state, opt_state), metrics
 
+  def _over_seeds(self, function, in_axes, *args):
+    """`jax.vmap(function)` over the seed axis; with one seed, a squeeze instead.
+
+    XLA:CPU runs the batched matmuls that a size-1 vmap leaves about a third
+    slower than plain ones, so a single seed skips the vmap.
+    """
+    if self.num_seeds > 1:
+      return jax.vmap(function, in_axes=in_axes)(*args)
+    squeezed = [arg if axis is None else jax.tree_util.tree_map(lambda leaf: leaf[0], arg)
+                for arg, axis in zip(args, in_axes)]
+    return jax.tree_util.tree_map(lambda leaf: leaf[None], function(*squeezed))
+
   @functools.partial(jax.jit, static_argnums=0, donate_argnums=1)
   def train_step(self, state: TrainState):
-    params, opt_state, metrics = jax.vmap(self._seed_step, in_axes=(0, 0, 0, None))(
-        state.params, state.opt_state, state.rng, state.step)
+    params, opt_state, metrics = self._over_seeds(
+        self._seed_step, (0, 0, 0, None), state.params, state.opt_state, state.rng, state.step)
     finite = metrics.pop("finite")
     streak = jnp.where(finite, 0, state.nonfinite_streak + 1)
     total = state.nonfinite_total + (~finite).astype(jnp.int32)
@@ -153,7 +166,7 @@ class Experiment:
       return jnp.mean(bits_error_per_sequence(logits, batch.targets, batch.mask))
 
     seed_rngs = jax.random.split(rng, self.num_seeds)
-    return jax.vmap(seed_eval)(params, seed_rngs)
+    return self._over_seeds(seed_eval, (0, 0), params, seed_rngs)
 
   def evaluate(self, params, rng, num_sequences: int) -> np.ndarray:
     """Bits error per sequence on `num_sequences` fresh sequences of the training length range."""
@@ -162,14 +175,30 @@ class Experiment:
                                  self.task.max_length + 1)
     return np.asarray(self.evaluate_lengths(params, eval_rng, lengths, self.task.max_length))
 
-  def generalization(self, params, rng, eval_lengths: Sequence[int], num_sequences: int):
-    """{length: per-seed bits error} at each length, all through one compiled pad length."""
+  def generalization(self, params, rng, eval_lengths: Sequence[int], num_sequences: int,
+                     memory_size: int = 0):
+    """{length: per-seed bits error} at each length, all through one compiled pad length.
+
+    `memory_size > 0` evaluates with that many memory slots: the NTM's (and
+    DNC's) parameters do not depend on N when memory is not learned, so a
+    model trained with 64 slots can be tested on sequences longer than 64.
+    """
+    experiment = self
+    if memory_size:
+      if not hasattr(self.core, "memory_size"):
+        raise ConfigError(f"eval.memory_size={memory_size} but core {self.config.model.name!r} "
+                          "has no memory_size")
+      if getattr(self.core, "memory_init", "constant") == "learned":
+        raise ConfigError("eval.memory_size needs model.memory_init != 'learned' "
+                          "(a learned memory has a fixed size)")
+      experiment = copy.copy(self)
+      experiment.core = self.core.clone(memory_size=memory_size)
     pad_length = max(eval_lengths)
     table = {}
     for length in eval_lengths:
       lengths = jnp.full((num_sequences,), length, jnp.int32)
-      table[int(length)] = np.asarray(
-          self.evaluate_lengths(params, jax.random.fold_in(rng, length), lengths, pad_length))
+      table[int(length)] = np.asarray(experiment.evaluate_lengths(
+          params, jax.random.fold_in(rng, length), lengths, pad_length))
     return table
 
 
@@ -335,7 +364,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   eval_lengths = tuple(config.get("eval", {}).get("lengths", ()))
   if eval_lengths and not stop_reason.startswith("stopped"):
     table = experiment.generalization(state.params, jax.random.fold_in(eval_rng, 2**31 - 1),
-                                      eval_lengths, int(config.eval.get("num_sequences", 100)))
+                                      eval_lengths, int(config.eval.get("num_sequences", 100)),
+                                      int(config.eval.get("memory_size", 0)))
     results["generalization"] = {str(k): v for k, v in table.items()}
   results_path = metrics_lib.write_results(workdir, results, enabled=is_chief)
   writer.close()
@@ -343,3 +373,59 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   logging.info("results: %s", results_path)
   results["results_path"] = results_path
   return results
+
+
+def _unflatten(flat: Dict[str, Any]) -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  for name, value in sorted(flat.items()):
+    node = config
+    *parents, leaf = name.split(".")
+    for parent in parents:
+      if parent not in node:
+        node[parent] = ml_collections.ConfigDict()
+      node = node[parent]
+    node[leaf] = tuple(value) if isinstance(value, list) else value
+  return config
+
+
+def load_experiment(workdir: str):
+  """Rebuilds a finished or running experiment from `<workdir>/config.json` and its newest checkpoint.
+
+  Returns:
+    `(experiment, state, step)`.
+
+  Raises:
+    ConfigError when the workdir has no config.json or no checkpoint.
+  """
+  path = pathlib.Path(workdir) / "config.json"
+  if not path.exists():
+    raise ConfigError(f"--workdir={workdir} holds no config.json: is it a memjax run?")
+  config = _unflatten(json.loads(path.read_text()))
+  experiment = Experiment(config)
+  checkpointer = checkpoint_lib.Checkpointer(str(pathlib.Path(workdir) / "checkpoints"))
+  state, step = checkpointer.restore_latest(experiment.init_state(config.seed))
+  checkpointer.close()
+  if state is None:
+    raise ConfigError(f"--workdir={workdir} holds no checkpoint yet")
+  return experiment, TrainState(*state), step
+
+
+def render_plots(workdir: str, length: int = 0, seed_index: int = 0) -> list:
+  """Writes PNGs of one example (input/target/output, weightings, memory) to `<workdir>/plots`."""
+  from memjax import plots
+  experiment, state, step = load_experiment(workdir)
+  task = experiment.task
+  length = length or task.max_length
+  params = jax.tree_util.tree_map(lambda leaf: leaf[seed_index], state.params)
+  data_rng, carry_rng = jax.random.split(jax.random.PRNGKey(1234))
+  batch = task.build(data_rng, jnp.full((1,), length, jnp.int32), max(length, task.max_length))
+  logits, _, carries = experiment.logits(params, batch, carry_rng, return_carries=True)
+  example = jax.tree_util.tree_map(lambda leaf: np.asarray(leaf[0]), (batch, logits, carries))
+  (inputs, targets, mask, _), example_logits, example_carries = example
+  out_dir = plots.ensure_dir(str(pathlib.Path(workdir) / "plots"))
+  name = f"{experiment.config.model.name} on {task.name}, length {length}, step {step}"
+  steps = int(np.max(np.nonzero(mask)[0])) + 1 if mask.any() else inputs.shape[0]
+  written = [plots.plot_sequence_example(str(out_dir / "example.png"), inputs, targets,
+                                         (example_logits > 0).astype(np.float32), mask, name)]
+  written += plots.plot_memory_trace(str(out_dir / "memory.png"), example_carries, steps, name)
+  return written

@@ -1,0 +1,64 @@
+"""A new memory core in ~40 lines, trained on copy by memjax's own launcher and trainer.
+
+A fast-weight associative memory updated by the delta rule (Schlag et al. 2021):
+
+    k_t = softmax(W_k h_t),  v_t = W_v h_t,  beta_t = sigmoid(w_b h_t)
+    M_t = M_{t-1} + beta_t (v_t - M_{t-1} k_t) k_t^T      memory [batch, value_size, key_size]
+    r_t = M_t softmax(W_q h_t),  y_t = W_y [h_t, r_t]
+
+where h_t is an LSTM controller's output on [x_t, r_{t-1}].
+
+Run (registers the core, then hands over to experiments/train.py):
+    python examples/delta_memory.py --config=examples/copy_delta_memory_config.py --workdir=/tmp/delta
+"""
+import os
+import sys
+from typing import NamedTuple
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from memjax.cores import MemoryCore, register_core  # noqa: E402
+from memjax.cores.recurrent import LSTM, LSTMState, lstm_zero_state  # noqa: E402
+
+
+class DeltaMemoryState(NamedTuple):
+  controller: LSTMState
+  memory: jax.Array  # [batch, value_size, key_size]
+  read: jax.Array    # [batch, value_size]
+
+
+class DeltaMemory(MemoryCore):
+  output_size: int
+  controller_size: int = 64
+  key_size: int = 32
+  value_size: int = 16
+
+  def initialize_carry(self, rng, input_shape):
+    batch = tuple(input_shape[:-1])
+    return DeltaMemoryState(lstm_zero_state(batch, self.controller_size),
+                            jnp.zeros(batch + (self.value_size, self.key_size)),
+                            jnp.zeros(batch + (self.value_size,)))
+
+  @nn.compact
+  def __call__(self, carry, inputs):
+    controller, hidden = LSTM(self.controller_size)(carry.controller,
+                                                    jnp.concatenate([inputs, carry.read], -1))
+    key = jax.nn.softmax(nn.Dense(self.key_size)(hidden))
+    value = nn.Dense(self.value_size)(hidden)
+    beta = jax.nn.sigmoid(nn.Dense(1)(hidden))[..., None]
+    old_value = jnp.einsum("bvk,bk->bv", carry.memory, key)
+    memory = carry.memory + beta * jnp.einsum("bv,bk->bvk", value - old_value, key)
+    read = jnp.einsum("bvk,bk->bv", memory, jax.nn.softmax(nn.Dense(self.key_size)(hidden)))
+    outputs = nn.Dense(self.output_size)(jnp.concatenate([hidden, read], -1))
+    return DeltaMemoryState(controller, memory, read), outputs
+
+
+register_core("delta_memory", DeltaMemory)
+
+if __name__ == "__main__":
+  import runpy
+  runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                              "experiments", "train.py"), run_name="__main__")

@@ -1,0 +1,35 @@
+"""Renders PNGs of a trained run from its newest checkpoint.
+
+    python experiments/visualize.py --workdir=runs/copy_ntm --length=30
+
+Writes <workdir>/plots/example.png (input, target, output) and memory.png
+(read/write weightings over time and the final memory).
+"""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from absl import app, flags, logging  # noqa: E402
+
+from memjax.training.errors import ConfigError  # noqa: E402
+from memjax.training.trainer import render_plots  # noqa: E402
+
+_WORKDIR = flags.DEFINE_string("workdir", None, "A run's workdir (holds config.json and checkpoints/).")
+_LENGTH = flags.DEFINE_integer("length", 0, "Sequence length to show (0: the task's max_length).")
+_SEED = flags.DEFINE_integer("seed_index", 0, "Which of num_seeds models to show.")
+flags.mark_flag_as_required("workdir")
+
+
+def main(argv):
+  del argv
+  logging.set_verbosity(logging.WARNING)
+  try:
+    for path in render_plots(_WORKDIR.value, _LENGTH.value, _SEED.value):
+      print(path)
+  except (ConfigError, ValueError) as error:
+    sys.exit(f"error: {error}")
+
+
+if __name__ == "__main__":
+  app.run(main)
