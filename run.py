@@ -19,8 +19,13 @@ sys.path.insert(0, _ROOT)
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from memjax.training.launch import check_config_overrides  # noqa: E402
+
+_DEFAULT_CONFIG = os.path.join(_ROOT, "configs", "run_copy_ntm.py")
+if __name__ == "__main__":  # before the flag is defined: defining it reads the default file
+  check_config_overrides(sys.argv, _DEFAULT_CONFIG)
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", os.path.join(_ROOT, "configs", "run_copy_ntm.py"), "ml_collections config file.",
+    "config", _DEFAULT_CONFIG, "ml_collections config file.",
     lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory (default: runs/copy_ntm-<time>).")
 

@@ -44,6 +44,11 @@ def _duration(seconds: float) -> str:
   return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
 
 
+def _epochs(r: Dict) -> str:
+  done = r.get("epochs_done", r["epochs"])
+  return str(r["epochs"]) if done == r["epochs"] else f"{done} of {r['epochs']} (stopped early)"
+
+
 def _name(r: Dict) -> str:
   model = "MemN2N" if r["model"] == "memn2n" else "KV-MemNN"
   setting = "1k" if r["setting"] == "en" else "10k"
@@ -60,7 +65,7 @@ def summary_table(runs: List[Dict]) -> str:
                                                              else ""))
     tasks_note = "" if len(r["tasks"]) == NUM_TASKS else f" ({len(r['tasks'])} tasks)"
     lines.append(
-        f"| {_name(r)}{tasks_note} | {r['num_hops']} | {r['num_seeds']} | {r['epochs']} | "
+        f"| {_name(r)}{tasks_note} | {r['num_hops']} | {r['num_seeds']} | {_epochs(r)} | "
         f"{r['best_mean_test_error_pct']:.1f} | {r['best_failed_tasks']} | "
         f"{r['mean_test_error_pct_over_seeds']:.1f} +/- {r['std_test_error_pct_over_seeds']:.1f} | "
         f"{_duration(r['wall_seconds'])} | {paper_text} |")

@@ -74,6 +74,7 @@ def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
   config.train.eval_every = 5         # epochs between validation reports
   config.train.checkpoint_every = 10  # epochs between checkpoints (0: only at the end)
   config.train.keep_checkpoints = 2   # newest checkpoints kept
+  config.train.stop_at_step = 0       # stop after this many epochs and evaluate (0: off; may change on resume)
   if ten_k:
     config.train.eval_every = 1
     config.train.checkpoint_every = 1

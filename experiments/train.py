@@ -15,6 +15,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
+from memjax.training.launch import check_config_overrides  # noqa: E402
+
 from memjax.training import registry  # noqa: E402
 from memjax.training.errors import ConfigError  # noqa: E402
 
@@ -40,4 +42,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  check_config_overrides(sys.argv, None)
   app.run(main)

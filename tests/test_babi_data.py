@@ -117,3 +117,17 @@ def test_load_babi_real_task_splits_and_shapes():
 def test_validation_split_fraction_is_checked():
   with pytest.raises(ValueError, match="validation_fraction"):
     babi.split_validation([], 1.5)
+
+
+def test_tfds_builder_writes_array_record_and_reads_back(tmp_path):
+  """The TFDS builder works without TensorFlow: array_record + as_data_source()."""
+  root = require_shared_data(_BABI)
+  from memjax.data import babi_tfds  # tensorflow_datasets import is slow: only here
+  sources = babi_tfds.prepare(1, "en", str(tmp_path), str(root))
+  assert {k: len(v) for k, v in sources.items()} == {"train": 900, "validation": 100,
+                                                     "test": 1000}
+  test = babi_tfds.examples_from_records(sources["test"][i] for i in range(len(sources["test"])))
+  assert test == babi.parse_babi_file(root / "en" / "qa1_single-supporting-fact_test.txt", 1)
+  if not (root / "en-10k" / "qa3_three-supporting-facts_train.txt").exists():
+    with pytest.raises(babi.MissingTaskFileError, match="qa3_three-supporting-facts_train.txt"):
+      babi_tfds.prepare(3, "en-10k", str(tmp_path), str(root))

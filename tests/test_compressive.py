@@ -53,7 +53,12 @@ def test_compressor_shapes(function, rate):
   out = module.apply(variables, states, usage)
   assert out.shape == (3, 8 // rate, D_MODEL)
   if function == "conv":
-    assert variables["params"]["conv"]["kernel"].shape == (rate, D_MODEL, D_MODEL)
+    assert variables["params"]["conv_kernel"].shape == (rate, D_MODEL, D_MODEL)
+    # Equal to a strided 1D convolution.
+    reference = jax.lax.conv_general_dilated(
+        states, variables["params"]["conv_kernel"], window_strides=(rate,), padding="VALID",
+        dimension_numbers=("NWC", "WIO", "NWC")) + variables["params"]["conv_bias"]
+    np.testing.assert_allclose(np.asarray(out), np.asarray(reference), rtol=1e-5, atol=1e-5)
   else:
     assert "params" not in variables
 

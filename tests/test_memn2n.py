@@ -57,7 +57,10 @@ def test_sentence_encoding_matches_numpy(encoding):
   np.testing.assert_allclose(memn2n.encode_sentences(jnp.asarray(embedding), memory, encoding),
                              expected, rtol=1e-5, atol=1e-5)
   stacked = memn2n.encode_with_embeddings([jnp.asarray(embedding)] * 2, memory, encoding)
-  for vectors in stacked:
+  features = memn2n.sentence_features(memory, _V, encoding)
+  assert features.shape == (_M, 1 if encoding == "bow" else 2, _V)
+  from_features = memn2n.encode_with_embeddings([jnp.asarray(embedding)] * 2, features, encoding)
+  for vectors in stacked + from_features:
     np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-5)
 
 
@@ -154,6 +157,10 @@ def test_batched_jit_matches_unbatched_and_gradients_check():
   for i, ex in enumerate(examples):
     np.testing.assert_allclose(batched.logits[i], memn2n.apply(params, *ex, config).logits,
                                rtol=1e-5, atol=1e-6)
+  # The training path feeds precomputed sentence features instead of word ids.
+  featured = memn2n.apply_batch(params, memn2n.sentence_features(memory, _V, "position"), mask,
+                                memn2n.sentence_features(query, _V, "position"), config)
+  np.testing.assert_allclose(featured.logits, batched.logits, rtol=1e-5, atol=1e-5)
   loss = lambda p: jnp.sum(jax.nn.log_softmax(
       memn2n.apply_batch(p, memory, mask, query, config).logits)[:, 1])
   check_grads(loss, (params,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)

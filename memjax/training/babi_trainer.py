@@ -110,6 +110,44 @@ def total_epochs(train: ml_collections.ConfigDict) -> int:
   return int(train.num_epochs) + (int(train.ls_epochs) if train.linear_start else 0)
 
 
+class TrainArrays(NamedTuple):
+  """A training split as indices into tables of distinct sentences' features.
+
+  bAbI repeats sentences a lot (18,000 1k joint training questions hold ~3,500
+  distinct statements and questions), so each distinct sentence's
+  `memn2n.sentence_features` is computed once and a batch gathers rows.
+
+  Attributes:
+    memory_ids: `[num_examples, memory_size]` int32 rows of `memory_features`.
+    memory_mask: `[num_examples, memory_size]` bool.
+    query_ids: `[num_examples]` int32 rows of `query_features`.
+    answer: `[num_examples]` int32.
+    memory_features: `[num_statements, F, vocab_size]` float32.
+    query_features: `[num_questions, F, vocab_size]` float32.
+  """
+  memory_ids: jax.Array
+  memory_mask: jax.Array
+  query_ids: jax.Array
+  answer: jax.Array
+  memory_features: jax.Array
+  query_features: jax.Array
+
+
+def featurize(split: babi.EncodedSplit, vocab_size: int, encoding: str) -> TrainArrays:
+  """`TrainArrays` of a split (distinct sentences found with `np.unique`)."""
+  num_examples, memory_size, sentence_length = split.memory.shape
+  statements, memory_ids = np.unique(split.memory.reshape(-1, sentence_length), axis=0,
+                                     return_inverse=True)
+  questions, query_ids = np.unique(split.query, axis=0, return_inverse=True)
+  return TrainArrays(
+      memory_ids=jnp.asarray(memory_ids.reshape(num_examples, memory_size), jnp.int32),
+      memory_mask=jnp.asarray(split.memory_mask),
+      query_ids=jnp.asarray(query_ids.reshape(-1), jnp.int32),
+      answer=jnp.asarray(split.answer),
+      memory_features=memn2n.sentence_features(jnp.asarray(statements), vocab_size, encoding),
+      query_features=memn2n.sentence_features(jnp.asarray(questions), vocab_size, encoding))
+
+
 def memory_buckets(memory_mask: np.ndarray, sizes: Sequence[int]) -> List[np.ndarray]:
   """Indices of the questions whose statements fit in each bucket's memory size.
 
@@ -136,7 +174,9 @@ def bucket_sizes(sizes: Sequence[int], memory_size: int) -> List[int]:
 def make_train_epoch(model: BabiModel, batch_size: int, noise_fraction: float,
                      max_grad_norm: float, linear: bool, buckets: Sequence[np.ndarray],
                      sizes: Sequence[int], memory_size: int) -> Callable:
-  """Jitted epoch over all seeds: `(params, rng, order_rng, lr, split) -> (params, loss, error)`.
+  """Jitted epoch over all seeds: `(params, rng, order_rng, lr, arrays) -> (params, loss, error)`.
+
+  `arrays` is the training split's `TrainArrays`.
 
   Memory-length buckets make an epoch ~4x cheaper on bAbI (82% of memory
   slots are empty): every batch comes from one bucket and the model reads
@@ -159,8 +199,7 @@ def make_train_epoch(model: BabiModel, batch_size: int, noise_fraction: float,
                                     for i, n in enumerate(batches_per_bucket)])
   bucket_indices = [jnp.asarray(b, jnp.int32) for b in buckets]
 
-  def seed_epoch(params, rng, order, bucket_ids, learning_rate, memory, memory_mask, query,
-                 answer):
+  def seed_epoch(params, rng, order, bucket_ids, learning_rate, arrays):
     shuffle_rngs = jax.random.split(rng, len(buckets) + 1)
     batches = []
     for i, (indices, count) in enumerate(zip(bucket_indices, batches_per_bucket)):
@@ -170,8 +209,10 @@ def make_train_epoch(model: BabiModel, batch_size: int, noise_fraction: float,
     batches = jnp.concatenate(batches)[order]
 
     def sized_step(size, params, index, key):
-      b_memory, b_mask = memory[index][:, :size], memory_mask[index][:, :size]
-      b_query, b_answer = query[index], answer[index]
+      b_memory = arrays.memory_features[arrays.memory_ids[index][:, :size]]  # [B, size, F, V]
+      b_mask = arrays.memory_mask[index][:, :size]
+      b_query = arrays.query_features[arrays.query_ids[index]]              # [B, F, V]
+      b_answer = arrays.answer[index]
       if noise_fraction > 0:
         time_index = jax.vmap(memn2n.random_time_index, in_axes=(0, 0, None, None))(
             jax.random.split(key, batch_size), b_mask, noise_fraction, memory_size)
@@ -199,14 +240,13 @@ def make_train_epoch(model: BabiModel, batch_size: int, noise_fraction: float,
     count = batches.shape[0] * batch_size
     return params, jnp.sum(losses) / count, jnp.sum(errors) / count
 
-  vmapped = jax.vmap(seed_epoch, in_axes=(0, 0, None, None, None, None, None, None, None))
+  vmapped = jax.vmap(seed_epoch, in_axes=(0, 0, None, None, None, None))
 
   @jax.jit
-  def epoch(params, rng, order_rng, learning_rate, memory, memory_mask, query, answer):
+  def epoch(params, rng, order_rng, learning_rate, arrays: TrainArrays):
     order = jax.random.permutation(order_rng, bucket_of_batch.shape[0])
     bucket_ids = jnp.asarray(bucket_of_batch)[order]
-    return vmapped(params, rng, order, bucket_ids, learning_rate, memory, memory_mask, query,
-                   answer)
+    return vmapped(params, rng, order, bucket_ids, learning_rate, arrays)
 
   return epoch
 
@@ -280,20 +320,23 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
   if restored is not None:
     state = TrainState(*restored) if not isinstance(restored, TrainState) else restored
     print(f"[{tag}] resumed from {checkpointer.step_path(restored_step)}", flush=True)
-  train_arrays = (jnp.asarray(data.train.memory), jnp.asarray(data.train.memory_mask),
-                  jnp.asarray(data.train.query), jnp.asarray(data.train.answer))
+  train_arrays = featurize(data.train, len(data.vocab), config.model.encoding)
   num_epochs = total_epochs(train)
+  # train.stop_at_step (epochs here): stop early, e.g. to evaluate a time-limited run from
+  # its checkpoint; it may change between resumes.
+  stop_at = int(train.get("stop_at_step", 0) or 0)
+  last_epoch = min(num_epochs, stop_at) if stop_at > 0 else num_epochs
   start = time.time()
   valid_error = None
-  for epoch in range(int(state.epoch), num_epochs):
+  for epoch in range(int(state.epoch), last_epoch):
     learning_rate, linear = learning_rate_at(epoch, train)
     rngs = jax.vmap(jax.random.split)(state.rng)
     order_rng = jax.random.fold_in(jax.random.PRNGKey(seed), epoch)
     params, loss, error = epochs[linear](state.params, rngs[:, 0], order_rng, learning_rate,
-                                         *train_arrays)
+                                         train_arrays)
     state = TrainState(params=params, rng=rngs[:, 1], epoch=jnp.asarray(epoch + 1, jnp.int32))
     done = epoch + 1
-    if done % int(train.eval_every) == 0 or done == num_epochs:
+    if done % int(train.eval_every) == 0 or done == last_epoch:
       valid_error = task_error_pct(predict, state.params, data.valid, data.tasks).mean(axis=1)
       loss = np.asarray(loss)
       if not np.all(np.isfinite(loss)):
@@ -307,10 +350,11 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
             f"{time.time() - start:.0f}s", flush=True)
     if int(train.checkpoint_every) and done % int(train.checkpoint_every) == 0:
       checkpointer.save(done, state)
-  if checkpointer.latest_step() != num_epochs:
-    checkpointer.save(num_epochs, state, force=True)
+  if checkpointer.latest_step() != int(state.epoch):
+    checkpointer.save(int(state.epoch), state, force=True)
   checkpointer.close()
   return {
+      "epochs_done": int(state.epoch),
       "tasks": data.tasks,
       "missing": data.missing,
       "valid_error_pct": task_error_pct(predict, state.params, data.valid, data.tasks),
@@ -384,14 +428,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if mode == "joint":
     run = _train_tasks(config, tasks, workdir_path, writer, "joint", int(config.seed))
     test, valid, train_seconds = run["test_error_pct"], run["valid_error_pct"], run["train_seconds"]
+    epochs_done = run["epochs_done"]
   else:
-    tests, valids, train_seconds = [], [], 0.0
+    tests, valids, train_seconds, epochs_done = [], [], 0.0, None
     for task in tasks:
       run = _train_tasks(config, [task], workdir_path / f"task{task}", writer, f"task{task}",
                          int(config.seed) + task)
       tests.append(run["test_error_pct"][:, 0])
       valids.append(run["valid_error_pct"][:, 0])
       train_seconds += run["train_seconds"]
+      epochs_done = min(run["epochs_done"], epochs_done or run["epochs_done"])
     test, valid = np.stack(tests, axis=1), np.stack(valids, axis=1)
   results = summarize(test, valid, tasks, joint=(mode == "joint"))
   results.update({
@@ -402,6 +448,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       "num_hops": int(config.model.num_hops),
       "num_seeds": int(config.num_seeds),
       "epochs": total_epochs(config.train),
+      "epochs_done": epochs_done,
       "tasks": tasks,
       "missing_tasks": {str(t): f for t, f in missing.items()},
       "train_seconds": train_seconds,

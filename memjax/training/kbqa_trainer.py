@@ -48,6 +48,7 @@ from memjax.training.trainer import check_workdir
 KBQA_MODELS = ("kv_memory", "lstm")
 _HASH_CHUNK = 512      # questions per jitted key-hashing call
 _EVAL_CHUNK = 1024     # questions per evaluation call
+_GRAPH_EVAL_CHUNK = 250  # graphs per evaluation call
 _EPSILON = 1e-9
 
 
@@ -439,8 +440,8 @@ def _graph_experiment(config: ml_collections.ConfigDict) -> _Experiment:
   eval_rng_seed = int(config.seed) + 10_000
 
   def evaluate(params, final: bool):
-    size = eval_size if final else max(eval_size // 4, batch_size)
-    chunk = min(size, 500)
+    size = eval_size if final else max(eval_size // 4, 1)
+    chunk = min(eval_size, _GRAPH_EVAL_CHUNK)  # one shape for every evaluation: one compile
     results = []
     for i in range(0, size, chunk):
       batch = task.sample(np.random.default_rng([eval_rng_seed, i]), chunk)._asdict()

@@ -91,6 +91,13 @@ class LMState(NamedTuple):
   rng: jax.Array
 
 
+def _checkpointable(state: LMState) -> LMState:
+  """Orbax cannot save zero-size arrays (a mem_len = 0 carry): those carries are left out."""
+  if any(leaf.size == 0 for leaf in jax.tree_util.tree_leaves(state.carry)):
+    return state._replace(carry=())
+  return state
+
+
 def _cross_entropy_sum(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
   """sum of -log p(target) over masked positions (nats); logits `[..., vocab]`."""
   losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
@@ -287,9 +294,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   checkpointer = checkpoint_lib.Checkpointer(str(workdir_path / "checkpoints"),
                                              max_to_keep=train.get("keep_checkpoints", 3))
   state = experiment.init_state(int(config.seed))
-  restored, restored_step = checkpointer.restore_latest(state)
+  restored, restored_step = checkpointer.restore_latest(_checkpointable(state))
   if restored is not None:
-    state = restored if isinstance(restored, LMState) else LMState(*restored)
+    restored = restored if isinstance(restored, LMState) else LMState(*restored)
+    carry_saved = bool(jax.tree_util.tree_leaves(restored.carry))
+    state = restored if carry_saved else restored._replace(carry=state.carry)
     print(f"Resumed from {checkpointer.step_path(restored_step)} (step {restored_step})",
           flush=True)
   num_params = experiment.num_params(state.params)
@@ -328,9 +337,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                              f"{k} {v}" for k, v in eval_metrics.items()),
             flush=True)
     if checkpoint_every and step % checkpoint_every == 0 and is_chief:
-      checkpointer.save(step, state)
+      checkpointer.save(step, _checkpointable(state))
   if is_chief and checkpointer.latest_step() != step:
-    checkpointer.save(step, state, force=True)
+    checkpointer.save(step, _checkpointable(state), force=True)
   if eval_metrics is None:
     eval_metrics = experiment.evaluate(state.params, **eval_kwargs)
   by_mem_len = {}

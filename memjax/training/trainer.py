@@ -37,6 +37,15 @@ _RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
                      "eval", "workdir_note", "train.stop_at_step")
 
 
+# Read only by the host loop, never inside jitted code.
+_HOST_ONLY_FIELDS = _RESUMABLE_FIELDS + ("train.stop_at_step", "train.max_consecutive_nonfinite",
+                                         "train.screen_every", "train.eval_batch_size", "seed")
+
+
+def _is_host_only(key: str) -> bool:
+  return any(key == field or key.startswith(field + ".") for field in _HOST_ONLY_FIELDS)
+
+
 class TrainState(NamedTuple):
   """Everything a run needs to continue bit-for-bit; per-seed leaves lead with `[num_seeds]`.
 
@@ -81,6 +90,17 @@ class Experiment:
     self.nonfinite_steps = tuple(config.train.get("debug_nonfinite_steps", ()))
     # Checks the model's sizes now, with a clear message, rather than inside jit.
     jax.eval_shape(self._init_seed, jax.random.PRNGKey(0))
+    # Experiments equal in everything the jitted functions read share compiled
+    # code (jit's cache keys on the static `self`), so a resumed or repeated
+    # run in the same process does not compile again.
+    self._cache_key = json.dumps({k: v for k, v in _flatten(config).items()
+                                  if not _is_host_only(k)}, sort_keys=True, default=str)
+
+  def __hash__(self):
+    return hash(self._cache_key)
+
+  def __eq__(self, other):
+    return isinstance(other, Experiment) and self._cache_key == other._cache_key
 
   # --- model -----------------------------------------------------------------
   def _init_seed(self, rng: jax.Array):
@@ -193,6 +213,7 @@ class Experiment:
                           "(a learned memory has a fixed size)")
       experiment = copy.copy(self)
       experiment.core = self.core.clone(memory_size=memory_size)
+      experiment._cache_key = f"{self._cache_key}|eval.memory_size={memory_size}"
     pad_length = max(eval_lengths)
     table = {}
     for length in eval_lengths:

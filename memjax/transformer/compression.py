@@ -6,7 +6,7 @@ by f_c, one of
 
     max_pool    max over each window of c consecutive states
     mean_pool   mean over each window of c consecutive states
-    conv        1D convolution, kernel size c and stride c (learned)
+    conv        1D convolution, kernel size c and stride c (learned): W [c, d, d], b [d]
     most_used   the n / c states that received most attention, in their order
 
 and appended to the compressed memory. The compression function is trained
@@ -89,9 +89,12 @@ class Compressor(nn.Module):
       if usage is None:
         raise ValueError("compression_function='most_used' needs the attention usage")
       return most_used(states, usage, self.rate)
-    _windows(states, self.rate)  # Validates divisibility with a clear message.
-    return nn.Conv(states.shape[-1], kernel_size=(self.rate,), strides=(self.rate,),
-                   padding="VALID", name="conv")(states)
+    # A 1D convolution with kernel size = stride = c is one matmul per window of c
+    # states; written as such because XLA's CPU convolution gradients are slow.
+    width = states.shape[-1]
+    kernel = self.param("conv_kernel", nn.initializers.lecun_normal(), (self.rate, width, width))
+    bias = self.param("conv_bias", nn.initializers.zeros, (width,))
+    return jnp.einsum("bwcd,cde->bwe", _windows(states, self.rate), kernel) + bias
 
 
 def reconstruction_error(original: jax.Array, reconstructed: jax.Array,

@@ -1,0 +1,108 @@
+"""Copy benchmark: training throughput and time-to-solve for NTM and LSTM, printed as tables.
+
+    python benchmarks/copy_benchmark.py                       # throughput + 5 seeds of NTM time-to-solve
+    python benchmarks/copy_benchmark.py --seeds=0 --batch_sizes=16,64,256   # throughput only
+
+Throughput: ms per jitted train step (after compilation) and sequences/s, for each
+core and batch size, on whatever device JAX picks. Time-to-solve: each seed is a
+fresh `python run.py` process (so start-up and compilation count), timed from
+launch until the error on 1,000 fresh sequences is under 0.1 bits/sequence.
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+from absl import app, flags  # noqa: E402
+
+_SEEDS = flags.DEFINE_integer("seeds", 5, "Seeds of time-to-solve runs per core (0: skip).")
+_BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["16", "64"], "Batch sizes for the throughput table.")
+_CORES = flags.DEFINE_list("cores", ["ntm", "lstm"], "Cores to benchmark.")
+_STEPS = flags.DEFINE_integer("steps", 20, "Timed train steps per throughput cell.")
+_BASELINE_STEPS = flags.DEFINE_integer("baseline_steps", 2000, "Step budget of non-NTM time-to-solve runs.")
+_SOLVE_TIMEOUT = flags.DEFINE_integer("solve_timeout", 300, "Seconds before a time-to-solve run is cut.")
+
+
+def _config(core: str, batch_size: int):
+  sys.path.insert(0, os.path.join(_ROOT, "configs"))
+  import run_copy_ntm
+  config = run_copy_ntm.get_config()
+  if core != "ntm":
+    import ml_collections
+    config.model = ml_collections.ConfigDict({"name": core, "hidden_size": 256})
+  config.train.batch_size = batch_size
+  return config
+
+
+def throughput_table():
+  from memjax.training.trainer import Experiment
+  rows = []
+  for core in _CORES.value:
+    for batch_size in map(int, _BATCH_SIZES.value):
+      experiment = Experiment(_config(core, batch_size))
+      state = experiment.init_state(0)
+      start = time.time()
+      state, metrics = experiment.train_step(state)
+      jax.block_until_ready(metrics)
+      compile_seconds = time.time() - start
+      start = time.time()
+      for _ in range(_STEPS.value):
+        state, metrics = experiment.train_step(state)
+      jax.block_until_ready(metrics)
+      step_ms = (time.time() - start) / _STEPS.value * 1000
+      rows.append((core, batch_size, step_ms, batch_size / step_ms * 1000, step_ms / batch_size,
+                   compile_seconds))
+  print(f"\nCopy training throughput on {jax.devices()[0].device_kind} ({jax.device_count()} device(s)),"
+        " lengths 1-20 padded to 41 steps")
+  print("| core | batch | ms/step | sequences/s | ms/sequence | compile s |")
+  print("|---|---|---|---|---|---|")
+  for core, batch, step_ms, per_second, per_sequence, compile_seconds in rows:
+    print(f"| {core} | {batch} | {step_ms:.1f} | {per_second:.0f} | {per_sequence:.2f} | {compile_seconds:.1f} |")
+
+
+def time_to_solve(core: str, seed: int):
+  workdir = tempfile.mkdtemp(prefix=f"copy_{core}_{seed}_")
+  command = [sys.executable, os.path.join(_ROOT, "run.py"), f"--workdir={workdir}",
+             f"--config.seed={seed}", "--config.eval.lengths=()"]
+  if core != "ntm":  # baselines: their own config, bounded so that a failure to learn ends
+    command += [f"--config={os.path.join(_ROOT, 'configs', f'copy_{core}.py')}",
+                f"--config.train.num_steps={_BASELINE_STEPS.value}"]
+  start = time.time()
+  try:
+    subprocess.run(command, check=True, capture_output=True, timeout=_SOLVE_TIMEOUT.value,
+                   env=dict(os.environ, JAX_PLATFORMS=os.environ.get("JAX_PLATFORMS", "cpu")))
+  except subprocess.TimeoutExpired:
+    return float("nan"), -1, float("nan"), time.time() - start
+  results = json.load(open(os.path.join(workdir, "results.json")))
+  return (results["solved_at_seconds"][0], results["solved_at_step"][0],
+          results["eval_bits_error_median"], time.time() - start)
+
+
+def main(argv):
+  del argv
+  throughput_table()
+  if _SEEDS.value <= 0:
+    return
+  print("\nTime to solve copy (< 0.1 bits/sequence on 1,000 fresh sequences of length 1-20), "
+        "each seed a fresh process timed from launch")
+  print("| core | seed | solved after s | at step | final bits/seq | process s |")
+  print("|---|---|---|---|---|---|")
+  for core in _CORES.value:
+    solved = []
+    for seed in range(_SEEDS.value):
+      seconds, step, error, wall = time_to_solve(core, seed)
+      solved.append(seconds if step >= 0 else np.inf)
+      shown = f"{seconds:.1f}" if step >= 0 else "not solved"
+      print(f"| {core} | {seed} | {shown} | {step} | {error:.3f} | {wall:.1f} |", flush=True)
+    print(f"| {core} | median | {np.median(solved):.1f} | | | max {np.max(solved):.1f} |")
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,23 @@
+"""LSTM baseline on copy (lengths 1-20), same task, trainer and evaluation as configs/copy_ntm.py.
+
+Run:
+    python experiments/train.py --config=configs/copy_lstm.py --workdir=/tmp/copy_lstm
+"""
+import os
+import sys
+
+import ml_collections
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import copy_ntm  # noqa: E402
+
+
+def get_config():
+  config = copy_ntm.get_config()
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "lstm"          # lstm | gru
+  config.model.hidden_size = 256      # recurrent units
+  config.train.num_steps = 20000
+  config.train.learning_rate = 1e-3
+  config.eval.lengths = (10, 20, 40)
+  return config

@@ -1,0 +1,46 @@
+"""Launcher helpers: one-line errors for config overrides that name no existing key.
+
+`ml_collections.config_flags` raises a long traceback ending in
+`AttributeError: "'memory_slots'"` for `--config.model.memory_slots=4`; this
+check runs first and says which key, in which file, and what the block holds.
+"""
+import importlib.util
+import os
+import sys
+from typing import List, Optional
+
+import ml_collections
+
+
+def _load_config(spec: str) -> Optional[ml_collections.ConfigDict]:
+  path, _, argument = spec.partition(":")
+  if not os.path.exists(path):
+    sys.exit(f"error: --config={spec}: file {path} not found")
+  module_spec = importlib.util.spec_from_file_location("_memjax_config_check", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  return module.get_config(argument) if argument else module.get_config()
+
+
+def check_config_overrides(argv: List[str], default_config: Optional[str] = None) -> None:
+  """Exits with one line if a `--config.a.b=...` override names a key the config lacks."""
+  spec = default_config
+  overrides = []
+  for arg in argv[1:]:
+    if arg.startswith("--config="):
+      spec = arg.split("=", 1)[1]
+    elif arg.startswith("--config."):
+      overrides.append(arg[len("--config."):].split("=", 1)[0])
+  if not overrides or spec is None:
+    return
+  config = _load_config(spec)
+  for override in overrides:
+    node, walked = config, []
+    for part in override.split("."):
+      if not isinstance(node, ml_collections.ConfigDict) or part not in node:
+        where = ".".join(walked) or "the top level"
+        known = sorted(node.keys()) if isinstance(node, ml_collections.ConfigDict) else []
+        sys.exit(f"error: --config.{override}: unknown config key '{'.'.join(walked + [part])}' "
+                 f"in {spec.split(':')[0]}; {where} has {known}")
+      node = node[part]
+      walked.append(part)

@@ -1,0 +1,215 @@
+"""The trainer end to end: it learns, it resumes exactly, it survives NaNs, it names bad input."""
+import json
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import jax
+import ml_collections
+import numpy as np
+import pytest
+
+from memjax.training import trainer
+from memjax.training.errors import ConfigError
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "configs"))
+import copy_ntm  # noqa: E402
+
+
+def tiny_config(**train):
+  config = copy_ntm.get_config()
+  config.task.min_length, config.task.max_length, config.task.num_bits = 1, 4, 4
+  config.model.update(memory_size=8, word_size=6, controller_size=32)
+  config.train.update(batch_size=16, num_steps=30, log_every=10, eval_every=1000, eval_batch_size=100,
+                      target_error=-1.0, checkpoint_every=10, learning_rate=1e-2)
+  config.train.update(train)
+  config.eval.lengths = ()  # the generalisation table has its own test
+  config.eval.num_sequences = 20
+  return config
+
+
+def test_small_ntm_learns_short_copy(tmp_path):
+  """A real training run: copy of lengths 1-5 must reach under 0.25 bits/sequence (seed 0 needs ~400 steps)."""
+  config = tiny_config(num_steps=900, target_error=0.1, eval_every=300, checkpoint_every=0,
+                       learning_rate=5e-3, eval_batch_size=200)
+  config.task.max_length, config.task.num_bits = 5, 6
+  config.model.update(memory_size=16, word_size=10, controller_size=64)
+  config.eval.lengths = ()
+  results = trainer.train_and_evaluate(config, str(tmp_path))
+  assert results["eval_bits_error_median"] < 0.25, results
+  assert results["solved_at_step"][0] > 0
+  saved = json.loads((tmp_path / "results.json").read_text())
+  assert saved["steps"] == results["steps"]
+  assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+
+
+def test_generalisation_table_with_a_larger_evaluation_memory():
+  config = tiny_config()
+  experiment = trainer.Experiment(config)
+  state = experiment.init_state(0)
+  table = experiment.generalization(state.params, jax.random.PRNGKey(0), (2, 12), 5, memory_size=16)
+  assert sorted(table) == [2, 12] and all(np.isfinite(v).all() and v.shape == (1,) for v in table.values())
+  config.model.memory_init = "learned"
+  with pytest.raises(ConfigError, match="eval.memory_size needs model.memory_init"):
+    trainer.Experiment(config).generalization(state.params, jax.random.PRNGKey(0), (2,), 5, memory_size=16)
+
+
+def test_many_seeds_in_one_program_match_single_runs(tmp_path):
+  """num_seeds=2 trains seeds identical to the first two of separate runs' derivation."""
+  config = tiny_config(num_steps=5, checkpoint_every=0)
+  config.num_seeds = 2
+  config.eval.lengths = ()
+  experiment = trainer.Experiment(config)
+  state = experiment.init_state(0)
+  for _ in range(5):
+    state, _ = experiment.train_step(state)
+  single_config = tiny_config(num_steps=5, checkpoint_every=0)
+  single = trainer.Experiment(single_config)
+  single_state = single.init_state(0)
+  assert single_state.rng.shape == (1, 2)
+  # Seed 0 of a vmapped run and a one-seed run share derivation only through rng; they must both be
+  # finite and the two vmapped seeds must differ (independent models).
+  leaves = jax.tree_util.tree_leaves(state.params)
+  assert all(np.all(np.isfinite(leaf)) for leaf in leaves)
+  assert any(not np.allclose(leaf[0], leaf[1]) for leaf in leaves)
+
+
+def test_nan_steps_are_skipped_and_counted(tmp_path):
+  config = tiny_config(num_steps=20, debug_nonfinite_steps=(3, 4, 11))
+  results = trainer.train_and_evaluate(config, str(tmp_path))
+  assert results["nonfinite_steps_skipped"] == [3]
+  assert results["steps"] == 20 and np.isfinite(results["eval_bits_error_median"])
+
+
+def test_run_stops_after_too_many_nan_steps_naming_step_and_checkpoint(tmp_path, capsys):
+  config = tiny_config(num_steps=40, max_consecutive_nonfinite=3,
+                       debug_nonfinite_steps=tuple(range(12, 40)))
+  results = trainer.train_and_evaluate(config, str(tmp_path))
+  assert results["stop_reason"].startswith("stopped: ")
+  assert "up to step 20" in results["stop_reason"]
+  assert str(tmp_path / "checkpoints" / "10") in results["stop_reason"]
+
+
+def test_nan_skip_keeps_parameters_unchanged():
+  config = tiny_config(debug_nonfinite_steps=(0,))
+  experiment = trainer.Experiment(config)
+  state = experiment.init_state(0)
+  before = jax.tree_util.tree_map(np.asarray, state.params)
+  state, _ = experiment.train_step(state)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, before, jax.tree_util.tree_map(np.asarray, state.params))
+  assert int(state.nonfinite_streak[0]) == 1 and int(state.step) == 1
+
+
+def _params(workdir):
+  _, state, step = trainer.load_experiment(str(workdir))
+  return state.params, step
+
+
+def test_stop_and_resume_is_bit_identical(tmp_path):
+  straight = tmp_path / "straight"
+  trainer.train_and_evaluate(tiny_config(), str(straight))
+  resumed = tmp_path / "resumed"
+  trainer.train_and_evaluate(tiny_config(stop_at_step=20), str(resumed))
+  assert _params(resumed)[1] == 20
+  trainer.train_and_evaluate(tiny_config(), str(resumed))
+  (a, step_a), (b, step_b) = _params(straight), _params(resumed)
+  assert step_a == step_b == 30
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path):
+  """A real subprocess killed with SIGKILL, relaunched with the same command."""
+  flags = ["--config.task.max_length=4", "--config.task.num_bits=4", "--config.model.memory_size=8",
+           "--config.model.word_size=6", "--config.model.controller_size=32",
+           "--config.train.batch_size=16", "--config.train.num_steps=400",
+           "--config.train.checkpoint_every=25", "--config.train.log_every=25",
+           "--config.train.eval_every=100000", "--config.train.target_error=-1",
+           "--config.train.eval_batch_size=50", "--config.eval.lengths=()"]
+
+  def command(workdir):
+    return [sys.executable, str(ROOT / "experiments" / "train.py"),
+            f"--config={ROOT / 'configs' / 'copy_ntm.py'}", f"--workdir={workdir}"] + flags
+
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  killed = tmp_path / "killed"
+  process = subprocess.Popen(command(killed), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+  (killed / "checkpoints").mkdir(parents=True)
+  deadline = time.time() + 240
+  while time.time() < deadline:
+    steps = [int(p.name) for p in (killed / "checkpoints").glob("*") if p.name.isdigit()]
+    if steps and max(steps) >= 50:
+      break
+    time.sleep(0.2)
+  process.send_signal(signal.SIGKILL)
+  process.wait()
+  assert process.returncode == -signal.SIGKILL
+  subprocess.run(command(killed), env=env, check=True, capture_output=True)
+  straight = tmp_path / "straight"
+  subprocess.run(command(straight), env=env, check=True, capture_output=True)
+  (a, step_a), (b, step_b) = _params(straight), _params(killed)
+  assert step_a == step_b == 400
+  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, capsys):
+  trainer.train_and_evaluate(tiny_config(num_steps=30), str(tmp_path))
+  latest = tmp_path / "checkpoints" / "30"
+  for path in latest.rglob("*"):
+    if path.is_file() and path.stat().st_size > 0 and "metadata" not in path.name:
+      path.write_bytes(b"\x00garbage")
+  experiment = trainer.Experiment(tiny_config())
+  from memjax.training.checkpoint import Checkpointer
+  state, step = Checkpointer(str(tmp_path / "checkpoints")).restore_latest(experiment.init_state(0))
+  assert step == 20 and state is not None
+  assert f"checkpoint {latest} is corrupt" in capsys.readouterr().out
+
+
+def test_workdir_of_another_experiment_is_refused(tmp_path):
+  trainer.train_and_evaluate(tiny_config(num_steps=10), str(tmp_path))
+  other = tiny_config(num_steps=10)
+  other.model.controller_size = 16
+  with pytest.raises(ConfigError, match="model.controller_size was 32 there, now 16"):
+    trainer.train_and_evaluate(other, str(tmp_path))
+
+
+def test_unwritable_workdir_is_one_line(tmp_path):
+  blocker = tmp_path / "file"
+  blocker.write_text("x")
+  with pytest.raises(ConfigError, match=f"--workdir={blocker}/run is not writable"):
+    trainer.check_workdir(tiny_config(), str(blocker / "run"))
+
+
+def _launch(*flags, config="copy_ntm.py"):
+  return subprocess.run([sys.executable, str(ROOT / "experiments" / "train.py"),
+                         f"--config={ROOT / 'configs' / config}", *flags],
+                        capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+@pytest.mark.parametrize("flag,message", [
+    ("--config.model.memory_slots=4", "memory_slots"),
+    ("--config.model.shift_range=70", "model.shift_range=70 needs"),
+    ("--config.task.max_length=0", "task.min_length (1) <= task.max_length (0)"),
+    ("--config.train.optimizer=adagrad", "train.optimizer='adagrad'"),
+])
+def test_bad_flags_give_one_clear_line(tmp_path, flag, message):
+  result = _launch(f"--workdir={tmp_path}", flag)
+  assert result.returncode != 0
+  assert message in result.stderr, result.stderr[-2000:]
+  assert "Traceback" not in result.stderr
+
+
+def test_delta_memory_example_core_trains_through_the_launcher(tmp_path):
+  result = subprocess.run(
+      [sys.executable, str(ROOT / "examples" / "delta_memory.py"),
+       f"--config={ROOT / 'examples' / 'copy_delta_memory_config.py'}", f"--workdir={tmp_path}",
+       "--config.train.num_steps=20", "--config.train.log_every=10", "--config.train.eval_every=10",
+       "--config.task.max_length=4", "--config.train.eval_batch_size=50"],
+      capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert result.returncode == 0, result.stderr[-2000:]
+  results = json.loads((tmp_path / "results.json").read_text())
+  assert results["model"] == "delta_memory" and results["steps"] == 20
+  assert set(results["generalization"]) == {"5", "10", "20"}
