@@ -61,8 +61,10 @@ def summary_table(runs: List[Dict]) -> str:
            "|---|---|---|---|---|---|---|---|---|"]
   for r in runs:
     paper = PAPER.get((r["setting"], r["mode"], r["label"]))
-    paper_text = "-" if paper is None else (f"{paper[0]}" + (f" / {paper[1]}" if paper[1] is not None
-                                                             else ""))
+    if paper is None:
+      paper_text = "-"
+    else:
+      paper_text = f"{paper[0]}" + ("" if paper[1] is None else f" / {paper[1]}")
     tasks_note = "" if len(r["tasks"]) == NUM_TASKS else f" ({len(r['tasks'])} tasks)"
     lines.append(
         f"| {_name(r)}{tasks_note} | {r['num_hops']} | {r['num_seeds']} | {_epochs(r)} | "

@@ -12,7 +12,8 @@ Per task or 10k:
     python experiments/train.py --config=configs/babi_kvmemnn.py:10k --workdir=/tmp/babi_kv_10k
 Smoke size (seconds):
     python experiments/train.py --config=configs/babi_kvmemnn.py --workdir=/tmp/smoke_kv \
-      --config.data.tasks=1, --config.num_seeds=2 --config.train.num_epochs=2 --config.train.ls_epochs=1
+      --config.data.tasks=1, --config.num_seeds=2 --config.train.num_epochs=2 \
+      --config.train.ls_epochs=1
 """
 import importlib.util
 import pathlib

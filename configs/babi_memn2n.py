@@ -5,19 +5,22 @@ Run (10 seeds at once, best by validation):
 Ablation rows of the paper, via the config argument (bow | pe | pe_ls | pe_ls_rn | pe_ls_lw):
     python experiments/train.py --config=configs/babi_memn2n.py:bow --workdir=/tmp/babi_bow
 Per-task training (d = 20, 100 epochs, halving every 25):
-    python experiments/train.py --config=configs/babi_memn2n.py:pe_ls_rn,per_task --workdir=/tmp/babi_pt
+    python experiments/train.py --config=configs/babi_memn2n.py:pe_ls_rn,per_task \
+      --workdir=/tmp/babi_pt
 10k joint (task 3 has no training file here):
     python experiments/train.py --config=configs/babi_memn2n.py:pe_ls_rn,10k --workdir=/tmp/babi_10k
 Smoke size (seconds):
     python experiments/train.py --config=configs/babi_memn2n.py --workdir=/tmp/smoke \
-      --config.data.tasks=1, --config.num_seeds=2 --config.train.num_epochs=2 --config.train.ls_epochs=1
+      --config.data.tasks=1, --config.num_seeds=2 --config.train.num_epochs=2 \
+      --config.train.ls_epochs=1
 """
 import ml_collections
 
 from memjax.data.babi import default_babi_dir
 
 VARIANTS = ("bow", "pe", "pe_ls", "pe_ls_rn", "pe_ls_lw")
-_LABELS = {"bow": "BoW", "pe": "PE", "pe_ls": "PE+LS", "pe_ls_rn": "PE+LS+RN", "pe_ls_lw": "PE+LS+LW"}
+_LABELS = {"bow": "BoW", "pe": "PE", "pe_ls": "PE+LS", "pe_ls_rn": "PE+LS+RN",
+           "pe_ls_lw": "PE+LS+LW"}
 
 
 def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
@@ -38,7 +41,7 @@ def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
   config.experiment = "babi"          # trainer: memjax.training.babi_trainer
   config.label = _LABELS[variant]     # row name in the results table
   config.seed = 0                     # PRNG seed (per-task runs add the task number)
-  config.num_seeds = 10               # models trained at once (vmap); best by validation is reported
+  config.num_seeds = 10               # models trained at once (vmap); best by validation reported
   config.machine = "2-core CPU"       # where the run happened, copied into results.json
 
   config.data = ml_collections.ConfigDict()
@@ -63,18 +66,21 @@ def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
   config.train.batch_size = 32        # questions per SGD step; the loss is summed over them
   config.train.num_epochs = 100 if per_task else 60  # epochs with the softmax (after LS)
   config.train.learning_rate = 0.01   # plain SGD
-  config.train.decay_every = 25 if per_task else 15  # halve the learning rate every this many epochs
+  config.train.decay_every = 25 if per_task else 15  # halve the learning rate every this many
   config.train.linear_start = variant in ("pe_ls", "pe_ls_rn", "pe_ls_lw")  # LS phase first
   config.train.ls_epochs = 20 if per_task else 30  # epochs without softmax (authors' code)
   config.train.ls_learning_rate = 0.005  # LS learning rate (paper sec. 4.2)
   config.train.ls_decay_every = 31    # LS halving period (authors' code: none within LS)
-  config.train.random_noise = 0.1 if variant in ("pe_ls_rn", "pe_ls_lw") else 0.0  # RN: share of empty memories
-  config.train.memory_buckets = (6, 12, 24)  # batches drawn per memory-length bucket (speed only; exact)
+  # RN: at most this share of empty memories inserted in training (0: off).
+  config.train.random_noise = 0.1 if variant in ("pe_ls_rn", "pe_ls_lw") else 0.0
+  # Batches are drawn per memory-length bucket; speed only, the outputs are exact.
+  config.train.memory_buckets = (6, 12, 24)
   config.train.max_grad_norm = 40.0   # per-matrix gradient norm clipping
   config.train.eval_every = 5         # epochs between validation reports
   config.train.checkpoint_every = 10  # epochs between checkpoints (0: only at the end)
   config.train.keep_checkpoints = 2   # newest checkpoints kept
-  config.train.stop_at_step = 0       # stop after this many epochs and evaluate (0: off; may change on resume)
+  # Stop after this many epochs and evaluate (0: off); may change when resuming a workdir.
+  config.train.stop_at_step = 0
   if ten_k:
     config.train.eval_every = 1
     config.train.checkpoint_every = 1

@@ -52,6 +52,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.debug_nonfinite_steps = ()      # test hook: steps whose loss is forced to NaN
   config.train.stop_at_step = 0       # test hook: stop (as if killed) after this step (0: off)
 
+  config.parallel = ml_collections.ConfigDict()
+  config.parallel.num_devices = 0     # data-parallel devices (0: all); train.batch_size must divide evenly
+
   config.eval = ml_collections.ConfigDict()
   config.eval.lengths = (10, 20, 40, 80, 120)  # generalisation table after training
   config.eval.num_sequences = 100              # sequences per length in that table

@@ -1,4 +1,4 @@
-"""End-to-end memory network: PE formula, masking, numpy forward pass, gradients, a short training."""
+"""End-to-end memory network: PE formula, masking, numpy forward pass, gradients, short training."""
 import math
 
 import jax
@@ -231,7 +231,7 @@ def _load_config(arg):
 
 
 def test_short_training_solves_task1(tmp_path):
-  """A few epochs of the paper's recipe (PE, temporal, RN, d = 20) on task 1 reach < 5% test error."""
+  """A few epochs of the paper's recipe (PE, temporal, RN, d = 20): task 1 test error < 5%."""
   from tests.data_paths import require_shared_data
   babi_dir = require_shared_data("babi/tasks_1-20_v1-2")
   config = _load_config("pe_ls_rn,per_task")

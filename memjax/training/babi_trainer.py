@@ -456,12 +456,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       "machine": config.get("machine", ""),
   })
   results["results_path"] = metrics_lib.write_results(str(workdir_path), results)
-  writer.log(f"best-of-{config.num_seeds} mean test error {results['best_mean_test_error_pct']:.2f}% "
-             f"failed {results['best_failed_tasks']}")
+  best, failed = results["best_mean_test_error_pct"], results["best_failed_tasks"]
+  writer.log(f"best-of-{config.num_seeds} mean test error {best:.2f}% failed {failed}")
   writer.close()
   print(f"{results['label']} {mode} {config.data.setting}: best-of-{config.num_seeds} (by "
-        f"validation) mean test error {results['best_mean_test_error_pct']:.2f}%, failed tasks "
-        f"(>5%) {results['best_failed_tasks']}; over seeds {results['mean_test_error_pct_over_seeds']:.2f}"
+        f"validation) mean test error {best:.2f}%, failed tasks (>5%) {failed}; over seeds "
+        f"{results['mean_test_error_pct_over_seeds']:.2f}"
         f" +/- {results['std_test_error_pct_over_seeds']:.2f}%; wall "
         f"{metrics_lib.format_duration(results['wall_seconds'])}", flush=True)
   return results

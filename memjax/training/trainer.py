@@ -29,6 +29,7 @@ from memjax.tasks import AlgorithmicTask, SequenceBatch, bits_error_per_sequence
 from memjax.training import checkpoint as checkpoint_lib
 from memjax.training import metrics as metrics_lib
 from memjax.training import optim
+from memjax.training import parallel
 from memjax.training.errors import ConfigError
 
 # Fields that may change between a run and its resumption (they do not change the maths).
@@ -88,6 +89,8 @@ class Experiment:
     if self.num_seeds < 1:
       raise ConfigError(f"num_seeds={self.num_seeds} must be >= 1")
     self.nonfinite_steps = tuple(config.train.get("debug_nonfinite_steps", ()))
+    self.mesh = parallel.make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
+    parallel.check_batch_size(self.batch_size, self.mesh)
     # Checks the model's sizes now, with a clear message, rather than inside jit.
     jax.eval_shape(self._init_seed, jax.random.PRNGKey(0))
     # Experiments equal in everything the jitted functions read share compiled
@@ -123,12 +126,13 @@ class Experiment:
     init_rngs = jax.vmap(lambda r: jax.random.fold_in(r, 0x1417))(seed_rngs)
     params, opt_state = jax.jit(jax.vmap(self._init_seed))(init_rngs)
     zeros = lambda: jnp.zeros((self.num_seeds,), jnp.int32)  # distinct buffers: they are donated
-    return TrainState(jnp.zeros((), jnp.int32), params, opt_state, seed_rngs, zeros(), zeros())
+    state = TrainState(jnp.zeros((), jnp.int32), params, opt_state, seed_rngs, zeros(), zeros())
+    return parallel.replicate(state, self.mesh)
 
   # --- training ----------------------------------------------------------------
   def _seed_step(self, params, opt_state, rng, step):
     data_rng, carry_rng = jax.random.split(jax.random.fold_in(rng, step))
-    batch = self.task.sample(data_rng, self.batch_size)
+    batch = parallel.shard_batch(self.task.sample(data_rng, self.batch_size), self.mesh)
 
     def loss_fn(p):
       logits = self.logits(p, batch, carry_rng)
@@ -181,7 +185,7 @@ class Experiment:
 
     def seed_eval(seed_params, seed_rng):
       data_rng, carry_rng = jax.random.split(seed_rng)
-      batch = self.task.build(data_rng, lengths, pad_length)
+      batch = parallel.shard_batch(self.task.build(data_rng, lengths, pad_length), self.mesh)
       logits = self.logits(seed_params, batch, carry_rng)
       return jnp.mean(bits_error_per_sequence(logits, batch.targets, batch.mask))
 
@@ -356,13 +360,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if target_error >= 0 and np.all(solved_at_step >= 0):
         stop_reason = f"target error {target_error} reached"
         break
-    if checkpoint_every and step % checkpoint_every == 0 and is_chief:
+    if checkpoint_every and step % checkpoint_every == 0:  # every process: orbax coordinates hosts
       checkpointer.save(step, state)
     if stop_at_step and step >= stop_at_step:
       stop_reason = f"train.stop_at_step={stop_at_step} reached"
       break
 
-  if is_chief and checkpointer.latest_step() != step:
+  if checkpointer.latest_step() != step:
     checkpointer.save(step, state, force=True)
   if last_eval_step != step:
     eval_error = experiment.evaluate(state.params, jax.random.fold_in(eval_rng, step), eval_size)

@@ -1,0 +1,85 @@
+"""Data parallelism with `jax.sharding`: one mesh over every device, batch split along `data`.
+
+Parameters and optimizer state are replicated; each step's batch is sharded
+along its batch axis, so XLA computes every device's slice of the batch (the
+task generators are pure functions of a key, and with partitionable threefry
+each device draws only its own slice) and all-reduces the gradients. The same
+jitted step runs on 1 CPU, 8 GPUs or a multi-host TPU slice unchanged; on
+several hosts, every process runs the same program over the global mesh.
+"""
+from typing import Any, Optional
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from memjax.training.errors import ConfigError
+
+DATA_AXIS = "data"
+
+
+def make_mesh(num_devices: Optional[int] = None) -> Mesh:
+  """A 1-D mesh named `data` over the first `num_devices` (default: all) global devices."""
+  devices = jax.devices()
+  if num_devices:
+    if num_devices > len(devices):
+      raise ConfigError(f"parallel.num_devices={num_devices} but only {len(devices)} devices exist")
+    devices = devices[:num_devices]
+  return Mesh(np.asarray(devices), (DATA_AXIS,))
+
+
+def check_batch_size(batch_size: int, mesh: Mesh, name: str = "train.batch_size") -> None:
+  """The global batch must split evenly over the data axis."""
+  num_devices = mesh.shape[DATA_AXIS]
+  if batch_size % num_devices:
+    raise ConfigError(f"{name}={batch_size} is not divisible by the {num_devices} devices of the "
+                      f"data axis; use a multiple of {num_devices}")
+
+
+def replicate(tree: Any, mesh: Mesh) -> Any:
+  """Places every leaf, whole, on every device of the mesh."""
+  return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
+
+
+def shard_batch(tree: Any, mesh: Mesh) -> Any:
+  """Inside jit: constrains leaves `[batch, ...]` to be split along `data` (no-op on one device).
+
+  Leaves whose batch does not divide the device count stay replicated.
+  """
+  num_devices = mesh.shape[DATA_AXIS]
+  if num_devices == 1:
+    return tree
+
+  def constrain(leaf):
+    if leaf.ndim == 0 or leaf.shape[0] % num_devices:
+      return leaf
+    return jax.lax.with_sharding_constraint(leaf, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
+
+  return jax.tree_util.tree_map(constrain, tree)
+
+
+def maybe_initialize_distributed(mode: str, coordinator_address: str = "", num_processes: int = 0,
+                                 process_id: int = -1) -> bool:
+  """Calls `jax.distributed.initialize` for multi-host runs.
+
+  Args:
+    mode: "auto" (initialise on a Cloud TPU VM, where JAX finds the slice by
+      itself, or when a coordinator address is given), "true", or "false".
+    coordinator_address / num_processes / process_id: for clusters that JAX
+      cannot detect (e.g. two CPU processes on one machine in the tests).
+
+  Returns:
+    Whether it initialised.
+  """
+  import os
+  if mode not in ("auto", "true", "false"):
+    raise ConfigError(f"--distributed={mode!r} is not one of auto, true, false")
+  on_tpu_vm = bool(os.environ.get("TPU_WORKER_HOSTNAMES") or os.environ.get("TPU_NAME"))
+  if mode == "false" or (mode == "auto" and not (on_tpu_vm or coordinator_address)):
+    return False
+  kwargs = {}
+  if coordinator_address:
+    kwargs = dict(coordinator_address=coordinator_address, num_processes=num_processes,
+                  process_id=process_id)
+  jax.distributed.initialize(**kwargs)
+  return True

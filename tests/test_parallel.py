@@ -1,0 +1,45 @@
+"""Data parallelism: 8 virtual CPU devices give the 1-device loss curve; batch-size errors."""
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from memjax.training import parallel
+from memjax.training.errors import ConfigError
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def curves():
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  result = subprocess.run([sys.executable, str(ROOT / "tests" / "helpers" / "parallel_losses.py")],
+                          capture_output=True, text=True, env=env, timeout=900)
+  assert result.returncode == 0, result.stderr[-3000:]
+  line = [l for l in result.stdout.splitlines() if l.startswith("RESULT ")][0]
+  return json.loads(line[len("RESULT "):])
+
+
+@pytest.mark.parametrize("run", ["ntm_1", "lstm_1", "ntm_2"])
+def test_eight_devices_match_one_device(curves, run):
+  one, eight = curves[run]["1"], curves[run]["8"]
+  np.testing.assert_allclose(eight["losses"], one["losses"], rtol=2e-4, atol=1e-5)
+  assert eight["all_reduce"] and not one["all_reduce"]  # the 8-device step really is split
+  assert "spec=P()" in eight["param_sharding"]   # parameters replicated
+  assert len(eight["losses"]) == 8 and eight["losses"][0] != eight["losses"][-1]  # it trains
+
+
+def test_batch_that_does_not_split_evenly_is_named():
+  class FakeMesh:
+    shape = {parallel.DATA_AXIS: 8}
+  with pytest.raises(ConfigError, match="train.batch_size=30 is not divisible by the 8 devices"):
+    parallel.check_batch_size(30, FakeMesh())
+
+
+def test_more_devices_than_exist_is_named():
+  with pytest.raises(ConfigError, match="parallel.num_devices=4096"):
+    parallel.make_mesh(4096)
