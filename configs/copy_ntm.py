@@ -32,6 +32,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.shift_range = 1        # heads move -1, 0 or +1 slots per step
   config.model.memory_init = "constant"  # constant (1e-6) | learned | random
   config.model.clip_value = 20.0      # controller outputs clipped to +-clip_value (0: off)
+  config.model.compute_dtype = "float32"  # float32 | bfloat16 matmuls (params and memory stay float32)
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 16

@@ -32,12 +32,16 @@ def tiny_config(**train):
   return config
 
 
-def test_small_ntm_learns_short_copy(tmp_path):
-  """A real training run: copy of lengths 1-5 must reach under 0.25 bits/sequence (seed 0 needs ~400 steps)."""
+@pytest.mark.parametrize("compute_dtype", ["float32", "bfloat16"])
+def test_small_ntm_learns_short_copy(tmp_path, compute_dtype):
+  """A real training run: copy of lengths 1-5 must reach under 0.25 bits/sequence (seed 0 needs ~400 steps).
+
+  With bfloat16 matmuls (mixed precision) too.
+  """
   config = tiny_config(num_steps=900, target_error=0.1, eval_every=300, checkpoint_every=0,
                        learning_rate=5e-3, eval_batch_size=200)
   config.task.max_length, config.task.num_bits = 5, 6
-  config.model.update(memory_size=16, word_size=10, controller_size=64)
+  config.model.update(memory_size=16, word_size=10, controller_size=64, compute_dtype=compute_dtype)
   config.eval.lengths = ()
   results = trainer.train_and_evaluate(config, str(tmp_path))
   assert results["eval_bits_error_median"] < 0.25, results

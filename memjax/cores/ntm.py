@@ -24,6 +24,7 @@ from memjax.memory import read_write
 
 MEMORY_INITS = ("constant", "learned", "random")
 CONTROLLERS = ("lstm", "feedforward")
+COMPUTE_DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 # Collier & Beel 2018 initialise memory to this constant; it converged fastest.
 _CONSTANT_MEMORY_VALUE = 1e-6
 
@@ -93,6 +94,9 @@ class NTM(MemoryCore):
       "random" (N(0, 0.5^2), redrawn from the carry's rng).
     clip_value: controller outputs are clipped to [-clip_value, clip_value]
       (Collier & Beel: stops saturation early in training); 0 disables.
+    compute_dtype: "float32" or "bfloat16" for the controller's and the
+      projections' matmuls (mixed precision); parameters, memory, weightings
+      and addressing stay float32, where small differences compound over time.
   """
   output_size: int
   memory_size: int = 128
@@ -104,6 +108,7 @@ class NTM(MemoryCore):
   shift_range: int = 1
   memory_init: str = "constant"
   clip_value: float = 20.0
+  compute_dtype: str = "float32"
 
   def _check(self):
     def fail(message):
@@ -123,20 +128,23 @@ class NTM(MemoryCore):
       fail(f"model.controller={self.controller!r} is not one of {CONTROLLERS}")
     if self.controller_size < 1:
       fail(f"model.controller_size={self.controller_size} must be >= 1")
+    if self.compute_dtype not in COMPUTE_DTYPES:
+      fail(f"model.compute_dtype={self.compute_dtype!r} is not one of {tuple(COMPUTE_DTYPES)}")
 
   def setup(self):
     self._check()
+    dtype = COMPUTE_DTYPES[self.compute_dtype]
     if self.controller == "lstm":
-      self.controller_net = LSTM(self.controller_size)
+      self.controller_net = LSTM(self.controller_size, dtype=dtype)
     else:
-      self.controller_net = nn.Dense(self.controller_size)
+      self.controller_net = nn.Dense(self.controller_size, dtype=dtype)
     num_shifts = 2 * self.shift_range + 1
     # key, strength, gate, shift, sharpness per head; writes add erase and add vectors.
     self._address_size = self.word_size + 3 + num_shifts
     num_heads = self.num_read_heads + self.num_write_heads
     self.head_projection = nn.Dense(
-        num_heads * self._address_size + self.num_write_heads * 2 * self.word_size)
-    self.readout = nn.Dense(self.output_size)
+        num_heads * self._address_size + self.num_write_heads * 2 * self.word_size, dtype=dtype)
+    self.readout = nn.Dense(self.output_size, dtype=dtype)
     if self.memory_init == "learned":
       self.initial_memory = self.param(
           "initial_memory", nn.initializers.normal(0.1), (self.memory_size, self.word_size))
@@ -181,11 +189,12 @@ class NTM(MemoryCore):
     if self.controller == "lstm":
       controller_state, controller_out = self.controller_net(carry.controller, controller_inputs)
     else:
-      controller_state, controller_out = (), jnp.tanh(self.controller_net(controller_inputs))
+      controller_state, controller_out = (), jnp.tanh(
+          self.controller_net(controller_inputs).astype(jnp.float32))
     if self.clip_value > 0:
       controller_out = jnp.clip(controller_out, -self.clip_value, self.clip_value)
 
-    projected = self.head_projection(controller_out)
+    projected = self.head_projection(controller_out).astype(jnp.float32)
     num_address = (self.num_read_heads + self.num_write_heads) * self._address_size
     read_flat, write_flat = jnp.split(projected[:, :num_address],
                                       [self.num_read_heads * self._address_size], axis=-1)
@@ -204,4 +213,5 @@ class NTM(MemoryCore):
     reads = _read_batch(memory, read_weights)
 
     outputs = self.readout(jnp.concatenate([controller_out, reads.reshape(batch, -1)], axis=-1))
+    outputs = outputs.astype(jnp.float32)
     return NTMState(controller_state, memory, read_weights, write_weights, reads), outputs

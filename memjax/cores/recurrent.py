@@ -1,5 +1,5 @@
 """LSTM and GRU baselines under the memory-core contract, and the LSTM used as a controller."""
-from typing import NamedTuple, Tuple
+from typing import Any, NamedTuple, Tuple
 
 import flax.linen as nn
 import jax
@@ -29,11 +29,12 @@ class LSTM(nn.Module):
   """
   hidden_size: int
   forget_bias: float = 1.0  # Jozefowicz et al. 2015: a positive bias helps memory early on.
+  dtype: Any = None         # matmul dtype (e.g. jnp.bfloat16); parameters and the cell stay float32
 
   @nn.compact
   def __call__(self, state: LSTMState, inputs: jax.Array) -> Tuple[LSTMState, jax.Array]:
-    gates = nn.Dense(4 * self.hidden_size, name="gates")(
-        jnp.concatenate([inputs, state.hidden], axis=-1))
+    gates = nn.Dense(4 * self.hidden_size, dtype=self.dtype, name="gates")(
+        jnp.concatenate([inputs, state.hidden], axis=-1)).astype(jnp.float32)
     input_gate, forget_gate, candidate, output_gate = jnp.split(gates, 4, axis=-1)
     cell = (jax.nn.sigmoid(forget_gate + self.forget_bias) * state.cell
             + jax.nn.sigmoid(input_gate) * jnp.tanh(candidate))

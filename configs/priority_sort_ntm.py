@@ -1,0 +1,26 @@
+"""Priority sort (Graves et al. 2014, sec. 4.5): 20 prioritised vectors in, the 16 highest out, sorted.
+
+Run:
+    python experiments/train.py --config=configs/priority_sort_ntm.py --workdir=runs/priority_sort_ntm
+"""
+import os
+import sys
+
+import ml_collections
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import copy_ntm  # noqa: E402  (every field and its comment lives there)
+
+
+def get_config():
+  config = copy_ntm.get_config()
+  config.task = ml_collections.ConfigDict(dict(
+      name="priority_sort", num_bits=8, min_length=20, max_length=20, num_outputs=16))
+  config.model.num_read_heads = 4    # the paper used eight heads with a feed-forward controller
+  config.model.num_write_heads = 4
+  config.model.memory_size = 64
+  config.train.target_error = 0.5
+  config.train.num_steps = 20000
+  config.eval.lengths = (20,)
+  config.eval.memory_size = 0
+  return config
