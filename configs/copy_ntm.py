@@ -42,6 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.schedule = "constant"  # constant | cosine | warmup_cosine | exponential
   config.train.warmup_steps = 0       # for warmup_cosine
   config.train.grad_clip_norm = 10.0  # global-norm clipping (0: off)
+  config.train.curriculum_steps = 0   # >0: max training length grows from task.min_length over this many steps
   config.train.log_every = 100        # progress line + TensorBoard scalars
   config.train.eval_every = 500       # full evaluation on eval_batch_size fresh sequences
   config.train.eval_batch_size = 1000

@@ -129,7 +129,7 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path):
   """A real subprocess killed with SIGKILL, relaunched with the same command."""
   flags = ["--config.task.max_length=4", "--config.task.num_bits=4", "--config.model.memory_size=8",
            "--config.model.word_size=6", "--config.model.controller_size=32",
-           "--config.train.batch_size=16", "--config.train.num_steps=400",
+           "--config.train.batch_size=16", "--config.train.num_steps=150",
            "--config.train.checkpoint_every=25", "--config.train.log_every=25",
            "--config.train.eval_every=100000", "--config.train.target_error=-1",
            "--config.train.eval_batch_size=50", "--config.eval.lengths=()"]
@@ -155,7 +155,7 @@ def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path):
   straight = tmp_path / "straight"
   subprocess.run(command(straight), env=env, check=True, capture_output=True)
   (a, step_a), (b, step_b) = _params(straight), _params(killed)
-  assert step_a == step_b == 400
+  assert step_a == step_b == 150
   jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
 
 

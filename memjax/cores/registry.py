@@ -6,11 +6,13 @@ import dataclasses
 from typing import Any, Callable, Dict, Mapping
 
 from memjax.cores.base import MemoryCore
+from memjax.cores.dnc import DNC
 from memjax.cores.ntm import NTM
 from memjax.cores.recurrent import GRUCore, LSTMCore
 
 _CORES: Dict[str, Callable[..., MemoryCore]] = {
     "ntm": NTM,
+    "dnc": DNC,
     "lstm": LSTMCore,
     "gru": GRUCore,
 }

@@ -31,7 +31,7 @@ def config_for(core, num_devices, num_seeds):
   return config
 
 
-def curve(core, num_devices, num_seeds, steps=8):
+def curve(core, num_devices, num_seeds, steps=6):
   experiment = Experiment(config_for(core, num_devices, num_seeds))
   state = experiment.init_state(0)
   losses = []
