@@ -24,6 +24,13 @@ _TASK_NAMES = {"graph_traversal": "Traversal", "graph_shortest_path": "Shortest 
                "graph_inference": "Inference (family trees)"}
 
 
+def _time(run):
+  minutes = f"{run['wall_seconds'] / 60:.1f} min"
+  if run.get("resumed_from_step") is not None:
+    minutes += f" (last launch only, resumed at step {run['resumed_from_step']})"
+  return minutes
+
+
 def _percent(value):
   return "-" if value is None else f"{100 * value:.1f}%"
 
@@ -45,7 +52,7 @@ def kbqa_table(runs) -> str:
     cells = [_percent(final.get(f"test_hits1_hop{h}")) for h in ("1", "2", "3", "all")]
     lines.append(f"| {_MODEL_NAMES.get(run['model'], run['model'])} | " + " | ".join(cells)
                  + f" | {_percent(final.get('test_heldout_hits1_hopall'))} | "
-                 f"{run['num_triples']:,} triples | {run['steps']} | {run['wall_seconds'] / 60:.1f} min |")
+                 f"{run['num_triples']:,} triples | {run['steps']} | {_time(run)} |")
   return "\n".join(lines)
 
 
@@ -62,7 +69,7 @@ def graph_table(runs) -> str:
       run = by_key.get((task, model))
       cells.append("-" if run is None else
                    f"{_percent(run['final']['question_accuracy'])} "
-                   f"({run['steps']} steps, {run['wall_seconds'] / 60:.0f} min)")
+                   f"({run['steps']} steps, {_time(run)})")
     lines.append(f"| {_TASK_NAMES[task]} | {_percent(paper)} | " + " | ".join(cells) + " |")
   return "\n".join(lines)
 

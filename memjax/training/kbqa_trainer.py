@@ -37,7 +37,7 @@ import optax
 
 from memjax.cores import static_unroll
 from memjax.cores.recurrent import LSTM, lstm_zero_state
-from memjax.knowledge import key_hashing, kv_memory, synthetic_kbqa
+from memjax.knowledge import graph_tasks, key_hashing, kv_memory, synthetic_kbqa
 from memjax.knowledge.linking import EntityLinker
 from memjax.training import checkpoint as checkpoint_lib
 from memjax.training import metrics as metrics_lib
@@ -268,7 +268,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str, experiment: _Experimen
   params = experiment.init(jax.random.PRNGKey(config.seed), experiment.init_batch)
   state = TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
   restored, restored_step = checkpointer.restore_latest(state)
+  resumed_from_step = None
   if restored is not None:
+    resumed_from_step = int(restored_step)
     state = TrainState(*restored)
     print(f"Resumed from {checkpointer.step_path(restored_step)} (step {restored_step})",
           flush=True)
@@ -316,6 +318,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, experiment: _Experimen
   evaluation = experiment.evaluate(state.params, final=True)
   print(f"final @ {step}: {experiment.headline(evaluation)}", flush=True)
   results = {**experiment.describe, "steps": step, "final": evaluation, "history": history,
+             "resumed_from_step": resumed_from_step,  # times below cover this launch only
              "wall_seconds": time.time() - start_time,
              "train_seconds": time.time() - loop_start,
              "devices": [str(d) for d in jax.devices()]}
@@ -399,7 +402,6 @@ def _kbqa_experiment(config: ml_collections.ConfigDict) -> _Experiment:
 
 def _graph_experiment(config: ml_collections.ConfigDict) -> _Experiment:
   from memjax.cores import build_core, dynamic_unroll
-  from memjax.knowledge import graph_tasks
   from memjax.cores import registry
   try:
     task = graph_tasks.build_graph_task(dict(config.task))
@@ -477,7 +479,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   name = config.task.name
   if name == "synthetic_kbqa":
     experiment = _kbqa_experiment(config)
-  elif name.startswith("graph_"):
+  elif name in graph_tasks.GRAPH_TASKS:
     experiment = _graph_experiment(config)
   else:
     raise ConfigError(f"task.name={name!r} is not one of "
