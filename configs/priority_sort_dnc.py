@@ -53,8 +53,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.max_consecutive_nonfinite = 10  # stop after this many NaN/Inf steps in a row
   config.train.debug_nonfinite_steps = ()      # test hook: steps whose loss is forced to NaN
   config.train.stop_at_step = 0       # test hook: stop (as if killed) after this step (0: off)
+  config.train.curriculum_steps = 0   # >0: max training length grows from task.min_length over this many steps
 
   config.eval = ml_collections.ConfigDict()
   config.eval.lengths = (20,)          # the paper evaluates at the training size only
   config.eval.num_sequences = 100     # sequences per length in that table
+  config.eval.memory_size = 0         # >0: memory slots for that table (DNC weights do not depend on N)
   return config

@@ -7,6 +7,7 @@ import sys
 
 import jax
 import numpy as np
+import pytest
 
 from memjax.training import trainer
 
@@ -27,6 +28,7 @@ def _free_port():
     return sock.getsockname()[1]
 
 
+@pytest.mark.slow  # ~1 min of three processes; run with `python -m pytest -m slow`
 def test_two_processes_match_one_process(tmp_path):
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   env.pop("XLA_FLAGS", None)

@@ -1,0 +1,1 @@
+"""Datasets: bAbI parser and encoding (babi.py), its TFDS builder (babi_tfds.py), character-level text (text.py)."""
