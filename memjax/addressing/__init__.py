@@ -9,6 +9,9 @@ head axes with `jax.vmap`.
 - `shift.py`         circular shift convolution (NTM eq. 8)
 - `sharpen.py`       sharpening with gamma >= 1 (NTM eq. 9)
 - `attention.py`     softmax attention read over slots (memory networks, key-value memories)
+- `allocation.py`    DNC usage, retention and allocation from sorted usage
+- `temporal_linkage.py` DNC precedence, link matrix, forward/backward weightings
+- `sparse_linkage.py` K-sparse link rows (SDNC)
 """
 from memjax.addressing.attention import attention_read, attention_weights
 from memjax.addressing.content import content_weights, cosine_similarity
