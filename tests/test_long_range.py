@@ -92,6 +92,7 @@ def test_xl_solves_long_range_and_no_memory_does_not(tmp_path, mem_len):
     assert accuracy < 0.25
 
 
+@pytest.mark.slow  # ~35 s end to end; the model and task have fast tests above
 def test_long_range_trainer_smoke(tmp_path):
   from memjax.training import lm_trainer
   config = _load_config("long_range_xl")

@@ -35,7 +35,7 @@ def inputs(time=6, seed=3):
 def test_state_shapes_and_weightings_are_distributions(controller, memory_init):
   core = small_ntm(controller=controller, memory_init=memory_init)
   variables, carry = setup_core(core)
-  carry, outputs = core.apply(variables, carry, inputs()[:, 0])
+  carry, outputs = jax.jit(core.apply)(variables, carry, inputs()[:, 0])
   assert isinstance(carry, NTMState)
   chex.assert_shape(outputs, (BATCH, OUTPUT))
   chex.assert_shape(carry.memory, (BATCH, 8, 4))
@@ -73,10 +73,11 @@ def test_vmap_over_independent_parameter_sets():
   stacked = jax.vmap(lambda k: init_core(core, k, (BATCH, INPUT)))(keys)
   _, carry = setup_core(core)
   x = inputs()[:, 0]
-  _, batched = jax.vmap(lambda v: core.apply(v, carry, x))(stacked)
+  _, batched = jax.jit(jax.vmap(lambda v: core.apply(v, carry, x)))(stacked)
+  apply = jax.jit(core.apply)
   for i in range(3):
     single = jax.tree_util.tree_map(lambda a: a[i], stacked)
-    np.testing.assert_allclose(batched[i], core.apply(single, carry, x)[1], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(batched[i], apply(single, carry, x)[1], rtol=1e-5, atol=1e-6)
 
 
 def test_dynamic_unroll_equals_static_unroll_with_resets():
@@ -107,7 +108,7 @@ def test_gradients_through_a_full_step_match_finite_differences():
       new_carry, outputs = core.apply(variables, carry, x)
       return jnp.sum(outputs ** 2) + jnp.sum(new_carry.memory ** 2) + jnp.sum(new_carry.reads)
 
-    check_grads(step_loss, (variables, carry, x), order=1, modes=("rev",), atol=1e-3, rtol=1e-3)
+    check_grads(jax.jit(step_loss), (variables, carry, x), order=1, modes=("rev",), atol=1e-3, rtol=1e-3)
 
 
 @pytest.mark.parametrize("fields,culprit", [

@@ -5,6 +5,7 @@
 from memjax.tasks.associative_recall import AssociativeRecallTask
 from memjax.tasks.base import AlgorithmicTask, SequenceBatch, bits_error_per_sequence
 from memjax.tasks.copy import CopyTask
+from memjax.tasks.long_range import LongRangeRecallTask, TokenBatch
 from memjax.tasks.priority_sort import PrioritySortTask
 from memjax.tasks.repeat_copy import RepeatCopyTask
 
