@@ -5,7 +5,6 @@ import jax.numpy as jnp
 # Keeps the cosine similarity finite for an all-zero key or memory row (the
 # constant memory initialisation starts every row near zero).
 _EPSILON = 1e-6
-_TINY = 1e-30
 
 
 def cosine_similarity(memory: jax.Array, key: jax.Array) -> jax.Array:
@@ -19,17 +18,8 @@ def cosine_similarity(memory: jax.Array, key: jax.Array) -> jax.Array:
     `[num_slots]` similarities in [-1, 1].
   """
   dot = memory @ key
-  norms = _safe_norm(memory) * _safe_norm(key)
+  norms = jnp.linalg.norm(memory, axis=-1) * jnp.linalg.norm(key)
   return dot / (norms + _EPSILON)
-
-
-def _safe_norm(vectors: jax.Array) -> jax.Array:
-  """||x|| over the last axis, with a finite gradient at x = 0 (where sqrt's is infinite).
-
-  Equal to `jnp.linalg.norm` whenever ||x||^2 > 1e-30: the DNC's memory starts
-  at exactly zero, so its first content lookups differentiate there.
-  """
-  return jnp.sqrt(jnp.maximum(jnp.sum(vectors * vectors, axis=-1), _TINY))
 
 
 def content_weights(memory: jax.Array, key: jax.Array, strength: jax.Array) -> jax.Array:
