@@ -8,7 +8,7 @@ paper: 81.8% on its family trees).
 
 Run:
     python experiments/train.py --config=configs/graph_inference_ntm.py --workdir=/tmp/ginf_ntm
-    (suffix :lstm or :dnc for the other cores, as in graph_traversal_ntm.py)
+    (suffix :lstm, :dnc or :kvmemory for the other models, as in graph_traversal_ntm.py)
 Smoke size:
     python experiments/train.py --config=configs/graph_inference_ntm.py --workdir=/tmp/ginf_smoke \
       --config.train.num_steps=20 --config.train.eval_every=10 --config.train.eval_batch_size=64
@@ -39,6 +39,9 @@ def get_config(core: str = "ntm") -> ml_collections.ConfigDict:
       "maternal_grandmother", "maternal_grandfather", "paternal_grandmother",
       "paternal_grandfather", "maternal_uncle", "paternal_uncle", "mother_in_law",
       "father_in_law", "maternal_great_uncle", "paternal_great_uncle")
-  if config.model.name != "lstm":
+  if config.model.name in ("ntm", "dnc"):
     config.model.memory_size = 96     # N slots >= triples per tree (5 * max_people + 2)
+  if config.model.name == "kv_memory":
+    config.model.num_hops = 4         # longest compound relation: 4 base relations
+    config.model.answer_from = "gated"  # one answer step, from the hop where the chain ends
   return config

@@ -7,7 +7,7 @@ the London Underground).
 
 Run:
     python experiments/train.py --config=configs/graph_shortest_path_ntm.py --workdir=/tmp/gsp_ntm
-    (suffix :lstm or :dnc for the other cores, as in graph_traversal_ntm.py)
+    (suffix :lstm, :dnc or :kvmemory for the other models, as in graph_traversal_ntm.py)
 Smoke size:
     python experiments/train.py --config=configs/graph_shortest_path_ntm.py --workdir=/tmp/gsp_smoke \
       --config.train.num_steps=20 --config.train.eval_every=10 --config.train.eval_batch_size=64

@@ -11,6 +11,7 @@ Run:
 Other cores, same task and schedule (the suffix picks the `model` block):
     python experiments/train.py --config=configs/graph_traversal_ntm.py:lstm --workdir=/tmp/gt_lstm
     python experiments/train.py --config=configs/graph_traversal_ntm.py:dnc --workdir=/tmp/gt_dnc
+    python experiments/train.py --config=configs/graph_traversal_ntm.py:kvmemory --workdir=/tmp/gt_kv
 Smoke size:
     python experiments/train.py --config=configs/graph_traversal_ntm.py --workdir=/tmp/gt_smoke \
       --config.train.num_steps=20 --config.train.eval_every=10 --config.train.eval_batch_size=64
@@ -18,13 +19,13 @@ Smoke size:
 import ml_collections
 
 
-CORES = ("ntm", "lstm", "dnc")
+CORES = ("ntm", "lstm", "dnc", "kvmemory")
 
 
 def model_config(core: str) -> ml_collections.ConfigDict:
   """The `model` block for `core` (shared by the graph-task configs)."""
   model = ml_collections.ConfigDict()
-  model.name = core                   # any registered core: ntm | dnc | lstm | gru
+  model.name = core                   # any registered core: ntm | dnc | lstm | gru, or kv_memory
   if core == "ntm":
     model.controller = "lstm"         # lstm | feedforward
     model.controller_size = 128       # controller hidden units
@@ -44,6 +45,13 @@ def model_config(core: str) -> ml_collections.ConfigDict:
     model.clip_value = 20.0           # controller outputs clipped to +-clip_value (0: off)
   elif core == "lstm":
     model.hidden_size = 256           # LSTM units (no external memory)
+  elif core == "kvmemory":
+    # Not a recurrent core: memjax.knowledge.graph_kv_memory, the graph's triples as slots.
+    model.name = "kv_memory"
+    model.embed_dim = 64              # d, width of keys, values and queries
+    model.num_hops = 3                # H attention hops (>= answer steps with answer_from="hop")
+    model.answer_from = "hop"         # hop: answer j reads hop j | gated: query-gated hop mixture
+    model.embed_stddev = 0.1          # initial embedding scale
   else:
     raise ValueError(f"config suffix {core!r} is not one of {CORES} (e.g. --config=...py:lstm)")
   return model

@@ -6,6 +6,7 @@
 - `kv_memory.py`      triples as a key-value memory read over several hops (Miller et al. 2016)
 - `synthetic_kbqa.py` seeded film-graph generator with 1/2/3-hop questions and splits
 - `graph_tasks.py`    the DNC paper's graph tasks (traversal, shortest path, inference)
+- `graph_kv_memory.py` a key-value memory over a graph task's triples, read over several hops
 """
 from memjax.knowledge.graph import (KnowledgeGraph, TripleArrays, UnknownEntityError,
                                     UnknownRelationError)

@@ -17,7 +17,10 @@ dispatches on `config.task.name`:
 * `graph_traversal`, `graph_shortest_path`, `graph_inference`
   (`knowledge.graph_tasks`): any registered core (`model.name` = ntm | dnc |
   lstm | ...) through `memjax.cores.dynamic_unroll`, softmax outputs per
-  answer field; the metric is the fraction of questions answered exactly.
+  answer field, or `model.name` = `kv_memory`:
+  `knowledge.graph_kv_memory.GraphKeyValueMemory`, the graph's triples as
+  key-value slots read over several hops; the metric is the fraction of
+  questions answered exactly.
 
 Training is one jitted optax step per batch; batches are a function of
 `(seed, step)`, so a relaunch with the same `--workdir` resumes from the
@@ -37,7 +40,8 @@ import optax
 
 from memjax.cores import static_unroll
 from memjax.cores.recurrent import LSTM, lstm_zero_state
-from memjax.knowledge import graph_tasks, key_hashing, kv_memory, synthetic_kbqa
+from memjax.knowledge import (graph_kv_memory, graph_tasks, key_hashing, kv_memory,
+                              synthetic_kbqa)
 from memjax.knowledge.linking import EntityLinker
 from memjax.training import checkpoint as checkpoint_lib
 from memjax.training import metrics as metrics_lib
@@ -400,18 +404,68 @@ def _kbqa_experiment(config: ml_collections.ConfigDict) -> _Experiment:
 # ---------------------------------------------------------------------------
 # Graph tasks with recurrent cores.
 
-def _graph_experiment(config: ml_collections.ConfigDict) -> _Experiment:
+def _graph_core(config: ml_collections.ConfigDict, task: graph_tasks.GraphTask,
+                batch_size: int):
+  """(init, logits_of) for a registered recurrent core unrolled over the task's steps."""
   from memjax.cores import build_core, dynamic_unroll
   from memjax.cores import registry
-  try:
-    task = graph_tasks.build_graph_task(dict(config.task))
-  except ValueError as error:
-    raise ConfigError(str(error)) from None
+  from memjax.cores.base import init_core
   if config.model.name == "dnc" and "dnc" not in registry.registered_cores():
     from memjax.cores.dnc import DNC  # until memjax.cores.registry lists it
     registry.register_core("dnc", DNC)
   try:
     core = build_core(dict(config.model), task.output_size)
+  except ValueError as error:
+    raise ConfigError(str(error)) from None
+
+  def init(rng, batch):
+    del batch
+    return init_core(core, rng, (batch_size, task.input_size))["params"]
+
+  def logits_of(params, batch):
+    variables = {"params": params}
+    carry = core.apply(variables, jax.random.PRNGKey(0), batch["inputs"][:, 0].shape,
+                       method=core.initialize_carry)
+    return dynamic_unroll(functools.partial(core.apply, variables), batch["inputs"], carry)[0]
+
+  return init, logits_of
+
+
+def build_graph_kv_memory(model: ml_collections.ConfigDict, task: graph_tasks.GraphTask
+                          ) -> graph_kv_memory.GraphKeyValueMemory:
+  """`graph_kv_memory.GraphKeyValueMemory` for `task` from a `model` block; ConfigError if unfit."""
+  fields = {k: v for k, v in dict(model).items() if k != "name"}
+  allowed = {"embed_dim", "num_hops", "answer_from", "embed_stddev"}
+  unknown = sorted(set(fields) - allowed)
+  if unknown:
+    raise ConfigError(f"model.{unknown[0]} is not a field of model 'kv_memory' on graph tasks; "
+                      f"its fields are {sorted(allowed | {'name'})}")
+  module = graph_kv_memory.GraphKeyValueMemory(
+      task.num_labels, task.num_relations, task.max_query_steps, task.max_answer_steps,
+      **fields)
+  try:
+    module.check()
+  except ValueError as error:
+    raise ConfigError(f"{error} (task {task.name!r})") from None
+  return module
+
+
+def _graph_kv_memory(config: ml_collections.ConfigDict, task: graph_tasks.GraphTask):
+  """(init, logits_of) for the key-value memory over the task's graph triples."""
+  module = build_graph_kv_memory(config.model, task)
+
+  def init(rng, batch):
+    return module.init(rng, jnp.asarray(batch["inputs"]))["params"]
+
+  def logits_of(params, batch):
+    return module.apply({"params": params}, batch["inputs"]).logits
+
+  return init, logits_of
+
+
+def _graph_experiment(config: ml_collections.ConfigDict) -> _Experiment:
+  try:
+    task = graph_tasks.build_graph_task(dict(config.task))
   except ValueError as error:
     raise ConfigError(str(error)) from None
   batch_size = int(config.train.batch_size)
@@ -420,15 +474,10 @@ def _graph_experiment(config: ml_collections.ConfigDict) -> _Experiment:
   def sample(step: int):
     return task.sample(np.random.default_rng([int(config.seed), step]), batch_size)._asdict()
 
-  def init(rng, batch):
-    from memjax.cores.base import init_core
-    return init_core(core, rng, (batch_size, task.input_size))["params"]
-
-  def logits_of(params, batch):
-    variables = {"params": params}
-    carry = core.apply(variables, jax.random.PRNGKey(0), batch["inputs"][:, 0].shape,
-                       method=core.initialize_carry)
-    return dynamic_unroll(functools.partial(core.apply, variables), batch["inputs"], carry)[0]
+  if config.model.name == "kv_memory":
+    init, logits_of = _graph_kv_memory(config, task)
+  else:
+    init, logits_of = _graph_core(config, task, batch_size)
 
   def loss(params, batch):
     logits = logits_of(params, batch)
