@@ -5,8 +5,10 @@
 
 Each workdir is one run of `experiments/train.py` with `config.experiment="kbqa"`:
 KB-QA runs (task synthetic_kbqa) give a row of test hits@1 per hop count (and
-on the held-out-entity split); graph-task runs give accuracy (questions
-answered exactly) beside the DNC paper's figure. Times are the runs' own wall
+on the held-out-entity split); graph-task runs (any model: NTM, DNC, LSTM, the
+key-value memory) give accuracy (questions answered exactly) beside the DNC
+paper's figure, then one row per run with its steps, time and number of fresh
+test graphs. Times are the runs' own wall
 clock, on whatever machine produced them.
 """
 import json
@@ -18,8 +20,9 @@ from absl import app, flags
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Run directories holding results.json.")
 _OUTPUT = flags.DEFINE_string("output", None, "Write the markdown here (default: stdout only).")
 
-_MODEL_NAMES = {"kv_memory": "Key-value memory", "lstm": "LSTM (no memory)", "ntm": "NTM",
-                "dnc": "DNC", "gru": "GRU"}
+# Also the column order of the graph-task table.
+_MODEL_NAMES = {"kv_memory": "Key-value memory", "dnc": "DNC", "ntm": "NTM",
+                "lstm": "LSTM (no memory)", "gru": "GRU"}
 _TASK_NAMES = {"graph_traversal": "Traversal", "graph_shortest_path": "Shortest path",
                "graph_inference": "Inference (family trees)"}
 
@@ -56,9 +59,15 @@ def kbqa_table(runs) -> str:
   return "\n".join(lines)
 
 
+def _model_order(model):
+  order = list(_MODEL_NAMES)
+  return (order.index(model) if model in order else len(order), model)
+
+
 def graph_table(runs) -> str:
+  """Accuracy per task (rows) and model (columns), the DNC paper's figure first."""
   tasks = sorted({r["task"] for r in runs}, key=list(_TASK_NAMES).index)
-  models = sorted({r["model"] for r in runs})
+  models = sorted({r["model"] for r in runs}, key=_model_order)
   header = "| Task | DNC paper | " + " | ".join(_MODEL_NAMES.get(m, m) for m in models) + " |"
   lines = [header, "|---|---|" + "---|" * len(models)]
   by_key = {(r["task"], r["model"]): r for r in runs}
@@ -67,10 +76,29 @@ def graph_table(runs) -> str:
     cells = []
     for model in models:
       run = by_key.get((task, model))
-      cells.append("-" if run is None else
-                   f"{_percent(run['final']['question_accuracy'])} "
-                   f"({run['steps']} steps, {_time(run)})")
+      cells.append("-" if run is None else _percent(run["final"]["question_accuracy"]))
     lines.append(f"| {_TASK_NAMES[task]} | {_percent(paper)} | " + " | ".join(cells) + " |")
+  return "\n".join(lines)
+
+
+def _eval_graphs(run):
+  config = pathlib.Path(run["workdir"]) / "config.json"
+  if not config.exists():
+    return "-"
+  return f"{json.loads(config.read_text()).get('train.eval_batch_size', '-'):,}"
+
+
+def graph_runs_table(runs) -> str:
+  """One row per graph-task run: training steps, wall time, fresh graphs evaluated."""
+  lines = ["| Task | Model | questions answered exactly | answer steps right | steps | time "
+           "| fresh test graphs |", "|---|---|---|---|---|---|---|"]
+  tasks = list(_TASK_NAMES)
+  for run in sorted(runs, key=lambda r: (tasks.index(r["task"]), _model_order(r["model"]))):
+    final = run["final"]
+    lines.append(f"| {_TASK_NAMES[run['task']]} | {_MODEL_NAMES.get(run['model'], run['model'])} "
+                 f"| {_percent(final['question_accuracy'])} "
+                 f"| {_percent(final.get('answer_step_accuracy'))} | {run['steps']} "
+                 f"| {_time(run)} | {_eval_graphs(run)} |")
   return "\n".join(lines)
 
 
@@ -86,7 +114,9 @@ def build(workdirs) -> str:
     parts += ["### DNC graph tasks, fraction of questions answered exactly", "",
               graph_table(graphs), "",
               "DNC paper figures are on its own graphs (London Underground, family trees); "
-              "memjax's are on the smaller random graphs of `memjax.knowledge.graph_tasks`.", ""]
+              "memjax's are on the smaller random graphs of `memjax.knowledge.graph_tasks`, "
+              "each scored on fresh graphs never seen in training.", "",
+              graph_runs_table(graphs), ""]
   return "\n".join(parts)
 
 
