@@ -42,7 +42,8 @@ def test_relative_scores_equal_naive_four_term_loop(qlen, mlen):
   u = rng.normal(size=(heads, head_dim)).astype(np.float32)
   v = rng.normal(size=(heads, head_dim)).astype(np.float32)
   position_keys = r_by_distance[::-1]  # rows for distances klen-1 .. 0
-  scores = np.asarray(rel.relative_scores(queries, keys, position_keys, u, v))
+  scores = np.asarray(rel.relative_scores(queries.transpose(0, 2, 1, 3), keys.transpose(0, 2, 1, 3),
+                                          position_keys.transpose(1, 0, 2), u, v))
   for i in range(qlen):
     for j in range(mlen + i + 1):
       distance = mlen + i - j

@@ -238,6 +238,18 @@ def test_sliding_window_vanilla_predicts_the_last_token():
     _model(4).apply(_params(), tokens, method=fast_eval.sliding_window_logits)
 
 
+@pytest.mark.parametrize("length,query_chunk,fields", [
+    (9, 4, {}), (9, 3, {}), (9, 1, {}), (9, 16, {}), (12, 5, {"clamp_len": 3})])
+def test_chunked_sliding_window_equals_one_full_pass(length, query_chunk, fields):
+  """Query chunks (ragged first chunk, chunk 1, chunk > window) change nothing."""
+  tokens = _tokens(2, length, seed=3)
+  model = _model(0, **fields)
+  chunked = jax.jit(functools.partial(model.apply, _params(), query_chunk=query_chunk,
+                                      method=fast_eval.sliding_window_logits))(tokens)
+  _, full = model.apply(_params(), model.initialize_carry(None, (2, length)), tokens)
+  np.testing.assert_allclose(np.asarray(chunked), np.asarray(full[:, -1]), rtol=1e-5, atol=1e-5)
+
+
 def test_longer_evaluation_memory_uses_the_same_parameters():
   tokens = _tokens(2, 12)
   short, _ = _run_segments(_model(mem_len=4), _params(), tokens, seg_len=4)

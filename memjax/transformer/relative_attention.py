@@ -64,11 +64,17 @@ def rel_shift(scores: jax.Array) -> jax.Array:
     `[..., qlen, klen]` whose column j holds distance mlen + i - j for query i
     (mlen = klen - qlen). Entries with j > mlen + i (future keys) are garbage
     and must be masked by the caller.
+
+  One zero column is appended, so row i of the padded `[qlen, klen + 1]` array
+  starts at flat index i (klen + 1); out[i, j] is then the flat element
+  i klen + j + qlen - 1, i.e. `out` is one contiguous slice of the flattened
+  padded array (a copy XLA does without index arithmetic per element).
   """
   *batch_dims, qlen, klen = scores.shape
-  padded = jnp.pad(scores, [(0, 0)] * len(batch_dims) + [(0, 0), (1, 0)])
-  padded = padded.reshape(*batch_dims, klen + 1, qlen)
-  return padded[..., 1:, :].reshape(*batch_dims, qlen, klen)
+  padded = jnp.pad(scores, [(0, 0)] * len(batch_dims) + [(0, 0), (0, 1)])
+  flat = padded.reshape(*batch_dims, qlen * (klen + 1))
+  return jax.lax.slice_in_dim(flat, qlen - 1, qlen - 1 + qlen * klen,
+                              axis=-1).reshape(*batch_dims, qlen, klen)
 
 
 def causal_mask(qlen: int, mlen: int, same_length: bool = False,
@@ -99,15 +105,18 @@ def relative_scores(queries: jax.Array, keys: jax.Array, position_keys: jax.Arra
                     content_bias: jax.Array, position_bias: jax.Array) -> jax.Array:
   """Unscaled A^rel (terms a+b+c+d), with the rel-shift: `[batch, heads, qlen, klen]`.
 
+  Arrays are head-major, so every product is a batched matmul over (batch, head)
+  with no transposes (XLA's CPU matmuls run ~1.5x faster than with heads inside).
+
   Args:
-    queries: q `[batch, qlen, heads, head_dim]`.
-    keys: k `[batch, klen, heads, head_dim]`.
-    position_keys: r = W_{k,R} R `[klen, heads, head_dim]`, rows for distances klen-1..0.
+    queries: q `[batch, heads, qlen, head_dim]`.
+    keys: k `[batch, heads, klen, head_dim]`.
+    position_keys: r = W_{k,R} R `[heads, klen, head_dim]`, rows for distances klen-1..0.
     content_bias: u `[heads, head_dim]`.
     position_bias: v `[heads, head_dim]`.
   """
-  content = jnp.einsum("bqhd,bkhd->bhqk", queries + content_bias, keys)
-  position = jnp.einsum("bqhd,khd->bhqk", queries + position_bias, position_keys)
+  content = jnp.einsum("bhqd,bhkd->bhqk", queries + content_bias[:, None], keys)
+  position = jnp.einsum("bhqd,hkd->bhqk", queries + position_bias[:, None], position_keys)
   return content + rel_shift(position)
 
 
@@ -139,18 +148,20 @@ class RelativeAttention(nn.Module):
                                     (self.num_heads, self.head_dim))      # v
 
   def _heads(self, x: jax.Array) -> jax.Array:
-    return x.reshape(x.shape[:-1] + (self.num_heads, self.head_dim))
+    """`[..., length, heads * head_dim]` -> head-major `[..., heads, length, head_dim]`."""
+    x = x.reshape(x.shape[:-1] + (self.num_heads, self.head_dim))
+    return jnp.swapaxes(x, -3, -2)
 
   def project_queries(self, inputs: jax.Array) -> jax.Array:
-    """h `[batch, qlen, d_model]` -> q `[batch, qlen, heads, head_dim]`."""
+    """h `[batch, qlen, d_model]` -> q `[batch, heads, qlen, head_dim]`."""
     return self._heads(self.query(inputs))
 
   def project_keys_values(self, inputs: jax.Array) -> Tuple[jax.Array, jax.Array]:
-    """h~ `[batch, klen, d_model]` -> (k, v), each `[batch, klen, heads, head_dim]`."""
+    """h~ `[batch, klen, d_model]` -> (k, v), each `[batch, heads, klen, head_dim]`."""
     return self._heads(self.key(inputs)), self._heads(self.value(inputs))
 
   def project_positions(self, encodings: jax.Array) -> jax.Array:
-    """R `[klen, d_model]` -> r = W_{k,R} R `[klen, heads, head_dim]`."""
+    """R `[klen, d_model]` -> r = W_{k,R} R `[heads, klen, head_dim]`."""
     return self._heads(self.position(encodings))
 
   def attend(self, queries: jax.Array, keys: jax.Array, values: jax.Array,
@@ -158,9 +169,9 @@ class RelativeAttention(nn.Module):
     """softmax(A^rel / sqrt(d_head)) v, heads concatenated (before W_o).
 
     Args:
-      queries: `[batch, qlen, heads, head_dim]`.
-      keys, values: `[batch, klen, heads, head_dim]`.
-      position_keys: `[klen, heads, head_dim]`.
+      queries: `[batch, heads, qlen, head_dim]`.
+      keys, values: `[batch, heads, klen, head_dim]`.
+      position_keys: `[heads, klen, head_dim]`.
       mask: `[batch, qlen, klen]` bool.
 
     Returns:
@@ -169,7 +180,7 @@ class RelativeAttention(nn.Module):
     scores = relative_scores(queries, keys, position_keys, self.content_bias,
                              self.position_bias) * (self.head_dim ** -0.5)
     probabilities = masked_softmax(scores, mask[:, None])
-    attended = jnp.einsum("bhqk,bkhd->bqhd", probabilities, values)
+    attended = jnp.einsum("bhqk,bhkd->bqhd", probabilities, values)
     return attended.reshape(attended.shape[:2] + (-1,)), probabilities
 
   def __call__(self, inputs: jax.Array, memory: jax.Array, encodings: jax.Array,
@@ -211,9 +222,9 @@ class RelativeAttention(nn.Module):
     queries = self._heads(inputs @ params["query"]["kernel"])
     keys = self._heads(memory @ params["key"]["kernel"])
     values = self._heads(memory @ params["value"]["kernel"])
-    scores = jnp.einsum("bqhd,bkhd->bhqk", queries, keys) * (self.head_dim ** -0.5)
+    scores = jnp.einsum("bhqd,bhkd->bhqk", queries, keys) * (self.head_dim ** -0.5)
     if memory_mask is None:
       memory_mask = jnp.ones(memory.shape[:2], bool)
     probabilities = masked_softmax(scores, memory_mask[:, None, None, :])
-    attended = jnp.einsum("bhqk,bkhd->bqhd", probabilities, values)
+    attended = jnp.einsum("bhqk,bhkd->bqhd", probabilities, values)
     return attended.reshape(attended.shape[:2] + (-1,))

@@ -1,0 +1,30 @@
+"""benchmarks/xl_eval_speed.py: the FLOPs counted from each path's jaxpr equal the closed form."""
+import importlib.util
+import pathlib
+
+import pytest
+
+_PATH = pathlib.Path(__file__).resolve().parent.parent / "benchmarks" / "xl_eval_speed.py"
+_SPEC = importlib.util.spec_from_file_location("xl_eval_speed", _PATH)
+xl_eval_speed = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(xl_eval_speed)
+
+
+@pytest.mark.parametrize("length", [8, 10, 20])
+def test_counted_matmul_flops_equal_the_closed_form(length):
+  args = xl_eval_speed._parse(["--num_layers=2", "--d_model=8", "--num_heads=2", "--d_ff=12",
+                               "--vocab_size=5", "--seg_len=4"])
+  paths = xl_eval_speed.build_paths(args, length)
+  for name, (fn, fn_args, tokens_per_call) in paths.items():
+    counted = xl_eval_speed.count_flops(fn, *fn_args) / tokens_per_call
+    expected = xl_eval_speed.closed_form_flops(name, length, 4, 2, 8, 12, 5)
+    assert counted == pytest.approx(expected, rel=1e-12), name
+
+
+def test_cached_path_does_not_reproject_the_memory():
+  """Per segment the cached path's FLOPs grow with A only through attention, 6 q w per key."""
+  args = xl_eval_speed._parse(["--num_layers=1", "--d_model=8", "--num_heads=2", "--d_ff=12",
+                               "--vocab_size=5", "--seg_len=4"])
+  short, long = (xl_eval_speed.build_paths(args, length)["xl_cached"] for length in (8, 16))
+  per_segment = [xl_eval_speed.count_flops(fn, *fn_args) for fn, fn_args, _ in (short, long)]
+  assert per_segment[1] - per_segment[0] == 6 * 4 * (16 - 8) * 8
