@@ -47,6 +47,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.eval_every = 500       # full evaluation on eval_batch_size fresh sequences
   config.train.eval_batch_size = 1000
   config.train.target_error = 0.1     # stop once every seed is below this many bits/sequence (-1: never)
+  config.train.stop_when = "all"      # all | any: stop when every seed (or the first one) reaches target_error
   config.train.screen_every = 25      # at most one early full evaluation per this many steps
   config.train.checkpoint_every = 500 # orbax checkpoint period in steps (0: only at the end)
   config.train.keep_checkpoints = 3   # newest checkpoints kept

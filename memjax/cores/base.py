@@ -11,6 +11,7 @@ function `(carry, inputs) -> (carry, outputs)`, which is what `memjax.cores.unro
 runs over time. Everything trains through the same trainer, so a new core
 needs only these two methods (see docs/new_core.md).
 """
+import functools
 from typing import Any, Tuple
 
 import flax.linen as nn
@@ -51,6 +52,13 @@ def init_core(core: MemoryCore, rng: jax.Array, input_shape: Tuple[int, ...]) ->
   Returns:
     The variables dict (`{'params': ...}`).
   """
+  return _jitted_init(core, rng, tuple(input_shape))
+
+
+# Compiled once per (core, shape): run eagerly, a core's init dispatches hundreds
+# of small ops one by one (seconds for an NTM); inside a caller's jit it inlines.
+@functools.partial(jax.jit, static_argnums=(0, 2))
+def _jitted_init(core: MemoryCore, rng: jax.Array, input_shape: Tuple[int, ...]) -> Any:
   param_rng, carry_rng = jax.random.split(rng)
   inputs = jax.numpy.zeros(input_shape, jax.numpy.float32)
   return core.init(param_rng, carry_rng, inputs, method=_initialize_and_step)
@@ -59,4 +67,10 @@ def init_core(core: MemoryCore, rng: jax.Array, input_shape: Tuple[int, ...]) ->
 def initial_carry(core: MemoryCore, variables: Any, rng: jax.Array,
                   input_shape: Tuple[int, ...]) -> Carry:
   """`core.initialize_carry` with the core's parameters bound (for learned initial states)."""
+  return _jitted_initial_carry(core, variables, rng, tuple(input_shape))
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3))
+def _jitted_initial_carry(core: MemoryCore, variables: Any, rng: jax.Array,
+                          input_shape: Tuple[int, ...]) -> Carry:
   return core.apply(variables, rng, input_shape, method=core.initialize_carry)

@@ -35,7 +35,7 @@ from memjax.training.errors import ConfigError
 # Fields that may change between a run and its resumption (they do not change the maths).
 _RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
                      "train.checkpoint_every", "train.keep_checkpoints", "train.target_error",
-                     "eval", "workdir_note", "train.stop_at_step")
+                     "train.stop_when", "eval", "workdir_note", "train.stop_at_step")
 
 
 # Read only by the host loop, never inside jitted code.
@@ -317,6 +317,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   num_steps = int(train.num_steps)
   stop_at_step = int(train.get("stop_at_step", 0) or 0)  # test hook: stop early, as a kill would
   target_error = float(train.get("target_error", -1.0))
+  # "all": stop when every seed is solved; "any": when the first one is (best-of-K runs).
+  stop_when = str(train.get("stop_when", "all"))
+  if stop_when not in ("all", "any"):
+    raise ConfigError(f"train.stop_when={stop_when!r} must be 'all' or 'any'")
+  stop_test = np.all if stop_when == "all" else np.any
   eval_rng = jax.random.PRNGKey(config.seed + 10_000)
   eval_size = int(train.get("eval_batch_size", 1000))
   log_every, eval_every = int(train.log_every), int(train.eval_every)
@@ -372,8 +377,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       solved_at_seconds[newly] = time.time() - start_time
       print(f"  eval @ {step}: bits error/seq on {eval_size} fresh sequences: {_summary(eval_error)}",
             flush=True)
-      if target_error >= 0 and np.all(solved_at_step >= 0):
-        stop_reason = f"target error {target_error} reached"
+      if target_error >= 0 and stop_test(solved_at_step >= 0):
+        stop_reason = f"target error {target_error} reached ({stop_when} seeds)"
         break
     if checkpoint_every and step % checkpoint_every == 0:  # every process: orbax coordinates hosts
       checkpointer.save(step, state)
