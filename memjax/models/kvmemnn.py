@@ -21,6 +21,7 @@ from typing import Dict, Optional
 import jax
 import jax.numpy as jnp
 
+from memjax.models import memn2n
 from memjax.models.memn2n import (ENCODINGS, MemN2NOutput, encode_with_embeddings, memory_hop,
                                   random_time_index)
 
@@ -84,8 +85,7 @@ def word_embedding_names(params: Params):
 
 def zero_nil_embeddings(params: Params) -> Params:
   """Row 0 (nil word) of every word embedding set to zero."""
-  names = set(word_embedding_names(params))
-  return {n: (p.at[0].set(0.0) if n in names else p) for n, p in params.items()}
+  return memn2n.zero_nil_embeddings(params, word_embedding_names(params))
 
 
 def apply(params: Params, memory: jax.Array, memory_mask: jax.Array, query: jax.Array,

@@ -240,9 +240,12 @@ def word_embedding_names(params: Params):
   return [n for n in params if n[0] == "E" or n in ("A", "B", "C")]
 
 
-def zero_nil_embeddings(params: Params) -> Params:
-  """Sets row 0 (the nil word) of every word embedding to zero (authors' code, after each step)."""
-  names = set(word_embedding_names(params))
+def zero_nil_embeddings(params: Params, names=None) -> Params:
+  """Sets row 0 (the nil word) of every word embedding to zero (authors' code, after each step).
+
+  `names` lists the embeddings (default: this model's `word_embedding_names`).
+  """
+  names = set(word_embedding_names(params) if names is None else names)
   return {n: (p.at[0].set(0.0) if n in names else p) for n, p in params.items()}
 
 
