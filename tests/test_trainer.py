@@ -77,6 +77,27 @@ def test_many_seeds_in_one_program_train_independent_models(tmp_path):
   assert any(not np.allclose(leaf[0], leaf[1]) for leaf in leaves)
 
 
+@pytest.mark.parametrize("stop_when", ["any", "all"])
+def test_stop_when_any_stops_at_the_first_solved_seed(tmp_path, stop_when):
+  """Best-of-K runs: `any` stops at the first seed under target_error, `all` at the last."""
+  # Seeds 0-2 reach 1.5 bits/seq at steps 250, 240, 260 (measured), so the two modes differ.
+  config = tiny_config(num_steps=300, target_error=1.5, eval_every=10, screen_every=1000,
+                       checkpoint_every=0, stop_when=stop_when)
+  config.num_seeds = 3
+  results = trainer.train_and_evaluate(config, str(tmp_path))
+  solved = np.asarray(results["solved_at_step"])
+  assert results["stop_reason"] == f"target error 1.5 reached ({stop_when} seeds)"
+  if stop_when == "any":
+    assert results["steps"] == solved[solved >= 0].min() and np.any(solved < 0)
+  else:
+    assert np.all(solved >= 0) and results["steps"] == solved.max() > solved.min()
+
+
+def test_unknown_stop_when_is_named(tmp_path):
+  with pytest.raises(ConfigError, match="train.stop_when='first'"):
+    trainer.train_and_evaluate(tiny_config(stop_when="first"), str(tmp_path))
+
+
 def test_nan_steps_are_skipped_and_counted(tmp_path):
   config = tiny_config(num_steps=20, debug_nonfinite_steps=(3, 4, 11))
   results = trainer.train_and_evaluate(config, str(tmp_path))
