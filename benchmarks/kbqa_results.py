@@ -1,7 +1,10 @@
 """Builds the README's knowledge-graph results table from run outputs (`results.json`).
 
     python benchmarks/kbqa_results.py --workdirs=/tmp/kbqa_kv,/tmp/kbqa_lstm,/tmp/gt_ntm \
-        [--output=docs/kbqa_results.md]
+        [--output=docs/kbqa_results.md] [--readme=README.md]
+
+`--readme` replaces the text between the README's `<!-- kbqa-results:start -->`
+and `<!-- kbqa-results:end -->` lines with the tables, leaving the rest alone.
 
 Each workdir is one run of `experiments/train.py` with `config.experiment="kbqa"`:
 KB-QA runs (task synthetic_kbqa) give a row of test hits@1 per hop count (and
@@ -19,6 +22,9 @@ from absl import app, flags
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Run directories holding results.json.")
 _OUTPUT = flags.DEFINE_string("output", None, "Write the markdown here (default: stdout only).")
+_README = flags.DEFINE_string("readme", None, "Replace the generated section of this README.")
+
+README_START, README_END = "<!-- kbqa-results:start -->", "<!-- kbqa-results:end -->"
 
 # Also the column order of the graph-task table.
 _MODEL_NAMES = {"kv_memory": "Key-value memory", "dnc": "DNC", "ntm": "NTM",
@@ -108,16 +114,26 @@ def build(workdirs) -> str:
   graphs = [r for r in runs if r.get("task") in _TASK_NAMES]
   parts = []
   if kbqa:
-    parts += ["### KB question answering (synthetic film graph), test hits@1", "",
+    parts += ["#### KB question answering (synthetic film graph), test hits@1", "",
               kbqa_table(kbqa), ""]
   if graphs:
-    parts += ["### DNC graph tasks, fraction of questions answered exactly", "",
+    parts += ["#### DNC graph tasks, fraction of questions answered exactly", "",
               graph_table(graphs), "",
               "DNC paper figures are on its own graphs (London Underground, family trees); "
               "memjax's are on the smaller random graphs of `memjax.knowledge.graph_tasks`, "
               "each scored on fresh graphs never seen in training.", "",
               graph_runs_table(graphs), ""]
   return "\n".join(parts)
+
+
+def replace_readme_section(text: str, table: str) -> str:
+  """`text` with the lines between the start and end markers replaced by `table`."""
+  if text.count(README_START) != 1 or text.count(README_END) != 1:
+    raise ValueError(f"the README needs exactly one {README_START} line and one {README_END} "
+                     "line around the generated tables")
+  head, rest = text.split(README_START)
+  _, tail = rest.split(README_END)
+  return f"{head}{README_START}\n{table}\n{README_END}{tail}"
 
 
 def main(argv):
@@ -132,6 +148,12 @@ def main(argv):
   print(table)
   if _OUTPUT.value:
     pathlib.Path(_OUTPUT.value).write_text(table + "\n")
+  if _README.value:
+    readme = pathlib.Path(_README.value)
+    try:
+      readme.write_text(replace_readme_section(readme.read_text(), table))
+    except ValueError as error:
+      sys.exit(f"error: --readme={_README.value}: {error}")
 
 
 if __name__ == "__main__":

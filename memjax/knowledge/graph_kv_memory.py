@@ -19,10 +19,14 @@ can pick out "the k-th relation". Hop h reads with the key-value memory's hop
     o_h   = sum_t p_h,t v_t
     q_h+1 = R_h (q_h + o_h)
 
-Nothing is hand-coded about which relation to follow: R_h learns to move the
-object just read into the subject part of the next key and to bring forward
-the next relation, or (inference) the h-th link of a compound relation such
-as maternal great uncle = mother, mother, mother, son.
+Nothing is hand-coded about which relation to follow: R_h can move the object
+just read into the subject part of the next key and bring forward the next
+relation (traversal; `tests/test_graph_kv_memory.py` sets such weights by
+hand), and for inference the hops must learn a route from the person to the
+relative for each compound relation (maternal great uncle = mother, mother,
+mother, son). Training finds routes of its own: in one trained inference model
+father-in-law reads husband, husband, husband, father (re-reading a triple to
+wait a hop) and paternal uncle ends at the uncle's wife's husband triple.
 
 Answers are read off the slots (a pointer, as `kv_memory` does for KB-QA), so
 random node labels per graph cost nothing: the answer triple of hop h is the
