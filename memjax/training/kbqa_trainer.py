@@ -402,7 +402,7 @@ def _kbqa_experiment(config: ml_collections.ConfigDict) -> _Experiment:
 
 
 # ---------------------------------------------------------------------------
-# Graph tasks with recurrent cores.
+# Graph tasks: recurrent cores, or the key-value memory over the graph's triples.
 
 def _graph_core(config: ml_collections.ConfigDict, task: graph_tasks.GraphTask,
                 batch_size: int):
