@@ -96,18 +96,18 @@ def cached_step(model: TransformerXL, cache: CachedMemory, tokens: jax.Array,
                      f"has {mem_len} slots and the segment {qlen} tokens")
   mask = model.attention_mask(qlen, valid)
   hidden = model.embed(tokens)
-  new_keys, new_values = [], []
+  kept_keys, kept_values = [], []
   for n, layer in enumerate(model.layers):
     segment_keys, segment_values = layer.attention.project_keys_values(hidden)
-    new_keys.append(segment_keys)
-    new_values.append(segment_values)
     keys = jnp.concatenate([jax.lax.stop_gradient(cache.keys[:, n]), segment_keys], axis=2)
     values = jnp.concatenate([jax.lax.stop_gradient(cache.values[:, n]), segment_values], axis=2)
+    # The next cache is the last mem_len of the keys attended to now (no second concatenation).
+    kept_keys.append(keys[:, :, qlen:])
+    kept_values.append(values[:, :, qlen:])
     attended, _ = layer.attention.attend(layer.attention.project_queries(hidden), keys, values,
                                          layer_position_keys[n], mask)
     hidden = layer.finish(hidden, attended)
-  keys = jnp.concatenate([cache.keys, jnp.stack(new_keys, 1)], axis=3)[:, :, :, qlen:]
-  values = jnp.concatenate([cache.values, jnp.stack(new_values, 1)], axis=3)[:, :, :, qlen:]
+  keys, values = jnp.stack(kept_keys, 1), jnp.stack(kept_values, 1)
   valid = jnp.concatenate([valid, jnp.ones((valid.shape[0], qlen), bool)], axis=1)[:, qlen:]
   return CachedMemory(keys=keys, values=values, valid=valid), model.readout(hidden)
 

@@ -179,9 +179,15 @@ class RelativeAttention(nn.Module):
     """
     scores = relative_scores(queries, keys, position_keys, self.content_bias,
                              self.position_bias) * (self.head_dim ** -0.5)
-    probabilities = masked_softmax(scores, mask[:, None])
-    attended = jnp.einsum("bhqk,bhkd->bqhd", probabilities, values)
-    return attended.reshape(attended.shape[:2] + (-1,)), probabilities
+    scores = jnp.where(mask[:, None], scores, _MASK_VALUE)
+    # softmax(s) v = (exp(s - max s) v) / sum exp(s - max s): dividing the
+    # [qlen, head_dim] product instead of the [qlen, klen] weights saves a pass
+    # over the scores. `probabilities` is only computed where a caller uses it.
+    weights = jnp.exp(scores - jax.lax.stop_gradient(jnp.max(scores, axis=-1, keepdims=True)))
+    normaliser = jnp.sum(weights, axis=-1, keepdims=True)
+    attended = jnp.einsum("bhqk,bhkd->bhqd", weights, values) / normaliser
+    attended = jnp.swapaxes(attended, 1, 2)
+    return attended.reshape(attended.shape[:2] + (-1,)), weights / normaliser
 
   def __call__(self, inputs: jax.Array, memory: jax.Array, encodings: jax.Array,
                mask: jax.Array) -> Tuple[jax.Array, jax.Array]:
