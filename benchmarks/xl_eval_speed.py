@@ -1,6 +1,6 @@
 """Per-token evaluation time: sliding vanilla vs Transformer-XL (hidden states / cached projections) vs KV-cache decoding.
 
-    taskset -c 1 python benchmarks/xl_eval_speed.py --json=xl_eval_speed.json   # one core, ~3 min
+    taskset -c 1 python benchmarks/xl_eval_speed.py --repeats=5 --json=xl_eval_speed.json  # README table; one core, ~6 min
     python benchmarks/xl_eval_speed.py --lengths=128,512 --repeats=2            # quick look
 
 Model: 6 layers, d_model 256, 4 heads of 64 (Transformer-XL's enwik8 d_head),
