@@ -13,6 +13,7 @@ The README's equal-span comparison (4,000 steps, seed 0, one core each):
     taskset -c 1 python experiments/train.py --config=configs/charlm_compressive.py \
       --workdir=/tmp/cmp_s0 --config.train.num_steps=4000 --config.train.eval_every=1000
     (mean-pool row: add --config.model.compression_function=mean_pool)
+    (seed-1 rows: --config.seed=1 --config.train.num_steps=2000 in both commands)
 Smoke size (seconds):
     python experiments/train.py --config=configs/charlm_compressive.py --workdir=/tmp/smoke \
       --config.train.num_steps=5 --config.train.warmup_steps=1 --config.model.num_layers=1 --config.eval.max_segments=2
