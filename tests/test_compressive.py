@@ -132,17 +132,18 @@ def test_reconstruction_gradient_reaches_only_the_compressor():
   params = _params(model)
   tokens = _tokens(12)
   carry = model.initialize_carry(None, (2, 4))
+  segment_losses = jax.jit(_segment_losses, static_argnums=0)  # eager dispatch is slow
   for s in range(2):  # fill the memory so that the evicted states are real
-    carry, _, _ = _segment_losses(model, params, carry, tokens[:, 4 * s:4 * s + 4])
+    carry, _, _ = segment_losses(model, params, carry, tokens[:, 4 * s:4 * s + 4])
 
   def reconstruction(p):
-    return _segment_losses(model, p, carry, tokens[:, 8:])[2]
+    return segment_losses(model, p, carry, tokens[:, 8:])[2]
 
   def language_model(p):
-    return _segment_losses(model, p, carry, tokens[:, 8:])[1]
+    return segment_losses(model, p, carry, tokens[:, 8:])[1]
 
   assert float(reconstruction(params)) > 0.0
-  grads = jax.grad(reconstruction)(params)["params"]
+  grads = jax.jit(jax.grad(reconstruction))(params)["params"]
   for name, subtree in grads.items():
     norm = max(float(jnp.abs(g).max()) for g in jax.tree_util.tree_leaves(subtree))
     if name.startswith("compressor"):
@@ -150,7 +151,7 @@ def test_reconstruction_gradient_reaches_only_the_compressor():
     else:
       assert norm == 0.0, name
   # And the language-model loss does not train the compressors.
-  lm_grads = jax.grad(language_model)(params)["params"]
+  lm_grads = jax.jit(jax.grad(language_model))(params)["params"]
   for name, subtree in lm_grads.items():
     norm = max(float(jnp.abs(g).max()) for g in jax.tree_util.tree_leaves(subtree))
     assert (norm == 0.0) == name.startswith("compressor"), name

@@ -239,7 +239,8 @@ def test_sliding_window_vanilla_predicts_the_last_token():
 
 
 @pytest.mark.parametrize("length,query_chunk,fields", [
-    (9, 4, {}), (9, 3, {}), (9, 1, {}), (9, 16, {}), (12, 5, {"clamp_len": 3})])
+    (9, 4, {}), pytest.param(9, 3, {}, marks=pytest.mark.slow),
+    pytest.param(9, 1, {}, marks=pytest.mark.slow), (9, 16, {}), (12, 5, {"clamp_len": 3})])
 def test_chunked_sliding_window_equals_one_full_pass(length, query_chunk, fields):
   """Query chunks (ragged first chunk, chunk 1, chunk > window) change nothing."""
   tokens = _tokens(2, length, seed=3)

@@ -378,7 +378,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       print(f"  eval @ {step}: bits error/seq on {eval_size} fresh sequences: {_summary(eval_error)}",
             flush=True)
       if target_error >= 0 and stop_test(solved_at_step >= 0):
-        stop_reason = f"target error {target_error} reached ({stop_when} seeds)"
+        stop_reason = f"target error {target_error} reached" + (
+            f" ({stop_when} seeds)" if experiment.num_seeds > 1 else "")
         break
     if checkpoint_every and step % checkpoint_every == 0:  # every process: orbax coordinates hosts
       checkpointer.save(step, state)
