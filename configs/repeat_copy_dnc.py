@@ -2,7 +2,8 @@
 
 The task, training and evaluation fields are those of configs/repeat_copy_ntm.py (each
 commented in configs/copy_ntm.py); only the model block is the DNC's
-(memjax/cores/dnc.py), and training runs to target error 0.1.
+(memjax/cores/dnc.py), and training runs to target error 0.1. As there, 2 seeds train
+at once and the run stops at the first solved one (`train.stop_when = "any"`).
 
 Run:
     python experiments/train.py --config=configs/repeat_copy_dnc.py --workdir=/tmp/repeat_copy_dnc
