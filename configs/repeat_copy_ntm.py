@@ -2,8 +2,8 @@
 
 Two seeds train at once (vmapped); the run stops when the first is below
 `train.target_error` on 500 fresh sequences. Measured on one core of the
-2-core CPU (2026-11-25): seed 2 of seeds 1-2 reached 0.44 bits/seq at step
-3,270 (842 s from launch); seed 1 was still at 82 bits/seq.
+2-core CPU (2026-11-25): the second of the 2 seeds drawn from `seed = 1`
+reached 0.44 bits/seq at step 3,270 (842 s from launch); the first was still at 82.
 
 Run:
     python experiments/train.py --config=configs/repeat_copy_ntm.py --workdir=runs/repeat_copy_ntm
