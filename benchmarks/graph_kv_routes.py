@@ -9,43 +9,27 @@ attends to most (with how often), the hop the answer gate picks, and the
 fraction answered exactly.
 """
 import collections
-import json
 import pathlib
 import sys
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from memjax.knowledge import graph_tasks as gt
 from memjax.training import checkpoint as checkpoint_lib
-from memjax.training import kbqa_trainer, optim
+from memjax.training import kbqa_trainer, optim, trainer
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory of a graph_inference kv_memory run.")
 _NUM_TREES = flags.DEFINE_integer("num_trees", 500, "Fresh family trees to analyse.")
 
 
-def _config(workdir: pathlib.Path) -> ml_collections.ConfigDict:
-  """The run's config from its flat config.json."""
-  config = ml_collections.ConfigDict()
-  for key, value in json.loads((workdir / "config.json").read_text()).items():
-    node = config
-    *parents, leaf = key.split(".")
-    for parent in parents:
-      if parent not in node:
-        node[parent] = ml_collections.ConfigDict()
-      node = node[parent]
-    node[leaf] = tuple(value) if isinstance(value, list) else value
-  return config
-
-
 def main(argv):
   del argv
   workdir = pathlib.Path(_WORKDIR.value or sys.exit("error: --workdir is required"))
-  config = _config(workdir)
+  config = trainer.load_config(str(workdir))
   if config.task.name != "graph_inference" or config.model.name != "kv_memory":
     sys.exit(f"error: {workdir} is a {config.task.name} / {config.model.name} run, not "
              "graph_inference / kv_memory")

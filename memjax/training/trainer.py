@@ -434,6 +434,18 @@ def _unflatten(flat: Dict[str, Any]) -> ml_collections.ConfigDict:
   return config
 
 
+def load_config(workdir: str) -> ml_collections.ConfigDict:
+  """The config a run wrote to `<workdir>/config.json` (flat dotted keys), as a ConfigDict.
+
+  Raises:
+    ConfigError when the workdir has no config.json.
+  """
+  path = pathlib.Path(workdir) / "config.json"
+  if not path.exists():
+    raise ConfigError(f"--workdir={workdir} holds no config.json: is it a memjax run?")
+  return _unflatten(json.loads(path.read_text()))
+
+
 def load_experiment(workdir: str):
   """Rebuilds a finished or running experiment from `<workdir>/config.json` and its newest checkpoint.
 
@@ -443,10 +455,7 @@ def load_experiment(workdir: str):
   Raises:
     ConfigError when the workdir has no config.json or no checkpoint.
   """
-  path = pathlib.Path(workdir) / "config.json"
-  if not path.exists():
-    raise ConfigError(f"--workdir={workdir} holds no config.json: is it a memjax run?")
-  config = _unflatten(json.loads(path.read_text()))
+  config = load_config(workdir)
   experiment = Experiment(config)
   checkpointer = checkpoint_lib.Checkpointer(str(pathlib.Path(workdir) / "checkpoints"))
   state, step = checkpointer.restore_latest(experiment.init_state(config.seed))
