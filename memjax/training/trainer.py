@@ -302,6 +302,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     The results written to `<workdir>/results.json`.
   """
   start_time = time.time() if start_time is None else start_time
+  # "all": stop when every seed is solved; "any": when the first one is (best-of-K runs).
+  # Checked first, so that a bad value leaves no workdir behind.
+  stop_when = str(config.train.get("stop_when", "all"))
+  if stop_when not in ("all", "any"):
+    raise ConfigError(f"train.stop_when={stop_when!r} must be 'all' or 'any'")
+  stop_test = np.all if stop_when == "all" else np.any
   is_chief = jax.process_index() == 0
   workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
   experiment = Experiment(config)
@@ -317,11 +323,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   num_steps = int(train.num_steps)
   stop_at_step = int(train.get("stop_at_step", 0) or 0)  # test hook: stop early, as a kill would
   target_error = float(train.get("target_error", -1.0))
-  # "all": stop when every seed is solved; "any": when the first one is (best-of-K runs).
-  stop_when = str(train.get("stop_when", "all"))
-  if stop_when not in ("all", "any"):
-    raise ConfigError(f"train.stop_when={stop_when!r} must be 'all' or 'any'")
-  stop_test = np.all if stop_when == "all" else np.any
   eval_rng = jax.random.PRNGKey(config.seed + 10_000)
   eval_size = int(train.get("eval_batch_size", 1000))
   log_every, eval_every = int(train.log_every), int(train.eval_every)
