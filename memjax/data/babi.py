@@ -20,6 +20,9 @@ Encoding (what the memory networks read):
   answer  `[num_examples]` int32 vocabulary id of the answer word;
   task    `[num_examples]` int32 task number 1..20.
 
+Recurrent cores (DNC, NTM, LSTM) instead read whole stories word by word
+(`load_babi_stories`, `encode_stories`; see the section at the end).
+
 This plain-numpy path is what training uses; `babi_tfds.py` wraps the same
 parser in a tensorflow-datasets builder.
 """
@@ -380,3 +383,235 @@ def default_babi_dir() -> str:
   root = os.environ.get("MEMJAX_DATA_DIR",
                         str(pathlib.Path(__file__).resolve().parents[3] / "shared" / "data"))
   return str(pathlib.Path(root) / "babi" / "tasks_1-20_v1-2")
+
+
+# ---------------------------------------------------------------------------
+# Word-level stories for recurrent cores (the DNC paper's bAbI setup).
+#
+# Graves et al. 2016 (Methods, "bAbI") feed a whole story one word at a time:
+# statements end with ".", questions with "?", and every answer word is
+# replaced by the answer token "-", at which step the network must emit that
+# word. A story with several questions has several answer steps; the loss is
+# only on them. The questions' answers are NOT fed back as inputs.
+
+ANSWER_TOKEN = "-"
+STATEMENT_END = "."
+QUESTION_END = "?"
+SPECIAL_TOKENS = (STATEMENT_END, QUESTION_END, ANSWER_TOKEN)
+
+# One story: its questions in file order, each a `QAExample` with the
+# statements before it (so the last one's `story` holds all statements that
+# precede the story's last question).
+Story = List[QAExample]
+
+
+def _story_start_lines(lines: Iterable[str]) -> List[int]:
+  """Line numbers (1-based, counted as `_parse_lines` counts them) whose ID is 1."""
+  starts = []
+  for line_number, raw in enumerate(lines, start=1):
+    head = raw.rstrip("\n").rstrip("\r").partition(" ")[0]
+    if head.isdigit() and int(head) == 1:
+      starts.append(line_number)
+  return starts
+
+
+def _source_line(example: QAExample) -> int:
+  return int(example.source.rsplit(":", 1)[1])
+
+
+def group_stories(examples: Sequence[QAExample], story_starts: Sequence[int]) -> List[Story]:
+  """Groups parsed questions into stories, given the line numbers where stories start.
+
+  Args:
+    examples: questions of one file, as `parse_babi_file` / `parse_babi_text` return them.
+    story_starts: ascending line numbers of the file's "1 ..." lines.
+  """
+  import bisect
+  stories: Dict[int, Story] = {}
+  for example in examples:
+    index = bisect.bisect_right(story_starts, _source_line(example)) - 1
+    stories.setdefault(index, []).append(example)
+  return [stories[k] for k in sorted(stories)]
+
+
+def parse_babi_stories_text(text: str, name: str = "<string>", task: int = 0) -> List[Story]:
+  """`parse_babi_text`, the questions grouped by story (tests, small fixtures)."""
+  lines = text.splitlines()
+  return group_stories(_parse_lines(lines, name, task), _story_start_lines(lines))
+
+
+def parse_babi_stories_file(path, task: int = 0) -> List[Story]:
+  """`parse_babi_file`, the questions grouped by story."""
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise MissingTaskFileError(f"bAbI file {path} not found")
+  with open(path, encoding="utf-8") as f:
+    lines = f.readlines()
+  return group_stories(_parse_lines(lines, str(path), task), _story_start_lines(lines))
+
+
+def story_words(story: Story) -> Tuple[List[str], List[str], List[int]]:
+  """The word sequence a recurrent core reads for one story.
+
+  Returns:
+    (inputs, targets, question): equal-length lists; `inputs` are the words
+    with "." / "?" after each statement / question and one "-" per answer
+    word; `targets` hold the answer word at "-" steps and "" elsewhere;
+    `question` the story's question number (0, 1, ...) at "-" steps, -1 elsewhere.
+
+  Raises:
+    BabiFormatError: the questions do not share one growing story.
+  """
+  inputs: List[str] = []
+  targets: List[str] = []
+  question: List[int] = []
+  seen: Tuple[Tuple[str, ...], ...] = ()
+  for number, example in enumerate(story):
+    if example.story[:len(seen)] != seen:
+      raise BabiFormatError(f"{example.source}: this question's statements do not extend "
+                            "those of the story's previous question")
+    for sentence in example.story[len(seen):]:
+      words = list(sentence) + [STATEMENT_END]
+      inputs += words
+      targets += [""] * len(words)
+      question += [-1] * len(words)
+    seen = example.story
+    words = list(example.question) + [QUESTION_END]
+    inputs += words
+    targets += [""] * len(words)
+    question += [-1] * len(words)
+    for answer in example.answer:
+      inputs.append(ANSWER_TOKEN)
+      targets.append(answer)
+      question.append(number)
+  return inputs, targets, question
+
+
+def story_length(story: Story) -> int:
+  """Number of words (time steps) of `story_words(story)`."""
+  return len(story_words(story)[0])
+
+
+def story_vocabulary(stories: Iterable[Story]) -> Vocabulary:
+  """Vocabulary of story words, question words, single answer words and "." "?" "-".
+
+  Unlike `Vocabulary.from_examples`, list answers ("n,s") are split into
+  their words, since each has its own answer step.
+  """
+  words = set(SPECIAL_TOKENS)
+  for story in stories:
+    for example in story:
+      for sentence in example.story:
+        words.update(sentence)
+      words.update(example.question)
+      words.update(example.answer)
+  return Vocabulary(words)
+
+
+class EncodedStories(NamedTuple):
+  """Stories as padded word-id sequences; padding is the nil word 0 with mask False.
+
+  Attributes:
+    inputs: `[num_stories, length]` int32 input word ids.
+    targets: `[num_stories, length]` int32 answer word ids at answer steps, 0 elsewhere.
+    mask: `[num_stories, length]` bool, True exactly on answer ("-") steps.
+    question: `[num_stories, length]` int32 question number at answer steps, -1 elsewhere.
+    length: `[num_stories]` int32 words per story before padding.
+    num_questions: `[num_stories]` int32.
+    task: `[num_stories]` int32 task number 1..20.
+  """
+  inputs: np.ndarray
+  targets: np.ndarray
+  mask: np.ndarray
+  question: np.ndarray
+  length: np.ndarray
+  num_questions: np.ndarray
+  task: np.ndarray
+
+  @property
+  def num_stories(self) -> int:
+    return int(self.length.shape[0])
+
+
+def encode_stories(stories: Sequence[Story], vocab: Vocabulary,
+                   length: Optional[int] = None) -> EncodedStories:
+  """Encodes stories padded to `length` steps (`None`: the longest story).
+
+  Raises:
+    ValueError naming the story (its first question's file:line) when one is
+    longer than `length`.
+  """
+  sequences = [story_words(story) for story in stories]
+  if length is None:
+    length = max([len(s[0]) for s in sequences] + [1])
+  n = len(stories)
+  inputs = np.zeros((n, length), np.int32)
+  targets = np.zeros((n, length), np.int32)
+  mask = np.zeros((n, length), bool)
+  question = np.full((n, length), -1, np.int32)
+  lengths = np.zeros((n,), np.int32)
+  num_questions = np.zeros((n,), np.int32)
+  task = np.zeros((n,), np.int32)
+  for i, (story, (words, answers, numbers)) in enumerate(zip(stories, sequences)):
+    where = story[0].source
+    if len(words) > length:
+      raise ValueError(f"{where}: the story has {len(words)} words, more than length={length}")
+    inputs[i, :len(words)] = vocab.encode(words, where)
+    answer_steps = np.asarray([a != "" for a in answers], bool)
+    mask[i, :len(words)] = answer_steps
+    targets[i, :len(words)][answer_steps] = vocab.encode([a for a in answers if a], where)
+    question[i, :len(words)] = numbers
+    lengths[i] = len(words)
+    num_questions[i] = len(story)
+    task[i] = story[0].task
+  return EncodedStories(inputs, targets, mask, question, lengths, num_questions, task)
+
+
+@dataclasses.dataclass
+class BabiStories:
+  """Train/validation/test stories of one or more tasks with their shared vocabulary.
+
+  Attributes:
+    train, valid, test: lists of stories, all tasks, task order.
+    vocab: `story_vocabulary` of every split (as `load_babi` does with its vocabulary).
+    tasks: the tasks loaded.
+    missing: {task: [missing files]} of tasks skipped.
+    setting: "en" or "en-10k".
+  """
+  train: List[Story]
+  valid: List[Story]
+  test: List[Story]
+  vocab: Vocabulary
+  tasks: List[int]
+  missing: Dict[int, List[str]]
+  setting: str
+
+
+def load_babi_stories(babi_dir, setting: str = "en", tasks: Sequence[int] = tuple(range(1, 21)),
+                      validation_fraction: float = 0.1, skip_missing: bool = False
+                      ) -> BabiStories:
+  """Loads bAbI tasks as whole stories (for word-by-word recurrent models).
+
+  Parsing and missing-file handling are `load_raw`'s (so `skip_missing` and
+  its messages are the same as for the memory networks); the last
+  `validation_fraction` of each task's training *stories* is held out.
+  """
+  tasks = [int(t) for t in tasks]
+  if not tasks:
+    raise ValueError("config.data.tasks is empty")
+  raw, missing = load_raw(babi_dir, setting, tasks, skip_missing=skip_missing)
+  if not raw:
+    raise MissingTaskFileError(f"no bAbI task in {tasks} has data under {babi_dir}/{setting}")
+  train, valid, test = [], [], []
+  for task in sorted(raw):
+    grouped = []
+    for split, examples in zip(("train", "test"), raw[task]):
+      with open(task_file(babi_dir, setting, task, split), encoding="utf-8") as f:
+        grouped.append(group_stories(examples, _story_start_lines(f.readlines())))
+    task_train, task_valid = split_validation(grouped[0], validation_fraction)
+    train += task_train
+    valid += task_valid
+    test += grouped[1]
+  vocab = story_vocabulary(train + valid + test)
+  return BabiStories(train=train, valid=valid, test=test, vocab=vocab, tasks=sorted(raw),
+                     missing=missing, setting=setting)

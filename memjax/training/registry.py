@@ -10,6 +10,7 @@ from memjax.training.errors import ConfigError
 _EXPERIMENTS: Dict[str, str] = {
     "algorithmic": "memjax.training.trainer",
     "babi": "memjax.training.babi_trainer",
+    "babi_recurrent": "memjax.training.babi_recurrent_trainer",
     "char_lm": "memjax.training.lm_trainer",
     "kbqa": "memjax.training.kbqa_trainer",
 }
