@@ -57,16 +57,24 @@ def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
   config.model.name = "memn2n"        # memn2n | kvmemnn
   config.model.embedding_dim = 20 if per_task else 50  # d (paper: 20 per task, 50 joint)
   config.model.num_hops = 3           # K
-  config.model.encoding = "bow" if variant == "bow" else "position"  # bow | position (PE)
+  # bow | position (the paper's PE, J = each sentence's length) | position_authors (the
+  # MATLAB code's centred PE, one J = longest sentence + 1 time word; scales T(i) too)
+  config.model.encoding = "bow" if variant == "bow" else "position_authors"
   config.model.temporal = True        # temporal encoding T_A, T_C
+  # Authors' code: empty memory slots (zero vectors, score 0) stay in each hop's softmax,
+  # so a hop can attend to nothing (False: softmax over the statements only, as the paper reads).
+  config.model.null_attention = True
   config.model.tying = "layerwise" if variant == "pe_ls_lw" else "adjacent"  # adjacent | layerwise
   config.model.init_std = 0.1         # weights ~ N(0, 0.1^2)
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 32        # questions per SGD step; the loss is summed over them
   config.train.num_epochs = 100 if per_task else 60  # epochs with the softmax (after LS)
-  config.train.learning_rate = 0.01   # plain SGD
+  # plain SGD; the authors' code uses 0.01 / 2 throughout when linear start is on
+  config.train.learning_rate = 0.005 if variant in ("pe_ls", "pe_ls_rn", "pe_ls_lw") else 0.01
   config.train.decay_every = 25 if per_task else 15  # halve the learning rate every this many
+  # every: after each decay_every epochs | authors: their code's (epoch + 1) % decay_every == 0
+  config.train.decay_rule = "authors"
   config.train.linear_start = variant in ("pe_ls", "pe_ls_rn", "pe_ls_lw")  # LS phase first
   config.train.ls_epochs = 20 if per_task else 30  # epochs without softmax (authors' code)
   config.train.ls_learning_rate = 0.005  # LS learning rate (paper sec. 4.2)

@@ -126,6 +126,30 @@ def test_attention_masks_padding_and_sums_to_one(rng):
   assert np.all(addressing.attention_weights(query, keys, jnp.zeros(5, bool)) == 0.0)
 
 
+def test_null_slots_join_the_softmax_as_zero_score_slots(rng):
+  keys = jnp.asarray(rng.normal(size=(5, 3)) * 20.0, jnp.float32)  # large scores: stability
+  query = jnp.asarray(rng.normal(size=3), jnp.float32)
+  mask = jnp.array([True, True, False, True, False])
+  weights = addressing.attention_weights(query, keys, mask, num_null_slots=jnp.asarray(7))
+  logits = np.asarray(keys, np.float64) @ np.asarray(query, np.float64)
+  # numpy reference: a softmax over the valid scores and 7 zeros, the zeros' share dropped.
+  scores = np.concatenate([logits[[0, 1, 3]], np.zeros(7)])
+  reference = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+  np.testing.assert_allclose(np.asarray(weights)[[0, 1, 3]], reference[:3], rtol=1e-5, atol=1e-12)
+  assert np.all(np.asarray(weights)[[2, 4]] == 0.0)
+  np.testing.assert_allclose(1.0 - float(weights.sum()), reference[3:].sum(), atol=1e-6)
+  unscaled = addressing.attention_weights(query, keys / 20.0, mask, jnp.asarray(7))
+  assert float(unscaled.sum()) < 0.9  # scores near 0: the 7 null slots take a real share
+  # Nothing valid: all weight on the null slots, none on memory.
+  empty = addressing.attention_weights(query, keys, jnp.zeros(5, bool), jnp.asarray(3))
+  assert np.all(np.asarray(empty) == 0.0)
+  # Zero null slots is the plain masked softmax.
+  np.testing.assert_allclose(addressing.attention_weights(query, keys, mask, jnp.asarray(0)),
+                             addressing.attention_weights(query, keys, mask), rtol=1e-6)
+  with pytest.raises(ValueError, match="needs a mask"):
+    addressing.attention_weights(query, keys, None, jnp.asarray(1))
+
+
 def test_sharpen_is_finite_for_huge_gamma_on_blurred_weights():
   # 0.1^500 underflows float32; the direct ratio would give 0/0 = NaN.
   weights = jnp.full((10,), 0.1)

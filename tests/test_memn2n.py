@@ -43,7 +43,30 @@ def test_position_encoding_matches_paper_formula():
   np.testing.assert_allclose(per_sentence[1], _numpy_position_encoding(6, 4, 6), atol=1e-6)
 
 
-@pytest.mark.parametrize("encoding", ["bow", "position"])
+def _numpy_authors_position_encoding(pe_length, dim):
+  """The MATLAB code's weights, transcribed: 1 + 4 (i - (d+1)/2)(j - (J+1)/2) / (d J), 1-based."""
+  out = np.ones((pe_length, dim))
+  for i in range(1, dim + 1):
+    for j in range(1, pe_length + 1):
+      out[j - 1, i - 1] = (i - (dim + 1) / 2) * (j - (pe_length + 1) / 2)
+  return 1 + 4 * out / (dim * pe_length)
+
+
+_PE_LENGTH = _J + 1  # the authors' J: longest sentence + the time word
+
+
+def test_authors_position_encoding_matches_their_code():
+  np.testing.assert_allclose(memn2n.position_encoding_authors(9, 7),
+                             _numpy_authors_position_encoding(9, 7), rtol=1e-6, atol=1e-6)
+  # Not the paper's formula: centred on 1 (the paper's weights average ~1/2).
+  assert float(jnp.mean(memn2n.position_encoding_authors(9, 7))) == pytest.approx(1.0)
+  with pytest.raises(ValueError, match="pe_length"):
+    memn2n.MemN2NConfig(vocab_size=5, encoding="position_authors")
+  with pytest.raises(ValueError, match="config.model.pe_length=3"):
+    memn2n.sentence_features(jnp.ones((2, 4), jnp.int32), 5, "position_authors", pe_length=3)
+
+
+@pytest.mark.parametrize("encoding", ["bow", "position", "position_authors"])
 def test_sentence_encoding_matches_numpy(encoding):
   memory, _, _ = _example()
   embedding = np.random.default_rng(1).normal(size=(_V, _D)).astype(np.float32)
@@ -51,15 +74,21 @@ def test_sentence_encoding_matches_numpy(encoding):
   expected = np.zeros((_M, _D))
   for i, sentence in enumerate(np.asarray(memory)):
     num_words = max(int((sentence != 0).sum()), 1)
-    weights = (np.ones((_J, _D)) if encoding == "bow"
-               else _numpy_position_encoding(_J, _D, num_words))
+    if encoding == "bow":
+      weights = np.ones((_J, _D))
+    elif encoding == "position":
+      weights = _numpy_position_encoding(_J, _D, num_words)
+    else:  # one J for all sentences, whatever their length
+      weights = _numpy_authors_position_encoding(_PE_LENGTH, _D)[:_J]
     expected[i] = (embedding[sentence] * weights).sum(axis=0)
-  np.testing.assert_allclose(memn2n.encode_sentences(jnp.asarray(embedding), memory, encoding),
+  kw = dict(pe_length=_PE_LENGTH)
+  np.testing.assert_allclose(memn2n.encode_sentences(jnp.asarray(embedding), memory, encoding, **kw),
                              expected, rtol=1e-5, atol=1e-5)
-  stacked = memn2n.encode_with_embeddings([jnp.asarray(embedding)] * 2, memory, encoding)
-  features = memn2n.sentence_features(memory, _V, encoding)
+  stacked = memn2n.encode_with_embeddings([jnp.asarray(embedding)] * 2, memory, encoding, **kw)
+  features = memn2n.sentence_features(memory, _V, encoding, **kw)
   assert features.shape == (_M, 1 if encoding == "bow" else 2, _V)
-  from_features = memn2n.encode_with_embeddings([jnp.asarray(embedding)] * 2, features, encoding)
+  from_features = memn2n.encode_with_embeddings([jnp.asarray(embedding)] * 2, features, encoding,
+                                                **kw)
   for vectors in stacked + from_features:
     np.testing.assert_allclose(vectors, expected, rtol=1e-5, atol=1e-5)
 
@@ -99,18 +128,26 @@ def test_masked_slots_do_not_change_the_answer_and_empty_memory_is_finite():
   assert all(np.all(np.isfinite(g)) for g in jax.tree_util.tree_leaves(grads))
 
 
-def _numpy_one_hop(params, memory, mask, query, time_index, linear=False):
-  """MemN2N eq. 1-3 for one hop with adjacent tying, PE and temporal encoding."""
+def _numpy_one_hop(params, memory, mask, query, time_index, linear=False, authors=False):
+  """MemN2N eq. 1-3 for one hop with adjacent tying, PE and temporal encoding.
+
+  authors: the MATLAB code's variant: centred PE with J = _PE_LENGTH, and the
+  temporal vector as a time word in position J (so weighted by that column).
+  """
   p = {k: np.asarray(v, np.float64) for k, v in params.items()}
   memory, mask, query = np.asarray(memory), np.asarray(mask), np.asarray(query)
+  table = _numpy_authors_position_encoding(_PE_LENGTH, _D)
 
   def encode(embedding, sentence):
+    if authors:
+      return (embedding[sentence] * table[:len(sentence)]).sum(0)
     num_words = max(int((sentence != 0).sum()), 1)
     return (embedding[sentence] * _numpy_position_encoding(len(sentence), _D, num_words)).sum(0)
 
+  time_weight = table[-1] if authors else 1.0
   u = encode(p["E0"], query)                                            # B q
-  m = np.stack([encode(p["E0"], s) for s in memory]) + p["T0"][time_index]  # A, T_A
-  c = np.stack([encode(p["E1"], s) for s in memory]) + p["T1"][time_index]  # C, T_C
+  m = np.stack([encode(p["E0"], s) for s in memory]) + p["T0"][time_index] * time_weight  # A, T_A
+  c = np.stack([encode(p["E1"], s) for s in memory]) + p["T1"][time_index] * time_weight  # C, T_C
   scores = m @ u
   if linear:
     weights = np.where(mask, scores, 0.0)
@@ -122,15 +159,45 @@ def _numpy_one_hop(params, memory, mask, query, time_index, linear=False):
 
 
 @pytest.mark.parametrize("linear", [False, True])
-def test_one_hop_model_equals_numpy_forward_pass(linear):
-  config = _config(num_hops=1)
+@pytest.mark.parametrize("encoding", ["position", "position_authors"])
+def test_one_hop_model_equals_numpy_forward_pass(linear, encoding):
+  config = _config(num_hops=1, encoding=encoding, pe_length=_PE_LENGTH)
   params = memn2n.init_params(jax.random.PRNGKey(2), config)
   memory, mask, query = _example(num_valid=4)
   time_index = jnp.array([0, 2, 3, 4, 4])
   out = jax.jit(lambda p: memn2n.apply(p, memory, mask, query, config, time_index, linear))(params)
-  logits, weights = _numpy_one_hop(params, memory, mask, query, np.asarray(time_index), linear)
+  logits, weights = _numpy_one_hop(params, memory, mask, query, np.asarray(time_index), linear,
+                                   authors=(encoding == "position_authors"))
   np.testing.assert_allclose(out.logits, logits, rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(out.attention[0], weights, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("tying", ["adjacent", "layerwise"])
+def test_null_attention_counts_every_empty_slot_even_in_a_truncated_memory(tying):
+  """Authors' code: empty slots are zero vectors of score 0 inside the softmax."""
+  config = _config(num_hops=1, tying=tying, null_attention=True, temporal=False)
+  params = memn2n.init_params(jax.random.PRNGKey(5), config)
+  memory, mask, query = _example(num_valid=3)
+  full = memn2n.apply(params, memory, mask, query, config)
+  # numpy: append the M - 3 empty slots as explicit zero-score rows of the softmax.
+  p = {k: np.asarray(v, np.float64) for k, v in params.items()}
+  first, second = ("E0", "E1") if tying == "adjacent" else ("A", "C")
+  query_embedding = "E0" if tying == "adjacent" else "B"
+  encode = lambda e, s: (p[e][s] * _numpy_position_encoding(len(s), _D,
+                                                            max(int((s != 0).sum()), 1))).sum(0)
+  u = encode(query_embedding, np.asarray(query))
+  valid = np.asarray(memory)[:3]
+  m = np.stack([encode(first, s) for s in valid])
+  scores = np.concatenate([m @ u, np.zeros(_M - 3)])
+  weights = np.exp(scores - scores.max()) / np.exp(scores - scores.max()).sum()
+  np.testing.assert_allclose(full.attention[0, :3], weights[:3], rtol=1e-5, atol=1e-7)
+  assert float(full.attention[0].sum()) < 1.0
+  # A bucketed batch passes only the first rows: same answer.
+  truncated = memn2n.apply(params, memory[:4], mask[:4], query, config)
+  np.testing.assert_allclose(truncated.logits, full.logits, rtol=1e-5, atol=1e-6)
+  plain = memn2n.apply(params, memory, mask, query, _config(num_hops=1, tying=tying,
+                                                            temporal=False))
+  assert not np.allclose(plain.logits, full.logits)
 
 
 def test_layerwise_hops_use_h_map():
@@ -207,6 +274,14 @@ def test_trainer_helpers():
   assert babi_trainer.learning_rate_at(20, train) == (0.01, False)
   assert babi_trainer.learning_rate_at(20 + 25, train) == (0.005, False)
   assert babi_trainer.total_epochs(train) == 120
+  # The authors' code halves at the start of epoch e when (e + 1) % 25 == 0.
+  train.decay_rule = "authors"
+  assert babi_trainer.learning_rate_at(20 + 23, train) == (0.01, False)
+  assert babi_trainer.learning_rate_at(20 + 24, train) == (0.005, False)
+  assert babi_trainer.learning_rate_at(19, train) == (0.005, True)  # LS: 31 > 20 epochs
+  train.decay_rule = "sometimes"
+  with pytest.raises(ValueError, match="config.train.decay_rule='sometimes'"):
+    babi_trainer.learning_rate_at(30, train)
   mask = np.arange(50)[None, :] < np.array([[0], [3], [6], [7], [50]])
   buckets = babi_trainer.memory_buckets(mask, (6, 12))
   assert [list(b) for b in buckets] == [[0, 1, 2], [3], [4]]

@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from memjax.models import memn2n
-from memjax.models.memn2n import (ENCODINGS, MemN2NOutput, encode_with_embeddings, memory_hop,
+from memjax.models.memn2n import (MemN2NOutput, check_encoding, temporal_weight, encode_with_embeddings, memory_hop,
                                   random_time_index)
 
 Params = Dict[str, jax.Array]
@@ -38,11 +38,12 @@ class KVMemNNConfig:
     embedding_dim: d.
     memory_size: number of (key, value) slots.
     num_hops: H; one R_j per hop.
-    encoding: "bow" or "position".
+    encoding: "bow", "position" or "position_authors" (see `memn2n`).
     temporal: add temporal encodings T_K (keys) and T_V (values).
     init_std: N(0, init_std^2) initialisation.
     r_identity_init: R_j starts at I + noise (True) rather than noise alone,
       so q keeps its scale through the hops at the start of training.
+    pe_length: J of "position_authors" (see `memn2n.MemN2NConfig`).
   """
   vocab_size: int
   embedding_dim: int = 20
@@ -52,10 +53,10 @@ class KVMemNNConfig:
   temporal: bool = True
   init_std: float = 0.1
   r_identity_init: bool = True
+  pe_length: int = 0
 
   def __post_init__(self):
-    if self.encoding not in ENCODINGS:
-      raise ValueError(f"config.model.encoding={self.encoding!r} is not one of {ENCODINGS}")
+    check_encoding(self.encoding, self.pe_length)
     if self.num_hops < 1:
       raise ValueError(f"config.model.num_hops={self.num_hops} must be >= 1")
 
@@ -110,11 +111,13 @@ def apply(params: Params, memory: jax.Array, memory_mask: jax.Array, query: jax.
   params = {name: jnp.asarray(value) for name, value in params.items()}
   if time_index is None:
     time_index = jnp.arange(memory.shape[0])
-  keys, values = encode_with_embeddings([params["A"], params["AV"]], memory, c.encoding)
+  keys, values = encode_with_embeddings([params["A"], params["AV"]], memory, c.encoding,
+                                        c.pe_length)
   if c.temporal:
-    keys = keys + params["TK"][time_index]
-    values = values + params["TV"][time_index]
-  (q,) = encode_with_embeddings([params["A"]], query, c.encoding)
+    time_weight = temporal_weight(c.encoding, c.embedding_dim, c.pe_length)
+    keys = keys + params["TK"][time_index] * time_weight
+    values = values + params["TV"][time_index] * time_weight
+  (q,) = encode_with_embeddings([params["A"]], query, c.encoding, c.pe_length)
   attention = []
   for j in range(c.num_hops):
     o, p = memory_hop(q, keys, values, memory_mask, linear)

@@ -11,7 +11,12 @@ One hop k reads the memory with the controller state u^k (eq. 1-2, 4):
 with u^1 = sum_j l_j * B q_j and the answer a = softmax(W u^{K+1}) (eq. 3).
 `l_j` is all-ones for bag-of-words (BoW) and the position encoding (PE, sec. 4.1)
     l_kj = (1 - j/J) - (k/d) (1 - 2 j/J),   j = 1..J words, k = 1..d
-otherwise. Weight tying (sec. 2.2):
+otherwise (`encoding="position"`, J = the sentence's own length). The authors'
+MATLAB code uses a centred variant (`encoding="position_authors"`),
+    l_kj = 1 + 4 (k - (d+1)/2) (j - (J+1)/2) / (d J),
+with one fixed J for every sentence (the longest sentence, + 1 for the time
+word that carries the temporal encoding), and scales T(i) by l_{., J}, the
+weight of the time word's position. Weight tying (sec. 2.2):
   adjacent:   A^{k+1} = C^k, B = A^1, W^T = C^K (and T_A^{k+1} = T_C^k), so the
               parameters are K + 1 embeddings E_0..E_K with A^k = E_{k-1}, C^k = E_k;
   layer-wise: A^1 = ... = A^K = A, C^1 = ... = C^K = C, separate B and W, and
@@ -34,7 +39,7 @@ import jax.numpy as jnp
 from memjax.addressing import attention_read, attention_weights
 
 Params = Dict[str, jax.Array]
-ENCODINGS = ("bow", "position")
+ENCODINGS = ("bow", "position", "position_authors")
 TYINGS = ("adjacent", "layerwise")
 
 
@@ -47,10 +52,19 @@ class MemN2NConfig:
     embedding_dim: d.
     memory_size: number of memory slots (statements kept).
     num_hops: K.
-    encoding: "bow" or "position" sentence representation.
+    encoding: "bow", "position" (the paper's PE) or "position_authors" (the
+      MATLAB code's centred PE with a fixed J = `pe_length`).
     temporal: add temporal encodings T_A, T_C.
     tying: "adjacent" or "layerwise".
     init_std: parameters are drawn from N(0, init_std^2) (authors: 0.1).
+    pe_length: J of "position_authors": the longest sentence or question,
+      + 1 with temporal encoding (the time word); unused otherwise.
+    null_attention: the authors' code keeps the memory's empty slots
+      (all-nil sentences, m_i = c_i = 0) in each hop's softmax with score 0;
+      True does the same, exactly: the memory_size - (statements) empty slots
+      join the softmax's denominator (`attention_weights(num_null_slots=)`),
+      so a hop can attend to "nothing". False (the paper's description):
+      softmax over the statements only.
   """
   vocab_size: int
   embedding_dim: int = 20
@@ -60,14 +74,24 @@ class MemN2NConfig:
   temporal: bool = True
   tying: str = "adjacent"
   init_std: float = 0.1
+  pe_length: int = 0
+  null_attention: bool = False
 
   def __post_init__(self):
-    if self.encoding not in ENCODINGS:
-      raise ValueError(f"config.model.encoding={self.encoding!r} is not one of {ENCODINGS}")
+    check_encoding(self.encoding, self.pe_length)
     if self.tying not in TYINGS:
       raise ValueError(f"config.model.tying={self.tying!r} is not one of {TYINGS}")
     if self.num_hops < 1:
       raise ValueError(f"config.model.num_hops={self.num_hops} must be >= 1")
+
+
+def check_encoding(encoding: str, pe_length: int) -> None:
+  """Raises ValueError naming the config field if `encoding` cannot work."""
+  if encoding not in ENCODINGS:
+    raise ValueError(f"config.model.encoding={encoding!r} is not one of {ENCODINGS}")
+  if encoding == "position_authors" and pe_length < 1:
+    raise ValueError("config.model.encoding='position_authors' needs pe_length >= 1 (J: the "
+                     f"longest sentence, + 1 with temporal encoding), got {pe_length}")
 
 
 class MemN2NOutput(NamedTuple):
@@ -103,13 +127,52 @@ def position_encoding(sentence_length: int, dim: int,
   return (1.0 - j / big_j) - (k / dim) * (1.0 - 2.0 * j / big_j)
 
 
-def encode_sentences(embedding: jax.Array, words: jax.Array, encoding: str) -> jax.Array:
+def position_encoding_authors(pe_length: int, dim: int) -> jax.Array:
+  """The MATLAB code's centred weights l_kj = 1 + 4 (k - (d+1)/2)(j - (J+1)/2) / (d J).
+
+  Args:
+    pe_length: J, fixed for all sentences (longest sentence + 1 time word).
+    dim: d.
+
+  Returns:
+    `[pe_length, dim]` weights (row j-1, column k-1 is l_kj); row J-1 weights
+    the time word, i.e. the temporal encoding.
+  """
+  j = jnp.arange(1, pe_length + 1, dtype=jnp.float32)[:, None]
+  k = jnp.arange(1, dim + 1, dtype=jnp.float32)[None, :]
+  return 1.0 + 4.0 * (k - (dim + 1) / 2.0) * (j - (pe_length + 1) / 2.0) / (dim * pe_length)
+
+
+def _check_pe_length(sentence_length: int, pe_length: int) -> None:
+  if sentence_length > pe_length:
+    raise ValueError(f"sentences of {sentence_length} words exceed config.model.pe_length="
+                     f"{pe_length} (J of encoding='position_authors')")
+
+
+def word_weights(words: jax.Array, dim: int, encoding: str, pe_length: int = 0) -> jax.Array:
+  """l_kj of each word position of `words` `[..., J']` -> `[..., J', dim]` (not for bow)."""
+  if encoding == "position_authors":
+    _check_pe_length(words.shape[-1], pe_length)
+    return position_encoding_authors(pe_length, dim)[:words.shape[-1]]
+  return position_encoding(words.shape[-1], dim, jnp.sum(words != 0, axis=-1))
+
+
+def temporal_weight(encoding: str, dim: int, pe_length: int = 0):
+  """Scale of the temporal vectors T(i): l_{., J} for "position_authors", else 1."""
+  if encoding == "position_authors":
+    return position_encoding_authors(pe_length, dim)[pe_length - 1]
+  return 1.0
+
+
+def encode_sentences(embedding: jax.Array, words: jax.Array, encoding: str,
+                     pe_length: int = 0) -> jax.Array:
   """sum_j l_j * E x_j over the last axis of `words`.
 
   Args:
     embedding: `[vocab_size, dim]` E (row 0 = nil = zero).
     words: `[..., sentence_length]` int word ids, 0 = padding.
-    encoding: "bow" (l_j = 1) or "position".
+    encoding: "bow" (l_j = 1), "position" or "position_authors".
+    pe_length: J of "position_authors".
 
   Returns:
     `[..., dim]` sentence vectors.
@@ -117,18 +180,20 @@ def encode_sentences(embedding: jax.Array, words: jax.Array, encoding: str) -> j
   vectors = embedding[words]  # [..., sentence_length, dim]
   if encoding == "bow":
     return jnp.sum(vectors, axis=-2)
-  num_words = jnp.sum(words != 0, axis=-1)
-  weights = position_encoding(words.shape[-1], embedding.shape[-1], num_words)
+  weights = word_weights(words, embedding.shape[-1], encoding, pe_length)
   return jnp.sum(vectors * weights, axis=-2)
 
 
-def sentence_features(words: jax.Array, vocab_size: int, encoding: str) -> jax.Array:
+def sentence_features(words: jax.Array, vocab_size: int, encoding: str,
+                      pe_length: int = 0) -> jax.Array:
   """Per-word coefficients that turn sentence encoding into one matrix product.
 
-  Splitting l_kj = a_j - (k/d) b_j with a_j = 1 - j/J and b_j = 1 - 2j/J,
-      sum_j l_kj E[x_j, k] = (f_a E)_k - (k/d) (f_b E)_k,
+  Splitting l_kj = a_j + g_k b_j,
+      sum_j l_kj E[x_j, k] = (f_a E)_k + g_k (f_b E)_k,
   where f_a[v] = sum_{j: x_j = v} a_j and f_b[v] = sum_{j: x_j = v} b_j; BoW has
-  the single row f[v] = count of v in the sentence. The gradient with respect
+  the single row f[v] = count of v in the sentence. The paper's PE has
+  a_j = 1 - j/J, b_j = 1 - 2j/J, g_k = -k/d; the authors' centred PE a_j = 1,
+  b_j = (j - (J+1)/2) / J, g_k = 4 (k - (d+1)/2) / d (`dimension_coefficients`). The gradient with respect
   to E is then a matrix product too, several times faster on CPU than the
   scatter-add behind an embedding gather's gradient. Training precomputes
   these once per distinct sentence.
@@ -136,7 +201,8 @@ def sentence_features(words: jax.Array, vocab_size: int, encoding: str) -> jax.A
   Args:
     words: `[..., sentence_length]` int word ids, 0 = nil.
     vocab_size: V.
-    encoding: "bow" or "position".
+    encoding: "bow", "position" or "position_authors".
+    pe_length: J of "position_authors".
 
   Returns:
     `[..., 1 or 2, vocab_size]` float32 (1 row for bow, 2 for position).
@@ -144,14 +210,27 @@ def sentence_features(words: jax.Array, vocab_size: int, encoding: str) -> jax.A
   one_hot = jax.nn.one_hot(words, vocab_size, dtype=jnp.float32)  # [..., J, V]
   if encoding == "bow":
     return jnp.sum(one_hot, axis=-2)[..., None, :]
-  big_j = jnp.maximum(jnp.sum(words != 0, axis=-1), 1).astype(jnp.float32)[..., None]
   j = jnp.arange(1, words.shape[-1] + 1, dtype=jnp.float32)
-  a = (1.0 - j / big_j)[..., None]
-  b = (1.0 - 2.0 * j / big_j)[..., None]
+  if encoding == "position_authors":
+    _check_pe_length(words.shape[-1], pe_length)
+    a = jnp.ones(words.shape, jnp.float32)[..., None]
+    b = jnp.broadcast_to((j - (pe_length + 1) / 2.0) / pe_length, words.shape)[..., None]
+  else:
+    big_j = jnp.maximum(jnp.sum(words != 0, axis=-1), 1).astype(jnp.float32)[..., None]
+    a = (1.0 - j / big_j)[..., None]
+    b = (1.0 - 2.0 * j / big_j)[..., None]
   return jnp.stack([jnp.sum(a * one_hot, axis=-2), jnp.sum(b * one_hot, axis=-2)], axis=-2)
 
 
-def encode_with_embeddings(embeddings, sentences: jax.Array, encoding: str):
+def dimension_coefficients(encoding: str, dim: int) -> jax.Array:
+  """g_k of `sentence_features`' split l_kj = a_j + g_k b_j, `[dim]`."""
+  k = jnp.arange(1, dim + 1, dtype=jnp.float32)
+  if encoding == "position_authors":
+    return 4.0 * (k - (dim + 1) / 2.0) / dim
+  return -k / dim
+
+
+def encode_with_embeddings(embeddings, sentences: jax.Array, encoding: str, pe_length: int = 0):
   """`encode_sentences` of the same sentences under several embeddings at once.
 
   Args:
@@ -159,7 +238,8 @@ def encode_with_embeddings(embeddings, sentences: jax.Array, encoding: str):
     sentences: either `[..., sentence_length]` int word ids (read with one
       gather from the concatenated `[vocab_size, n * dim]` table) or
       `[..., F, vocab_size]` float `sentence_features` (one matrix product).
-    encoding: "bow" or "position".
+    encoding: "bow", "position" or "position_authors".
+    pe_length: J of "position_authors".
 
   Returns:
     list of n `[..., dim]` sentence vectors, equal to `encode_sentences(E, words, encoding)`.
@@ -171,8 +251,8 @@ def encode_with_embeddings(embeddings, sentences: jax.Array, encoding: str):
     if encoding == "bow":
       summed = projected[..., 0, :]
     else:
-      k = jnp.tile(jnp.arange(1, dim + 1, dtype=jnp.float32) / dim, len(embeddings))
-      summed = projected[..., 0, :] - k * projected[..., 1, :]
+      g = jnp.tile(dimension_coefficients(encoding, dim), len(embeddings))
+      summed = projected[..., 0, :] + g * projected[..., 1, :]
     return jnp.split(summed, len(embeddings), axis=-1)
   words = sentences
   vectors = table.at[words.reshape(-1)].get(mode="promise_in_bounds")
@@ -180,14 +260,15 @@ def encode_with_embeddings(embeddings, sentences: jax.Array, encoding: str):
   if encoding == "bow":
     summed = jnp.sum(vectors, axis=-2)
   else:
-    weights = position_encoding(words.shape[-1], dim, jnp.sum(words != 0, axis=-1))
+    weights = word_weights(words, dim, encoding, pe_length)
     weights = jnp.tile(weights, (1,) * (weights.ndim - 1) + (len(embeddings),))
     summed = jnp.sum(vectors * weights, axis=-2)
   return jnp.split(summed, len(embeddings), axis=-1)
 
 
 def memory_hop(u: jax.Array, memory_in: jax.Array, memory_out: jax.Array,
-               mask: jax.Array, linear: bool = False) -> Tuple[jax.Array, jax.Array]:
+               mask: jax.Array, linear: bool = False,
+               num_null_slots: Optional[jax.Array] = None) -> Tuple[jax.Array, jax.Array]:
   """One hop: p = softmax(m u) over valid slots, o = sum_i p_i c_i (eq. 1-2).
 
   Args:
@@ -196,6 +277,8 @@ def memory_hop(u: jax.Array, memory_in: jax.Array, memory_out: jax.Array,
     memory_out: `[memory_size, dim]` c_i.
     mask: `[memory_size]` bool, False on empty slots (they get p_i = 0).
     linear: linear start: p_i = u . m_i without the softmax (still 0 on empty slots).
+    num_null_slots: optional count of zero-vector slots of score 0 in the
+      softmax (`MemN2NConfig.null_attention`).
 
   Returns:
     (o `[dim]`, p `[memory_size]`).
@@ -203,7 +286,7 @@ def memory_hop(u: jax.Array, memory_in: jax.Array, memory_out: jax.Array,
   if linear:
     p = jnp.where(mask, memory_in @ u, 0.0)
   else:
-    p = attention_weights(u, memory_in, mask)
+    p = attention_weights(u, memory_in, mask, num_null_slots)
   return attention_read(p, memory_out), p
 
 
@@ -273,27 +356,31 @@ def apply(params: Params, memory: jax.Array, memory_mask: jax.Array, query: jax.
   params = {name: jnp.asarray(value) for name, value in params.items()}
   if time_index is None:
     time_index = jnp.arange(memory.shape[0])
-  temporal = lambda t: params[t][time_index] if c.temporal else 0.0
+  time_weight = temporal_weight(c.encoding, c.embedding_dim, c.pe_length)
+  # Empty slots of the full memory (a bucketed batch may pass fewer rows than memory_size).
+  null_slots = c.memory_size - jnp.sum(memory_mask) if c.null_attention else None
+  temporal = lambda t: params[t][time_index] * time_weight if c.temporal else 0.0
   attention = []
   if c.tying == "adjacent":
-    (u,) = encode_with_embeddings([params["E0"]], query, c.encoding)
+    (u,) = encode_with_embeddings([params["E0"]], query, c.encoding, c.pe_length)
     encoded = encode_with_embeddings([params[f"E{k}"] for k in range(c.num_hops + 1)], memory,
-                                     c.encoding)
+                                     c.encoding, c.pe_length)
     memory_in = encoded[0] + temporal("T0")
     for k in range(1, c.num_hops + 1):
       memory_out = encoded[k] + temporal(f"T{k}")
-      o, p = memory_hop(u, memory_in, memory_out, memory_mask, linear)
+      o, p = memory_hop(u, memory_in, memory_out, memory_mask, linear, null_slots)
       u = u + o
       attention.append(p)
       memory_in = memory_out  # A^{k+1} = C^k
     logits = u @ params[f"E{c.num_hops}"].T  # W^T = C^K
   else:
-    (u,) = encode_with_embeddings([params["B"]], query, c.encoding)
-    memory_in, memory_out = encode_with_embeddings([params["A"], params["C"]], memory, c.encoding)
+    (u,) = encode_with_embeddings([params["B"]], query, c.encoding, c.pe_length)
+    memory_in, memory_out = encode_with_embeddings([params["A"], params["C"]], memory, c.encoding,
+                                                   c.pe_length)
     memory_in = memory_in + temporal("TA")
     memory_out = memory_out + temporal("TC")
     for _ in range(c.num_hops):
-      o, p = memory_hop(u, memory_in, memory_out, memory_mask, linear)
+      o, p = memory_hop(u, memory_in, memory_out, memory_mask, linear, null_slots)
       u = params["H"] @ u + o
       attention.append(p)
     logits = u @ params["W"]

@@ -65,16 +65,29 @@ class TrainState(NamedTuple):
   epoch: jax.Array
 
 
+def pe_length(model_config: ml_collections.ConfigDict, sentence_length: int,
+              query_length: int) -> int:
+  """J of the authors' position encoding: longest sentence or question, + 1 time word."""
+  return max(sentence_length, query_length) + (1 if model_config.temporal else 0)
+
+
 def build_model(model_config: ml_collections.ConfigDict, vocab_size: int,
-                memory_size: int) -> BabiModel:
-  """`config.model` -> `BabiModel` (memn2n or kvmemnn)."""
+                memory_size: int, sentence_length: int = 0, query_length: int = 0) -> BabiModel:
+  """`config.model` -> `BabiModel` (memn2n or kvmemnn).
+
+  `sentence_length` and `query_length` (the data's padded lengths) fix J of
+  `encoding="position_authors"`.
+  """
   name = model_config.name
   common = dict(vocab_size=vocab_size, memory_size=memory_size,
                 embedding_dim=int(model_config.embedding_dim), num_hops=int(model_config.num_hops),
                 encoding=model_config.encoding, temporal=bool(model_config.temporal),
-                init_std=float(model_config.init_std))
+                init_std=float(model_config.init_std),
+                pe_length=pe_length(model_config, sentence_length, query_length))
   if name == "memn2n":
-    cfg = memn2n.MemN2NConfig(tying=model_config.tying, **common)
+    cfg = memn2n.MemN2NConfig(tying=model_config.tying,
+                              null_attention=bool(model_config.get("null_attention", False)),
+                              **common)
     module = memn2n
   elif name == "kvmemnn":
     cfg = kvmemnn.KVMemNNConfig(**common)
@@ -89,6 +102,20 @@ def build_model(model_config: ml_collections.ConfigDict, vocab_size: int,
                    apply_batch=apply_batch, zero_nil=module.zero_nil_embeddings)
 
 
+def halvings(epoch: int, decay_every: int, rule: str) -> int:
+  """Times the learning rate was halved before 0-based `epoch` of a phase.
+
+  rule "authors": halved at the start of every epoch e with (e + 1) % decay_every == 0,
+  as their code does (first after decay_every - 1 epochs); "every": after each
+  full `decay_every` epochs.
+  """
+  if rule == "authors":
+    return (epoch + 1) // decay_every
+  if rule == "every":
+    return epoch // decay_every
+  raise ConfigError(f"config.train.decay_rule={rule!r} is not 'authors' or 'every'")
+
+
 def clip_per_matrix(grads: Dict[str, jax.Array], max_norm: float) -> Dict[str, jax.Array]:
   """Rescales each matrix's gradient to norm <= max_norm (authors' per-module clipping)."""
   def clip(g):
@@ -100,10 +127,12 @@ def clip_per_matrix(grads: Dict[str, jax.Array], max_norm: float) -> Dict[str, j
 def learning_rate_at(epoch: int, train: ml_collections.ConfigDict):
   """(learning rate, linear) of 0-based `epoch`: the LS phase first, then the main one."""
   ls_epochs = int(train.ls_epochs) if train.linear_start else 0
+  rule = train.get("decay_rule", "every")
   if epoch < ls_epochs:
-    return float(train.ls_learning_rate) * 0.5 ** (epoch // int(train.ls_decay_every)), True
+    return (float(train.ls_learning_rate) * 0.5 ** halvings(epoch, int(train.ls_decay_every), rule),
+            True)
   main_epoch = epoch - ls_epochs
-  return float(train.learning_rate) * 0.5 ** (main_epoch // int(train.decay_every)), False
+  return float(train.learning_rate) * 0.5 ** halvings(main_epoch, int(train.decay_every), rule), False
 
 
 def total_epochs(train: ml_collections.ConfigDict) -> int:
@@ -133,7 +162,8 @@ class TrainArrays(NamedTuple):
   query_features: jax.Array
 
 
-def featurize(split: babi.EncodedSplit, vocab_size: int, encoding: str) -> TrainArrays:
+def featurize(split: babi.EncodedSplit, vocab_size: int, encoding: str,
+              pe_length: int = 0) -> TrainArrays:
   """`TrainArrays` of a split (distinct sentences found with `np.unique`)."""
   num_examples, memory_size, sentence_length = split.memory.shape
   statements, memory_ids = np.unique(split.memory.reshape(-1, sentence_length), axis=0,
@@ -144,8 +174,10 @@ def featurize(split: babi.EncodedSplit, vocab_size: int, encoding: str) -> Train
       memory_mask=jnp.asarray(split.memory_mask),
       query_ids=jnp.asarray(query_ids.reshape(-1), jnp.int32),
       answer=jnp.asarray(split.answer),
-      memory_features=memn2n.sentence_features(jnp.asarray(statements), vocab_size, encoding),
-      query_features=memn2n.sentence_features(jnp.asarray(questions), vocab_size, encoding))
+      memory_features=memn2n.sentence_features(jnp.asarray(statements), vocab_size, encoding,
+                                               pe_length),
+      query_features=memn2n.sentence_features(jnp.asarray(questions), vocab_size, encoding,
+                                              pe_length))
 
 
 def memory_buckets(memory_mask: np.ndarray, sizes: Sequence[int]) -> List[np.ndarray]:
@@ -251,17 +283,19 @@ def make_train_epoch(model: BabiModel, batch_size: int, noise_fraction: float,
   return epoch
 
 
-def make_predict(model: BabiModel) -> Callable:
+def make_predict(model: BabiModel, linear: bool = False) -> Callable:
   """Jitted `(params[num_seeds], memory, mask, query) -> [num_seeds, num_examples]` answers.
 
-  Inputs must be padded to a multiple of `_EVAL_CHUNK` questions; seeds and
-  chunks run one after another (`lax.map`) to bound memory.
+  `linear`: the model as trained during linear start (no softmax in the hops),
+  so that validation during LS measures the model being trained. Inputs must
+  be padded to a multiple of `_EVAL_CHUNK` questions; seeds and chunks run one
+  after another (`lax.map`) to bound memory.
   """
 
   def seed_predict(params, memory, memory_mask, query):
     def chunk(inputs):
       m, mm, q = inputs
-      return jnp.argmax(model.apply_batch(params, m, mm, q).logits, -1)
+      return jnp.argmax(model.apply_batch(params, m, mm, q, linear=linear).logits, -1)
     shape = lambda x: x.reshape((-1, _EVAL_CHUNK) + x.shape[1:])
     return jax.lax.map(chunk, (shape(memory), shape(memory_mask), shape(query))).reshape(-1)
 
@@ -295,7 +329,8 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
                         memory_size=int(data_cfg.memory_size),
                         validation_fraction=float(data_cfg.validation_fraction),
                         skip_missing=bool(data_cfg.skip_missing))
-  model = build_model(config.model, len(data.vocab), data.memory_size)
+  model = build_model(config.model, len(data.vocab), data.memory_size, data.sentence_length,
+                      data.query_length)
   num_seeds = int(config.num_seeds)
   if num_seeds < 1:
     raise ConfigError(f"config.num_seeds={num_seeds} must be >= 1")
@@ -309,7 +344,7 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
   epochs = {linear: make_train_epoch(model, batch_size, noise, float(train.max_grad_norm), linear,
                                      buckets, sizes, data.memory_size)
             for linear in (True, False)}
-  predict = make_predict(model)
+  predicts = {linear: make_predict(model, linear) for linear in (True, False)}
   seed_rngs = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
   init_rngs, train_rngs = jnp.split(jax.vmap(jax.random.split)(seed_rngs), 2, axis=1)
   state = TrainState(params=jax.vmap(model.init)(init_rngs[:, 0]), rng=train_rngs[:, 0],
@@ -320,7 +355,8 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
   if restored is not None:
     state = TrainState(*restored) if not isinstance(restored, TrainState) else restored
     print(f"[{tag}] resumed from {checkpointer.step_path(restored_step)}", flush=True)
-  train_arrays = featurize(data.train, len(data.vocab), config.model.encoding)
+  train_arrays = featurize(data.train, len(data.vocab), config.model.encoding,
+                          model.config.pe_length)
   num_epochs = total_epochs(train)
   # train.stop_at_step (epochs here): stop early, e.g. to evaluate a time-limited run from
   # its checkpoint; it may change between resumes.
@@ -328,6 +364,7 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
   last_epoch = min(num_epochs, stop_at) if stop_at > 0 else num_epochs
   start = time.time()
   valid_error = None
+  linear = learning_rate_at(max(int(state.epoch), last_epoch) - 1, train)[1]
   for epoch in range(int(state.epoch), last_epoch):
     learning_rate, linear = learning_rate_at(epoch, train)
     rngs = jax.vmap(jax.random.split)(state.rng)
@@ -337,7 +374,8 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
     state = TrainState(params=params, rng=rngs[:, 1], epoch=jnp.asarray(epoch + 1, jnp.int32))
     done = epoch + 1
     if done % int(train.eval_every) == 0 or done == last_epoch:
-      valid_error = task_error_pct(predict, state.params, data.valid, data.tasks).mean(axis=1)
+      valid_error = task_error_pct(predicts[linear], state.params, data.valid,
+                                   data.tasks).mean(axis=1)
       loss = np.asarray(loss)
       if not np.all(np.isfinite(loss)):
         print(f"[{tag}] WARNING: non-finite training loss at epoch {done}: {loss}", flush=True)
@@ -357,8 +395,9 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
       "epochs_done": int(state.epoch),
       "tasks": data.tasks,
       "missing": data.missing,
-      "valid_error_pct": task_error_pct(predict, state.params, data.valid, data.tasks),
-      "test_error_pct": task_error_pct(predict, state.params, data.test, data.tasks),
+      # A run stopped within linear start (train.stop_at_step) is scored as trained.
+      "valid_error_pct": task_error_pct(predicts[linear], state.params, data.valid, data.tasks),
+      "test_error_pct": task_error_pct(predicts[linear], state.params, data.test, data.tasks),
       "train_seconds": time.time() - start,
       "vocab_size": len(data.vocab),
   }
