@@ -19,8 +19,11 @@ def _example(seed=0, num_valid=3):
   return jnp.asarray(memory), jnp.asarray(mask), jnp.asarray([2, 4, 0], jnp.int32)
 
 
-def _numpy_forward(params, memory, mask, query, num_hops):
-  """Miller et al. 2016 sec. 3.1 with bag-of-words features and temporal encodings."""
+def _numpy_forward(params, memory, mask, query, num_hops, null_slots=0):
+  """Miller et al. 2016 sec. 3.1 with bag-of-words features and temporal encodings.
+
+  null_slots: that many zero-score, zero-value slots join each softmax (null attention).
+  """
   p = {k: np.asarray(v, np.float64) for k, v in params.items()}
   memory, mask = np.asarray(memory), np.asarray(mask)
   keys = p["A"][memory].sum(1) + p["TK"][:_M]
@@ -28,8 +31,9 @@ def _numpy_forward(params, memory, mask, query, num_hops):
   q = p["A"][np.asarray(query)].sum(0)
   for j in range(num_hops):
     scores = keys @ q
-    e = np.where(mask, np.exp(scores - scores[mask].max()), 0.0)
-    o = (e / e.sum()) @ values
+    top = max(scores[mask].max(), 0.0) if null_slots else scores[mask].max()
+    e = np.where(mask, np.exp(scores - top), 0.0)
+    o = (e / (e.sum() + null_slots * np.exp(-top))) @ values
     q = p[f"R{j}"] @ (q + o)          # q_{j+1} = R_j (q_j + o)
   return p["B"] @ q
 
@@ -45,6 +49,17 @@ def test_forward_equals_numpy(num_hops):
                              rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(out.attention.sum(1), 1.0, rtol=1e-6)
   assert np.all(np.asarray(out.attention)[:, 3:] == 0)
+
+
+def test_null_attention_equals_numpy():
+  config = kvmemnn.KVMemNNConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M, num_hops=2,
+                                 encoding="bow", null_attention=True)
+  params = kvmemnn.init_params(jax.random.PRNGKey(4), config)
+  memory, mask, query = _example(num_valid=2)
+  out = kvmemnn.apply(params, memory, mask, query, config)
+  np.testing.assert_allclose(out.logits, _numpy_forward(params, memory, mask, query, 2,
+                                                        null_slots=_M - 2), rtol=1e-5, atol=1e-5)
+  assert np.all(np.asarray(out.attention.sum(1)) < 1.0)
 
 
 def test_each_hop_has_its_own_r():

@@ -44,6 +44,8 @@ class KVMemNNConfig:
     r_identity_init: R_j starts at I + noise (True) rather than noise alone,
       so q keeps its scale through the hops at the start of training.
     pe_length: J of "position_authors" (see `memn2n.MemN2NConfig`).
+    null_attention: empty slots join the key addressing's softmax as zero
+      keys and values of score 0 (see `memn2n.MemN2NConfig`).
   """
   vocab_size: int
   embedding_dim: int = 20
@@ -54,6 +56,7 @@ class KVMemNNConfig:
   init_std: float = 0.1
   r_identity_init: bool = True
   pe_length: int = 0
+  null_attention: bool = False
 
   def __post_init__(self):
     check_encoding(self.encoding, self.pe_length)
@@ -118,9 +121,10 @@ def apply(params: Params, memory: jax.Array, memory_mask: jax.Array, query: jax.
     keys = keys + params["TK"][time_index] * time_weight
     values = values + params["TV"][time_index] * time_weight
   (q,) = encode_with_embeddings([params["A"]], query, c.encoding, c.pe_length)
+  null_slots = c.memory_size - jnp.sum(memory_mask) if c.null_attention else None
   attention = []
   for j in range(c.num_hops):
-    o, p = memory_hop(q, keys, values, memory_mask, linear)
+    o, p = memory_hop(q, keys, values, memory_mask, linear, null_slots)
     q = params[f"R{j}"] @ (q + o)
     attention.append(p)
   return MemN2NOutput(logits=params["B"] @ q, attention=jnp.stack(attention))

@@ -84,10 +84,9 @@ def build_model(model_config: ml_collections.ConfigDict, vocab_size: int,
                 encoding=model_config.encoding, temporal=bool(model_config.temporal),
                 init_std=float(model_config.init_std),
                 pe_length=pe_length(model_config, sentence_length, query_length))
+  common["null_attention"] = bool(model_config.get("null_attention", False))
   if name == "memn2n":
-    cfg = memn2n.MemN2NConfig(tying=model_config.tying,
-                              null_attention=bool(model_config.get("null_attention", False)),
-                              **common)
+    cfg = memn2n.MemN2NConfig(tying=model_config.tying, **common)
     module = memn2n
   elif name == "kvmemnn":
     cfg = kvmemnn.KVMemNNConfig(**common)
