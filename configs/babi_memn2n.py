@@ -2,6 +2,11 @@
 
 Run (10 seeds at once, best by validation):
     python experiments/train.py --config=configs/babi_memn2n.py --workdir=/tmp/babi_memn2n
+  measured 2026-12-01 on one core of a 2-core x86-64 CPU: 11.8% mean test error, 9 failed
+  tasks (paper 12.4% / 11), every seed 11.5-12.3%; 41 min.
+The defaults follow the authors' MATLAB code where it differs from the paper's text
+(centred position encoding with one J, null attention over empty slots, lr 0.005 with
+linear start, their decay rule); README "Memory networks on bAbI" measures each.
 Ablation rows of the paper, via the config argument (bow | pe | pe_ls | pe_ls_rn | pe_ls_lw):
     python experiments/train.py --config=configs/babi_memn2n.py:bow --workdir=/tmp/babi_bow
 Per-task training (d = 20, 100 epochs, halving every 25):

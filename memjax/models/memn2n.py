@@ -21,8 +21,13 @@ weight of the time word's position. Weight tying (sec. 2.2):
               parameters are K + 1 embeddings E_0..E_K with A^k = E_{k-1}, C^k = E_k;
   layer-wise: A^1 = ... = A^K = A, C^1 = ... = C^K = C, separate B and W, and
               a linear map H between hops.
-Random noise (RN, sec. 4.1) adds ~10% empty memories by shifting the temporal
-index T(i) of training examples (`random_time_index`). Row 0 of every word
+With `null_attention` (the authors' code, where empty slots are all-nil
+sentences that stay in the softmax) each hop's softmax also counts the
+memory_size - (statements) empty slots as zero vectors of score 0:
+    p_i = exp(u . m_i) / (sum_{j valid} exp(u . m_j) + #empty),
+so a hop can attend to nothing. Random noise (RN, sec. 4.1) adds ~10% empty
+memories by shifting the temporal index T(i) of training examples
+(`random_time_index`). Row 0 of every word
 embedding is the nil word and stays zero (`zero_nil_embeddings`).
 
 Everything is a pure function of a params dict (one matrix per leaf, so
