@@ -62,7 +62,7 @@ def test_authors_position_encoding_matches_their_code():
   assert float(jnp.mean(memn2n.position_encoding_authors(9, 7))) == pytest.approx(1.0)
   with pytest.raises(ValueError, match="pe_length"):
     memn2n.MemN2NConfig(vocab_size=5, encoding="position_authors")
-  with pytest.raises(ValueError, match="config.model.pe_length=3"):
+  with pytest.raises(ValueError, match="exceed pe_length=3"):
     memn2n.sentence_features(jnp.ones((2, 4), jnp.int32), 5, "position_authors", pe_length=3)
 
 

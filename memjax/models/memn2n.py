@@ -150,8 +150,9 @@ def position_encoding_authors(pe_length: int, dim: int) -> jax.Array:
 
 def _check_pe_length(sentence_length: int, pe_length: int) -> None:
   if sentence_length > pe_length:
-    raise ValueError(f"sentences of {sentence_length} words exceed config.model.pe_length="
-                     f"{pe_length} (J of encoding='position_authors')")
+    raise ValueError(f"sentences of {sentence_length} words exceed pe_length={pe_length}, the J "
+                     "of encoding='position_authors' the model was built with (longest "
+                     "sentence, + 1 time word)")
 
 
 def word_weights(words: jax.Array, dim: int, encoding: str, pe_length: int = 0) -> jax.Array:

@@ -445,6 +445,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     start_time: `time.time()` at process launch, so wall time includes start-up.
   """
   start_time = time.time() if start_time is None else start_time
+  halvings(0, 1, config.train.get("decay_rule", "every"))  # a bad rule is named before any work
   workdir_path = check_workdir(config, workdir)
   mode = config.data.mode
   if mode not in ("joint", "per_task"):
