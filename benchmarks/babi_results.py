@@ -70,7 +70,9 @@ def summary_table(runs: List[Dict]) -> str:
       paper_text = "-"
     else:
       paper_text = f"{paper[0]}" + ("" if paper[1] is None else f" / {paper[1]}")
-    tasks_note = "" if len(r["tasks"]) == NUM_TASKS else f" ({len(r['tasks'])} tasks)"
+    # A name given by --names is used as it is.
+    tasks_note = ("" if len(r["tasks"]) == NUM_TASKS or r.get("_name")
+                  else f" ({len(r['tasks'])} tasks)")
     lines.append(
         f"| {_name(r)}{tasks_note} | {r['num_hops']} | {r['num_seeds']} | {_epochs(r)} | "
         f"{r['best_mean_test_error_pct']:.1f} | {r['best_failed_tasks']} | "

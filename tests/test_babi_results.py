@@ -41,12 +41,14 @@ def test_tables_name_rows_quote_the_paper_and_replace_only_the_marked_block(tmp_
       "<!-- study:end -->\ntail\n")
   assert "old table" not in text
   rows = [line for line in text.splitlines() if line.startswith("| recipe")]
-  # Summary rows (3 of 20 tasks, said in the name): mean 7.0 with 1 failed task (joint, paper 12.4 / 11); 5.7 with 2 (BoW, 25.1).
-  assert rows[0].startswith("| recipe one (3 tasks) | 3 | 2 | 90 | 7.0 | 1 | 9.5 +/- 0.5 | 1h02m | 12.4 / 11 |")
-  assert rows[1].startswith("| recipe two (3 tasks) | 3 | 2 | 90 | 5.7 | 2 |") and rows[1].endswith("| 25.1 |")
+  # Summary rows (names as given): mean 7.0 with 1 failed task (joint, paper 12.4 / 11); 5.7 with 2 (BoW, 25.1).
+  assert rows[0].startswith("| recipe one | 3 | 2 | 90 | 7.0 | 1 | 9.5 +/- 0.5 | 1h02m | 12.4 / 11 |")
+  assert rows[1].startswith("| recipe two | 3 | 2 | 90 | 5.7 | 2 |") and rows[1].endswith("| 25.1 |")
   assert "| 2 | 20.0 | 6.0 |" in text                                  # per-task table, task 2
   assert "| 4 | - | - |" in text                                     # tasks not run: "-"
   assert "Study." in capsys.readouterr().out
+  babi_results.main([first])                                         # default name counts tasks
+  assert "| MemN2N PE+LS+RN joint 1k (3 tasks) | 3 |" in capsys.readouterr().out
 
 
 def test_bad_arguments_give_one_line(tmp_path, capsys):
