@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 
 from memjax.models import memn2n
-from memjax.models.memn2n import (MemN2NOutput, check_encoding, temporal_weight, encode_with_embeddings, memory_hop,
-                                  random_time_index)
+from memjax.models.memn2n import (MemN2NOutput, check_encoding, encode_with_embeddings,
+                                  memory_hop, random_time_index, temporal_weight)
 
 Params = Dict[str, jax.Array]
 random_time_index = random_time_index  # re-exported: same RN noise as MemN2N
