@@ -245,13 +245,19 @@ class Vocabulary:
 
   @classmethod
   def from_examples(cls, examples: Iterable[QAExample]) -> "Vocabulary":
-    words = set()
-    for ex in examples:
-      for sentence in ex.story:
-        words.update(sentence)
-      words.update(ex.question)
-      words.add(ex.answer_word)
-    return cls(words)
+    """Story and question words, and each answer as one word ("n,s" for lists)."""
+    return cls(example_words(examples, lambda ex: [ex.answer_word]))
+
+
+def example_words(examples: Iterable[QAExample], answer_words) -> set:
+  """The words of every statement and question, plus `answer_words(example)` of each."""
+  words = set()
+  for ex in examples:
+    for sentence in ex.story:
+      words.update(sentence)
+    words.update(ex.question)
+    words.update(answer_words(ex))
+  return words
 
 
 class EncodedSplit(NamedTuple):
@@ -498,14 +504,8 @@ def story_vocabulary(stories: Iterable[Story]) -> Vocabulary:
   Unlike `Vocabulary.from_examples`, list answers ("n,s") are split into
   their words, since each has its own answer step.
   """
-  words = set(SPECIAL_TOKENS)
-  for story in stories:
-    for example in story:
-      for sentence in example.story:
-        words.update(sentence)
-      words.update(example.question)
-      words.update(example.answer)
-  return Vocabulary(words)
+  examples = (example for story in stories for example in story)
+  return Vocabulary(set(SPECIAL_TOKENS) | example_words(examples, lambda ex: ex.answer))
 
 
 class EncodedStories(NamedTuple):

@@ -121,7 +121,7 @@ def apply(params: Params, memory: jax.Array, memory_mask: jax.Array, query: jax.
     keys = keys + params["TK"][time_index] * time_weight
     values = values + params["TV"][time_index] * time_weight
   (q,) = encode_with_embeddings([params["A"]], query, c.encoding, c.pe_length)
-  null_slots = c.memory_size - jnp.sum(memory_mask) if c.null_attention else None
+  null_slots = memn2n.null_slot_count(c, memory_mask)
   attention = []
   for j in range(c.num_hops):
     o, p = memory_hop(q, keys, values, memory_mask, linear, null_slots)

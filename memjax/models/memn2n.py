@@ -296,6 +296,15 @@ def memory_hop(u: jax.Array, memory_in: jax.Array, memory_out: jax.Array,
   return attention_read(p, memory_out), p
 
 
+def null_slot_count(config, memory_mask: jax.Array) -> Optional[jax.Array]:
+  """memory_size - (statements): the empty slots of null attention, None when it is off.
+
+  Counted against `config.memory_size`, not `memory_mask`'s length, because a
+  bucketed batch passes only the first rows of the memory.
+  """
+  return config.memory_size - jnp.sum(memory_mask) if config.null_attention else None
+
+
 def _normal(rng, shape, std):
   return std * jax.random.normal(rng, shape, jnp.float32)
 
@@ -363,8 +372,7 @@ def apply(params: Params, memory: jax.Array, memory_mask: jax.Array, query: jax.
   if time_index is None:
     time_index = jnp.arange(memory.shape[0])
   time_weight = temporal_weight(c.encoding, c.embedding_dim, c.pe_length)
-  # Empty slots of the full memory (a bucketed batch may pass fewer rows than memory_size).
-  null_slots = c.memory_size - jnp.sum(memory_mask) if c.null_attention else None
+  null_slots = null_slot_count(c, memory_mask)
   temporal = lambda t: params[t][time_index] * time_weight if c.temporal else 0.0
   attention = []
   if c.tying == "adjacent":
