@@ -117,23 +117,24 @@ def closed_form_flops(path: str, length: int, seg_len: int, num_layers: int, d_m
 
   Per layer, for q queries over k keys with p keys projected here:
   W_q, W_o: 2 * 2 q d w; feed-forward: 2 * 2 q d d_ff; W_k, W_v: 2 * 2 p d w;
-  W_{k,R} R: 2 p d w (p = k, or 0 when cached); attention (q+u)k, (q+v)r,
-  softmax(.)v: 3 * 2 q k w. Readout: 2 d V per query.
+  W_{k,R} R: 2 p d w (p = k + 1 with the spare row, or 0 when cached);
+  attention (q+u)k and softmax(.)v: 2 * 2 q k w, (q+v)r: 2 q (k + 1) w (the
+  spare distance row, see `relative_attention.rel_shift`). Readout: 2 d V per query.
   """
   width = width or d_model
 
   def layer(queries, keys, projected, positions):
     return (4 * queries * d_model * width + 4 * queries * d_model * d_ff
             + 4 * projected * d_model * width + 2 * positions * d_model * width
-            + 6 * queries * keys * width)
+            + 4 * queries * keys * width + 2 * queries * (keys + 1) * width)
 
   readout = 2 * d_model * vocab_size
   if path == "vanilla":
-    lower = layer(length, length, length, length)
-    top = layer(1, length, length, length)
+    lower = layer(length, length, length, length + 1)
+    top = layer(1, length, length, length + 1)
     return (num_layers - 1) * lower + top + readout
   if path == "xl_hidden":
-    return num_layers * layer(seg_len, length, length, length) / seg_len + readout
+    return num_layers * layer(seg_len, length, length, length + 1) / seg_len + readout
   if path == "xl_cached":
     return num_layers * layer(seg_len, length, seg_len, 0) / seg_len + readout
   if path == "kv_decode":

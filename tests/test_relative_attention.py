@@ -29,6 +29,19 @@ def test_rel_shift_moves_each_row_to_its_distances(qlen, mlen):
       np.testing.assert_array_equal(shifted[..., i, j], scores[..., i, j + qlen - 1 - i])
 
 
+@pytest.mark.parametrize("qlen,mlen", [(1, 0), (4, 0), (3, 5), (6, 6)])
+def test_rel_shift_with_a_spare_column_equals_the_padded_shift(qlen, mlen):
+  """A spare last column (what a spare position row produces) replaces the zero pad."""
+  klen = qlen + mlen
+  scores = _rng(3).normal(size=(2, 3, qlen, klen + 1)).astype(np.float32)
+  shifted = np.asarray(jax.jit(rel.rel_shift, static_argnums=1)(jnp.asarray(scores), klen))
+  padded = np.asarray(rel.rel_shift(jnp.asarray(scores[..., :klen])))
+  allowed = np.asarray(rel.causal_mask(qlen, mlen))
+  np.testing.assert_array_equal(shifted[..., allowed], padded[..., allowed])
+  with pytest.raises(ValueError, match="klen=3"):
+    rel.rel_shift(jnp.zeros((2, 7)), 3)
+
+
 @pytest.mark.parametrize("qlen,mlen", [(4, 0), (3, 5), (6, 2)])
 def test_relative_scores_equal_naive_four_term_loop(qlen, mlen):
   """A_{ij} = q_i k_j + q_i r_{i-j} + u k_j + v r_{i-j}, built one (i, j) at a time."""
@@ -53,9 +66,47 @@ def test_relative_scores_equal_naive_four_term_loop(qlen, mlen):
                + np.einsum("hd,bhd->bh", u, keys[:, j])                   # (c)
                + np.einsum("hd,hd->h", v, r)[None])                       # (d)
       np.testing.assert_allclose(scores[:, :, i, j], naive, rtol=1e-5, atol=1e-5)
+  # A spare row for distance -1 and a scale give the same unmasked scores, scaled.
+  spare = rng.normal(size=(heads, 1, head_dim)).astype(np.float32)
+  with_spare = np.asarray(rel.relative_scores(
+      queries.transpose(0, 2, 1, 3), keys.transpose(0, 2, 1, 3),
+      np.concatenate([position_keys.transpose(1, 0, 2), spare], 1), u, v, scale=0.5))
+  allowed = np.asarray(rel.causal_mask(qlen, mlen))
+  np.testing.assert_allclose(with_spare[..., allowed], 0.5 * scores[..., allowed], rtol=1e-5,
+                             atol=1e-5)
 
 
-def test_attention_module_equals_numpy_loop_reference():
+@pytest.mark.parametrize("mlen", [0, 5])
+def test_attend_over_key_blocks_equals_attend_over_their_concatenation(mlen):
+  batch, qlen, heads, head_dim = 2, 3, 2, 4
+  klen = mlen + qlen
+  rng = _rng(4)
+  queries, keys, values = (jnp.asarray(rng.normal(size=(batch, heads, n, head_dim)), jnp.float32)
+                           for n in (qlen, klen, klen))
+  position_keys = jnp.asarray(rng.normal(size=(heads, klen + 1, head_dim)), jnp.float32)
+  valid = np.ones((batch, mlen), bool)
+  valid[1, :2] = False
+  mask = np.asarray(rel.causal_mask(qlen, mlen))[None] & np.concatenate(
+      [valid, np.ones((batch, qlen), bool)], 1)[:, None]
+  module = rel.RelativeAttention(num_heads=heads, head_dim=head_dim)
+  params = module.init(jax.random.PRNGKey(0), jnp.zeros((batch, qlen, 8)),
+                       jnp.zeros((batch, mlen, 8)), jnp.zeros((klen, 8)), mask)
+  for bias in ("content_bias", "position_bias"):  # non-zero, so terms (c) and (d) count
+    params["params"][bias] = jnp.asarray(rng.normal(size=(heads, head_dim)), jnp.float32)
+  attend = jax.jit(lambda *a: module.apply(params, *a, method=module.attend))
+  whole, whole_probabilities = attend(queries, keys, values, position_keys, mask)
+  split = lambda x: (x[:, :, :mlen], x[:, :, mlen:])  # noqa: E731
+  blocks, block_probabilities = attend(queries, split(keys), split(values), position_keys, mask)
+  np.testing.assert_allclose(np.asarray(blocks), np.asarray(whole), rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(np.asarray(block_probabilities), np.asarray(whole_probabilities),
+                             rtol=1e-5, atol=1e-7)
+  with pytest.raises(ValueError, match="2 key blocks but 1 value"):
+    module.apply(params, queries, split(keys), (values,), position_keys, mask,
+                 method=module.attend)
+
+
+@pytest.mark.parametrize("spare_row", [False, True])
+def test_attention_module_equals_numpy_loop_reference(spare_row):
   batch, qlen, mlen, d_model, heads = 2, 4, 3, 8, 2
   head_dim = d_model // heads
   klen = qlen + mlen
@@ -64,7 +115,7 @@ def test_attention_module_equals_numpy_loop_reference():
   memory = rng.normal(size=(batch, mlen, d_model)).astype(np.float32)
   memory_valid = np.array([[True] * mlen, [False, True, True]])
   module = rel.RelativeAttention(num_heads=heads, head_dim=head_dim)
-  encodings = rel.sinusoid_encoding(rel.relative_distances(klen), d_model)
+  encodings = rel.sinusoid_encoding(rel.relative_distances(klen, spare_row=spare_row), d_model)
   causal = rel.causal_mask(qlen, mlen)
   keys_valid = np.concatenate([memory_valid, np.ones((batch, qlen), bool)], 1)
   mask = np.asarray(causal)[None] & keys_valid[:, None]
@@ -106,6 +157,8 @@ def test_sinusoid_and_clamp_len():
   distances = rel.relative_distances(6, clamp_len=3)
   np.testing.assert_array_equal(np.asarray(distances), [3, 3, 3, 2, 1, 0])
   np.testing.assert_array_equal(np.asarray(rel.relative_distances(4)), [3, 2, 1, 0])
+  np.testing.assert_array_equal(np.asarray(rel.relative_distances(3, spare_row=True)),
+                                [2, 1, 0, -1])
   encodings = np.asarray(rel.sinusoid_encoding(distances, 8))
   for row, distance in enumerate([3, 3, 3, 2, 1, 0]):
     np.testing.assert_allclose(encodings[row], _np_sinusoid(distance, 8), atol=1e-6)

@@ -34,12 +34,17 @@ class CachedMemory(NamedTuple):
   """Projected per-layer memory; leading dim is batch.
 
   Attributes:
-    keys: W_{k,E} m `[batch, layers, heads, mem_len, head_dim]` (head-major, as attention reads it).
-    values: W_v m `[batch, layers, heads, mem_len, head_dim]`.
+    keys: per layer, W_{k,E} m `[batch, heads, mem_len, head_dim]` (head-major, as
+      attention reads it), a tuple of `layers` arrays.
+    values: per layer, W_v m `[batch, heads, mem_len, head_dim]`, a tuple.
     valid: `[batch, mem_len]` bool.
+
+  One array per layer rather than one stacked `[batch, layers, ...]` array:
+  XLA copies a slice of a stacked array before a matmul reads it, and restacks
+  the new memory after the step, two copies of the whole cache per segment.
   """
-  keys: jax.Array
-  values: jax.Array
+  keys: Tuple[jax.Array, ...]
+  values: Tuple[jax.Array, ...]
   valid: jax.Array
 
 
@@ -51,15 +56,20 @@ def empty_cached_memory(model: TransformerXL, batch_size: int,
                         mem_len: Optional[int] = None) -> CachedMemory:
   """All-invalid `CachedMemory` of `mem_len` slots (default `model.mem_len`)."""
   mem_len = model.mem_len if mem_len is None else mem_len
-  shape = (batch_size, model.num_layers, model.num_heads, mem_len, _head_dim(model))
-  return CachedMemory(keys=jnp.zeros(shape), values=jnp.zeros(shape),
+  shape = (batch_size, model.num_heads, mem_len, _head_dim(model))
+  return CachedMemory(keys=tuple(jnp.zeros(shape) for _ in range(model.num_layers)),
+                      values=tuple(jnp.zeros(shape) for _ in range(model.num_layers)),
                       valid=jnp.zeros((batch_size, mem_len), bool))
 
 
-def position_keys(model: TransformerXL, klen: int) -> jax.Array:
-  """r^n = W^n_{k,R} R for every layer: `[layers, heads, klen, head_dim]` (a `method=`)."""
+def position_keys(model: TransformerXL, klen: int) -> Tuple[jax.Array, ...]:
+  """r^n = W^n_{k,R} R for every layer n, each `[heads, klen + 1, head_dim]` (a `method=`).
+
+  Rows are distances klen-1..0 and the spare row for -1 (`relative_attention.rel_shift`).
+  A tuple with one array per layer, for the reason given in `CachedMemory`.
+  """
   encodings = model.encodings(klen)
-  return jnp.stack([layer.attention.project_positions(encodings) for layer in model.layers])
+  return tuple(layer.attention.project_positions(encodings) for layer in model.layers)
 
 
 def project_memory(model: TransformerXL, state: XLState) -> CachedMemory:
@@ -69,12 +79,16 @@ def project_memory(model: TransformerXL, state: XLState) -> CachedMemory:
     layer_keys, layer_values = layer.attention.project_keys_values(state.memory.hidden[:, n])
     keys.append(layer_keys)
     values.append(layer_values)
-  return CachedMemory(keys=jnp.stack(keys, 1), values=jnp.stack(values, 1),
-                      valid=state.memory.valid)
+  return CachedMemory(keys=tuple(keys), values=tuple(values), valid=state.memory.valid)
+
+
+def _last(blocks: jax.Array, length: int) -> jax.Array:
+  """The last `length` entries of `[batch, heads, n, head_dim]` along axis 2."""
+  return blocks[:, :, blocks.shape[2] - length:]
 
 
 def cached_step(model: TransformerXL, cache: CachedMemory, tokens: jax.Array,
-                layer_position_keys: jax.Array,
+                layer_position_keys: Tuple[jax.Array, ...],
                 resets: Optional[jax.Array] = None) -> Tuple[CachedMemory, jax.Array]:
   """One segment with projected memory (a `method=`); equals `TransformerXL.__call__`.
 
@@ -82,7 +96,8 @@ def cached_step(model: TransformerXL, cache: CachedMemory, tokens: jax.Array,
     model: the bound `TransformerXL`.
     cache: `CachedMemory` with mem_len slots.
     tokens: `[batch, qlen]`.
-    layer_position_keys: `position_keys(model, mem_len + qlen)`, `[layers, heads, klen, head_dim]`.
+    layer_position_keys: `position_keys(model, mem_len + qlen)`, per layer
+      `[heads, klen + 1, head_dim]`.
     resets: optional `[batch]` bool, empties that example's memory first.
 
   Returns:
@@ -91,25 +106,32 @@ def cached_step(model: TransformerXL, cache: CachedMemory, tokens: jax.Array,
   valid = cache.valid if resets is None else cache.valid & ~resets[:, None]
   qlen = tokens.shape[1]
   mem_len = valid.shape[1]
-  if layer_position_keys.shape[2] != mem_len + qlen:
-    raise ValueError(f"position keys cover klen={layer_position_keys.shape[2]}, but the cache "
-                     f"has {mem_len} slots and the segment {qlen} tokens")
+  if len(layer_position_keys) != model.num_layers:
+    raise ValueError(f"position keys for {len(layer_position_keys)} layers, but the model has "
+                     f"{model.num_layers}; use position_keys(model, {mem_len + qlen})")
+  if layer_position_keys[0].shape[1] != mem_len + qlen + 1:
+    raise ValueError(f"position keys cover klen={layer_position_keys[0].shape[1] - 1}, but the "
+                     f"cache has {mem_len} slots and the segment {qlen} tokens; use "
+                     f"position_keys(model, {mem_len + qlen})")
   mask = model.attention_mask(qlen, valid)
   hidden = model.embed(tokens)
   kept_keys, kept_values = [], []
   for n, layer in enumerate(model.layers):
     segment_keys, segment_values = layer.attention.project_keys_values(hidden)
-    keys = jnp.concatenate([jax.lax.stop_gradient(cache.keys[:, n]), segment_keys], axis=2)
-    values = jnp.concatenate([jax.lax.stop_gradient(cache.values[:, n]), segment_values], axis=2)
-    # The next cache is the last mem_len of the keys attended to now (no second concatenation).
-    kept_keys.append(keys[:, :, qlen:])
-    kept_values.append(values[:, :, qlen:])
-    attended, _ = layer.attention.attend(layer.attention.project_queries(hidden), keys, values,
+    memory_keys = jax.lax.stop_gradient(cache.keys[n])
+    memory_values = jax.lax.stop_gradient(cache.values[n])
+    # The next cache: the last mem_len of [memory; segment].
+    kept_keys.append(_last(jnp.concatenate([memory_keys, segment_keys], axis=2), mem_len))
+    kept_values.append(_last(jnp.concatenate([memory_values, segment_values], axis=2), mem_len))
+    # Memory and segment as two key blocks: no concatenated copy for attention.
+    attended, _ = layer.attention.attend(layer.attention.project_queries(hidden),
+                                         (memory_keys, segment_keys),
+                                         (memory_values, segment_values),
                                          layer_position_keys[n], mask)
     hidden = layer.finish(hidden, attended)
-  keys, values = jnp.stack(kept_keys, 1), jnp.stack(kept_values, 1)
   valid = jnp.concatenate([valid, jnp.ones((valid.shape[0], qlen), bool)], axis=1)[:, qlen:]
-  return CachedMemory(keys=keys, values=values, valid=valid), model.readout(hidden)
+  return (CachedMemory(keys=tuple(kept_keys), values=tuple(kept_values), valid=valid),
+          model.readout(hidden))
 
 
 def sliding_window_logits(model: TransformerXL, window: jax.Array,
@@ -129,9 +151,9 @@ def sliding_window_logits(model: TransformerXL, window: jax.Array,
   layer computes only the last query, the one whose logits are read.
 
   Chunk queries at absolute positions c, ..., c + Q - 1 need distance rows
-  c + Q - 1 down to c + Q - A for `rel_shift`: a slice, starting at A - Q - c, of
-  the position keys for distances A - 1..0 followed by A - 1 zero rows
-  (negative distances, always masked).
+  c + Q - 1 down to c + Q - A, and one spare, for `rel_shift`: a slice of A + 1
+  rows, starting at A - Q - c, of the position keys for distances A - 1..-1
+  followed by A - 1 zero rows (negative distances, always masked).
   """
   if model.mem_len:
     raise ValueError(f"sliding-window evaluation is the vanilla baseline; model.mem_len must "
@@ -147,12 +169,13 @@ def sliding_window_logits(model: TransformerXL, window: jax.Array,
   for n, layer in enumerate(model.layers):
     attention = layer.attention
     keys, values = attention.project_keys_values(hidden)
+    # Position rows for distances A-1..0, -1, then zeros (negative distances, always masked).
     table = jnp.pad(attention.project_positions(encodings), ((0, 0), (0, length - 1), (0, 0)))
 
     def block(start, size, inputs=hidden, layer=layer, keys=keys, values=values, table=table):
       """h^n for the `size` queries at absolute positions start, ...: `[batch, size, d_model]`."""
       queries = jax.lax.dynamic_slice_in_dim(inputs, start, size, axis=1)
-      shifted = jax.lax.dynamic_slice_in_dim(table, length - size - start, length, axis=1)
+      shifted = jax.lax.dynamic_slice_in_dim(table, length - size - start, length + 1, axis=1)
       mask = jnp.arange(length)[None, :] <= start + jnp.arange(size)[:, None]
       attended, _ = layer.attention.attend(
           layer.attention.project_queries(queries), keys, values, shifted,

@@ -132,8 +132,9 @@ class TransformerXL(MemoryCore):
     return self.embedding(tokens.astype(jnp.int32)) * (self.d_model ** 0.5)
 
   def encodings(self, klen: int) -> jax.Array:
-    """R for distances klen-1..0 (clamped): `[klen, d_model]`."""
-    return rel.sinusoid_encoding(rel.relative_distances(klen, self.clamp_len), self.d_model)
+    """R for distances klen-1..0 (clamped) and the spare row -1: `[klen + 1, d_model]`."""
+    return rel.sinusoid_encoding(rel.relative_distances(klen, self.clamp_len, spare_row=True),
+                                 self.d_model)
 
   def attention_mask(self, qlen: int, memory_valid: jax.Array) -> jax.Array:
     """`[batch, qlen, mlen + qlen]` causal mask, memory slots gated by `memory_valid [batch, mlen]`."""

@@ -14,11 +14,15 @@ with q = W_q h, k = W_{k,E} h~, r_d = W_{k,R} R_d, R the sinusoid of the
 distance d, and u, v learned `[heads, head_dim]` vectors shared by all positions.
 
 The (b)+(d) term is computed for every (query, distance) pair in one matmul
-against the `klen` position rows ordered by decreasing distance
-(klen-1, ..., 0), and then the *rel-shift* trick (`rel_shift`) moves row i left
-by qlen - 1 - i so that column j holds distance mlen + i - j, an O(qlen klen)
-reshuffle instead of an O(qlen klen d) gather.
+against the position rows ordered by decreasing distance (klen-1, ..., 0, and
+one spare row for distance -1), and then the *rel-shift* trick (`rel_shift`)
+moves row i left by qlen - 1 - i so that column j holds distance mlen + i - j,
+an O(qlen klen) reshuffle instead of an O(qlen klen d) gather. The spare row
+makes the matmul write the `[qlen, klen + 1]` array the trick reads, so the
+shift is a contiguous slice XLA fuses into the score sum instead of a pad and
+a copy (its values only reach masked, future keys).
 """
+import functools
 from typing import Optional, Tuple
 
 import flax.linen as nn
@@ -31,14 +35,16 @@ _MASK_VALUE = -1e30
 _SINUSOID_BASE = 10000.0
 
 
-def relative_distances(klen: int, clamp_len: Optional[int] = None) -> jax.Array:
+def relative_distances(klen: int, clamp_len: Optional[int] = None,
+                       spare_row: bool = False) -> jax.Array:
   """Distances `klen-1, ..., 1, 0` as float32 `[klen]`, clamped at `clamp_len` if given.
 
   `clamp_len` (Dai et al., released code) makes all distances beyond it share
   one encoding, so evaluation with a longer memory than training sees no unseen
-  distance.
+  distance. `spare_row` appends distance -1 (`[klen + 1]`), the row `rel_shift`
+  needs past distance 0; its scores only land on masked keys.
   """
-  distances = jnp.arange(klen - 1, -1, -1, dtype=jnp.float32)
+  distances = jnp.arange(klen - 1, -2 if spare_row else -1, -1, dtype=jnp.float32)
   if clamp_len is not None and clamp_len >= 0:
     distances = jnp.minimum(distances, float(clamp_len))
   return distances
@@ -54,25 +60,33 @@ def sinusoid_encoding(distances: jax.Array, d_model: int) -> jax.Array:
   return jnp.concatenate([jnp.sin(angles), jnp.cos(angles)], axis=-1)
 
 
-def rel_shift(scores: jax.Array) -> jax.Array:
+def rel_shift(scores: jax.Array, klen: Optional[int] = None) -> jax.Array:
   """The rel-shift trick: `out[..., i, j] = scores[..., i, j + qlen - 1 - i]`.
 
   Args:
-    scores: `[..., qlen, klen]`, column c holding distance klen - 1 - c.
+    scores: `[..., qlen, klen]`, column c holding distance klen - 1 - c, or
+      `[..., qlen, klen + 1]` with a spare last column (distance -1) when
+      `klen` is given.
+    klen: number of keys; default `scores.shape[-1]` (no spare column).
 
   Returns:
     `[..., qlen, klen]` whose column j holds distance mlen + i - j for query i
     (mlen = klen - qlen). Entries with j > mlen + i (future keys) are garbage
     and must be masked by the caller.
 
-  One zero column is appended, so row i of the padded `[qlen, klen + 1]` array
-  starts at flat index i (klen + 1); out[i, j] is then the flat element
-  i klen + j + qlen - 1, i.e. `out` is one contiguous slice of the flattened
-  padded array (a copy XLA does without index arithmetic per element).
+  With a spare column (appended here as zeros when the caller has none), row i
+  of the `[qlen, klen + 1]` array starts at flat index i (klen + 1); out[i, j]
+  is then the flat element i klen + j + qlen - 1, i.e. `out` is one contiguous
+  slice of the flattened array (no index arithmetic per element).
   """
-  *batch_dims, qlen, klen = scores.shape
-  padded = jnp.pad(scores, [(0, 0)] * len(batch_dims) + [(0, 0), (0, 1)])
-  flat = padded.reshape(*batch_dims, qlen * (klen + 1))
+  *batch_dims, qlen, width = scores.shape
+  klen = width if klen is None else klen
+  if width == klen:
+    scores = jnp.pad(scores, [(0, 0)] * len(batch_dims) + [(0, 0), (0, 1)])
+  elif width != klen + 1:
+    raise ValueError(f"rel_shift: scores have {width} columns, expected klen={klen} or "
+                     f"klen + 1 (spare column)")
+  flat = scores.reshape(*batch_dims, qlen * (klen + 1))
   return jax.lax.slice_in_dim(flat, qlen - 1, qlen - 1 + qlen * klen,
                               axis=-1).reshape(*batch_dims, qlen, klen)
 
@@ -102,22 +116,53 @@ def causal_mask(qlen: int, mlen: int, same_length: bool = False,
 
 
 def relative_scores(queries: jax.Array, keys: jax.Array, position_keys: jax.Array,
-                    content_bias: jax.Array, position_bias: jax.Array) -> jax.Array:
-  """Unscaled A^rel (terms a+b+c+d), with the rel-shift: `[batch, heads, qlen, klen]`.
+                    content_bias: jax.Array, position_bias: jax.Array,
+                    scale: float = 1.0) -> jax.Array:
+  """A^rel (terms a+b+c+d) times `scale`, with the rel-shift: `[batch, heads, qlen, klen]`.
 
   Arrays are head-major, so every product is a batched matmul over (batch, head)
   with no transposes (XLA's CPU matmuls run ~1.5x faster than with heads inside).
+  `scale` multiplies the `[qlen, head_dim]` queries rather than the
+  `[qlen, klen]` scores.
 
   Args:
     queries: q `[batch, heads, qlen, head_dim]`.
     keys: k `[batch, heads, klen, head_dim]`.
-    position_keys: r = W_{k,R} R `[heads, klen, head_dim]`, rows for distances klen-1..0.
+    position_keys: r = W_{k,R} R `[heads, klen, head_dim]`, rows for distances
+      klen-1..0, optionally followed by the spare row for distance -1
+      (`[heads, klen + 1, head_dim]`, see `relative_distances`), which saves a copy.
     content_bias: u `[heads, head_dim]`.
     position_bias: v `[heads, head_dim]`.
   """
-  content = jnp.einsum("bhqd,bhkd->bhqk", queries + content_bias[:, None], keys)
-  position = jnp.einsum("bhqd,hkd->bhqk", queries + position_bias[:, None], position_keys)
-  return content + rel_shift(position)
+  (scores,) = relative_score_blocks(queries, (keys,), position_keys, content_bias,
+                                    position_bias, scale)
+  return scores
+
+
+def relative_score_blocks(queries: jax.Array, key_blocks, position_keys: jax.Array,
+                          content_bias: jax.Array, position_bias: jax.Array,
+                          scale: float = 1.0):
+  """`relative_scores` for keys given as blocks along the key axis (e.g. memory, segment).
+
+  Returns one `[batch, heads, qlen, klen_b]` array per block of
+  `[batch, heads, klen_b, head_dim]` keys; concatenated they are
+  `relative_scores` of the concatenated keys, without that copy.
+  """
+  klen = sum(block.shape[2] for block in key_blocks)
+  # r broadcast over batch: the same (batch, head) matmul as the content term.
+  # Written as "bhqd,hkd", XLA computes the transpose [h, k, q] and then copies
+  # it (measured 1.5x slower at klen = 3800).
+  position_keys = jnp.broadcast_to(position_keys, queries.shape[:1] + position_keys.shape)
+  position = rel_shift(jnp.einsum("bhqd,bhkd->bhqk", (queries + position_bias[:, None]) * scale,
+                                  position_keys), klen)
+  content_queries = (queries + content_bias[:, None]) * scale
+  blocks, start = [], 0
+  for keys in key_blocks:
+    end = start + keys.shape[2]
+    blocks.append(jnp.einsum("bhqd,bhkd->bhqk", content_queries, keys)
+                  + position[..., start:end])
+    start = end
+  return blocks
 
 
 def masked_softmax(scores: jax.Array, mask: jax.Array) -> jax.Array:
@@ -164,30 +209,50 @@ class RelativeAttention(nn.Module):
     """R `[klen, d_model]` -> r = W_{k,R} R `[heads, klen, head_dim]`."""
     return self._heads(self.position(encodings))
 
-  def attend(self, queries: jax.Array, keys: jax.Array, values: jax.Array,
-             position_keys: jax.Array, mask: jax.Array) -> Tuple[jax.Array, jax.Array]:
+  def attend(self, queries: jax.Array, keys, values, position_keys: jax.Array,
+             mask: jax.Array) -> Tuple[jax.Array, jax.Array]:
     """softmax(A^rel / sqrt(d_head)) v, heads concatenated (before W_o).
 
     Args:
       queries: `[batch, heads, qlen, head_dim]`.
-      keys, values: `[batch, heads, klen, head_dim]`.
-      position_keys: `[heads, klen, head_dim]`.
+      keys, values: `[batch, heads, klen, head_dim]`, or tuples of blocks that
+        concatenate to that along the key axis (e.g. `(memory, segment)`):
+        the softmax then runs over all blocks without copying them into one
+        array, which the cached evaluation path uses (`fast_eval.cached_step`).
+      position_keys: `[heads, klen (+ 1 spare), head_dim]`.
       mask: `[batch, qlen, klen]` bool.
 
     Returns:
       (`[batch, qlen, heads * head_dim]`, probabilities `[batch, heads, qlen, klen]`).
     """
-    scores = relative_scores(queries, keys, position_keys, self.content_bias,
-                             self.position_bias) * (self.head_dim ** -0.5)
-    scores = jnp.where(mask[:, None], scores, _MASK_VALUE)
+    key_blocks = tuple(keys) if isinstance(keys, (tuple, list)) else (keys,)
+    value_blocks = tuple(values) if isinstance(values, (tuple, list)) else (values,)
+    if len(key_blocks) != len(value_blocks):
+      raise ValueError(f"attend: {len(key_blocks)} key blocks but {len(value_blocks)} value blocks")
+    block_scores = relative_score_blocks(queries, key_blocks, position_keys, self.content_bias,
+                                         self.position_bias, scale=self.head_dim ** -0.5)
+    starts = [0]
+    for block in key_blocks:
+      starts.append(starts[-1] + block.shape[2])
+    # Empty blocks (e.g. a memory of 0 slots) would make an empty max.
+    nonempty = [n for n, block in enumerate(key_blocks) if block.shape[2]]
+    value_blocks = [value_blocks[n] for n in nonempty]
+    block_scores = [jnp.where(mask[:, None, :, starts[n]:starts[n + 1]], block_scores[n],
+                              _MASK_VALUE) for n in nonempty]
     # softmax(s) v = (exp(s - max s) v) / sum exp(s - max s): dividing the
     # [qlen, head_dim] product instead of the [qlen, klen] weights saves a pass
     # over the scores. `probabilities` is only computed where a caller uses it.
-    weights = jnp.exp(scores - jax.lax.stop_gradient(jnp.max(scores, axis=-1, keepdims=True)))
-    normaliser = jnp.sum(weights, axis=-1, keepdims=True)
-    attended = jnp.einsum("bhqk,bhkd->bhqd", weights, values) / normaliser
+    top = functools.reduce(jnp.maximum, [jnp.max(scores, axis=-1, keepdims=True)
+                                         for scores in block_scores])
+    top = jax.lax.stop_gradient(top)
+    weights = [jnp.exp(scores - top) for scores in block_scores]
+    normaliser = sum(jnp.sum(w, axis=-1, keepdims=True) for w in weights)
+    attended = sum(jnp.einsum("bhqk,bhkd->bhqd", w, block)
+                   for w, block in zip(weights, value_blocks)) / normaliser
     attended = jnp.swapaxes(attended, 1, 2)
-    return attended.reshape(attended.shape[:2] + (-1,)), weights / normaliser
+    probabilities = (weights[0] if len(weights) == 1
+                     else jnp.concatenate(weights, axis=-1)) / normaliser
+    return attended.reshape(attended.shape[:2] + (-1,)), probabilities
 
   def __call__(self, inputs: jax.Array, memory: jax.Array, encodings: jax.Array,
                mask: jax.Array) -> Tuple[jax.Array, jax.Array]:
@@ -197,7 +262,7 @@ class RelativeAttention(nn.Module):
       inputs: h `[batch, qlen, d_model]`, this layer's input for the segment.
       memory: `[batch, mlen, d_model]`, the previous segments' inputs to this layer
         (already under stop_gradient).
-      encodings: R `[mlen + qlen, d_model]` (see `relative_distances`).
+      encodings: R `[mlen + qlen (+ 1 spare), d_model]` (see `relative_distances`).
       mask: `[batch, qlen, mlen + qlen]` bool.
 
     Returns:
