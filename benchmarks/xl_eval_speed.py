@@ -1,6 +1,7 @@
 """Per-token evaluation time: sliding vanilla vs Transformer-XL (hidden states / cached projections) vs KV-cache decoding.
 
-    taskset -c 1 python benchmarks/xl_eval_speed.py --repeats=5 --json=xl_eval_speed.json  # README table; one core, ~6 min
+    taskset -c 1 python benchmarks/xl_eval_speed.py --repeats=5 --json=xl_eval_speed.json  # one core, ~2-6 min
+    python benchmarks/xl_eval_speed.py --from_json=xl_eval_speed.json              # the README's table
     python benchmarks/xl_eval_speed.py --lengths=128,512 --repeats=2            # quick look
 
 Model: 6 layers, d_model 256, 4 heads of 64 (Transformer-XL's enwik8 d_head),
@@ -57,6 +58,8 @@ def _parse(argv=None):
   parser.add_argument("--threads", type=int, default=1,
                       help="1: single-threaded XLA (one core); 0: XLA's default")
   parser.add_argument("--json", default="", help="also write the table here")
+  parser.add_argument("--from_json", default="",
+                      help="print the README table of an earlier --json file and exit")
   return parser.parse_args(argv)
 
 
@@ -245,8 +248,30 @@ def _print_row(row, header):
         flush=True)
 
 
+def readme_table(rows) -> str:
+  """The README's table (ms per predicted token; speed-ups with their FLOP ratios)."""
+  lines = ["| attention length A | sliding vanilla | XL, hidden-state memory | XL, cached projections "
+           "| KV-cache decoding | XL speed-up (matmul-FLOP ratio, measured/FLOP) "
+           "| cached XL speed-up (FLOP ratio, measured/FLOP) "
+           "| cached vs hidden-state XL (FLOP ratio) |", "|---" * 8 + "|"]
+  for r in rows:
+    lines.append(
+        f"| {r['attention_length']} | {r['vanilla_ms']:.1f} | {r['xl_hidden_ms']:.3f} "
+        f"| {r['xl_cached_ms']:.3f} | {r['kv_decode_ms']:.2f} "
+        f"| **{r['speedup_xl_hidden']:.0f}x** ({r['flop_ratio_xl_hidden']:.0f}x, "
+        f"{r['measured_over_flop_xl_hidden']:.2f}) "
+        f"| {r['speedup_xl_cached']:.0f}x ({r['flop_ratio_xl_cached']:.0f}x, "
+        f"{r['measured_over_flop_xl_cached']:.2f}) "
+        f"| **{r['cached_over_hidden']:.3f}x** ({r['flop_ratio_cached_over_hidden']:.2f}x) |")
+  return "\n".join(lines)
+
+
 def main():
   args = ARGS
+  if args.from_json:
+    with open(args.from_json) as f:
+      print(readme_table(json.load(f)["rows"]))
+    return
   affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
   print(f"# {args.num_layers} layers, d_model {args.d_model}, {args.num_heads} heads, d_ff "
         f"{args.d_ff}, XL segment {args.seg_len}, XL mem_len = A - segment; XLA threads="

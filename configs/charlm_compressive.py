@@ -14,6 +14,13 @@ The README's equal-span comparison (4,000 steps, seed 0, one core each):
       --workdir=/tmp/cmp_s0 --config.train.num_steps=4000 --config.train.eval_every=1000
     (mean-pool row: add --config.model.compression_function=mean_pool)
     (seed-1 rows: --config.seed=1 --config.train.num_steps=2000 in both commands)
+The README's span-16 comparison (2,000 steps, seeds 0 and 1 via --config.seed):
+    python experiments/train.py --config=configs/charlm_transformer_xl.py --workdir=/tmp/xl16 \
+      --config.model.mem_len=16 --config.eval.mem_len=16
+    python experiments/train.py --config=configs/charlm_compressive.py --workdir=/tmp/cmp8 \
+      --config.model.mem_len=8 --config.model.compressed_mem_len=8 \
+      --config.model.compression_rate=4 --config.eval.mem_len=8
+    (mean-pool row: add --config.model.compression_function=mean_pool)
 Smoke size (seconds):
     python experiments/train.py --config=configs/charlm_compressive.py --workdir=/tmp/smoke \
       --config.train.num_steps=5 --config.train.warmup_steps=1 --config.model.num_layers=1 --config.eval.max_segments=2

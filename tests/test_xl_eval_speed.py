@@ -28,3 +28,16 @@ def test_cached_path_does_not_reproject_the_memory():
   short, long = (xl_eval_speed.build_paths(args, length)["xl_cached"] for length in (8, 16))
   per_segment = [xl_eval_speed.count_flops(fn, *fn_args) for fn, fn_args, _ in (short, long)]
   assert per_segment[1] - per_segment[0] == 6 * 4 * (16 - 8) * 8
+
+
+def test_benchmark_rows_and_readme_table(tmp_path, capsys):
+  """A tiny end-to-end run: every path timed, ratios consistent, the README table printed back."""
+  args = xl_eval_speed._parse(["--num_layers=1", "--d_model=8", "--num_heads=2", "--d_ff=12",
+                               "--vocab_size=5", "--seg_len=4", "--lengths=8", "--repeats=1",
+                               "--min_seconds=0"])
+  (row,) = xl_eval_speed.benchmark(args)
+  assert row["speedup_xl_hidden"] == pytest.approx(row["vanilla_ms"] / row["xl_hidden_ms"])
+  assert row["cached_over_hidden"] == pytest.approx(row["xl_hidden_ms"] / row["xl_cached_ms"])
+  table = xl_eval_speed.readme_table([row]).splitlines()
+  assert len(table) == 3 and table[2].startswith("| 8 | ")
+  assert f"**{row['cached_over_hidden']:.3f}x**" in table[2]
