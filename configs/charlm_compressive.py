@@ -21,6 +21,9 @@ The README's span-16 comparison (2,000 steps, seeds 0 and 1 via --config.seed):
       --config.model.mem_len=8 --config.model.compressed_mem_len=8 \
       --config.model.compression_rate=4 --config.eval.mem_len=8
     (mean-pool row: add --config.model.compression_function=mean_pool)
+    (span-8 rows: XL --config.model.mem_len=8 --config.eval.mem_len=8; compressive
+     --config.model.mem_len=4 --config.model.compressed_mem_len=4
+     --config.model.compression_rate=8 --config.eval.mem_len=4)
 Smoke size (seconds):
     python experiments/train.py --config=configs/charlm_compressive.py --workdir=/tmp/smoke \
       --config.train.num_steps=5 --config.train.warmup_steps=1 --config.model.num_layers=1 --config.eval.max_segments=2

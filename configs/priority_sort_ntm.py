@@ -20,7 +20,11 @@ def get_config():
   config.model.num_write_heads = 4
   config.model.memory_size = 64
   config.train.target_error = 0.5
-  config.train.num_steps = 20000
+  config.train.learning_rate = 2e-3
+  config.train.schedule = "cosine"    # decays to 0 over num_steps: the last ~10k steps do the most
+  config.train.num_steps = 28000
+  config.train.eval_every = 1000
+  config.train.checkpoint_every = 1000
   config.eval.lengths = (20,)
   config.eval.memory_size = 0
   return config
