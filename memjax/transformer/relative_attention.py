@@ -23,7 +23,7 @@ shift is a contiguous slice XLA fuses into the score sum instead of a pad and
 a copy (its values only reach masked, future keys).
 """
 import functools
-from typing import Optional, Tuple
+from typing import List, Optional, Sequence, Tuple, Union
 
 import flax.linen as nn
 import jax
@@ -139,9 +139,9 @@ def relative_scores(queries: jax.Array, keys: jax.Array, position_keys: jax.Arra
   return scores
 
 
-def relative_score_blocks(queries: jax.Array, key_blocks, position_keys: jax.Array,
-                          content_bias: jax.Array, position_bias: jax.Array,
-                          scale: float = 1.0):
+def relative_score_blocks(queries: jax.Array, key_blocks: Sequence[jax.Array],
+                          position_keys: jax.Array, content_bias: jax.Array,
+                          position_bias: jax.Array, scale: float = 1.0) -> List[jax.Array]:
   """`relative_scores` for keys given as blocks along the key axis (e.g. memory, segment).
 
   Returns one `[batch, heads, qlen, klen_b]` array per block of
@@ -209,7 +209,8 @@ class RelativeAttention(nn.Module):
     """R `[klen, d_model]` -> r = W_{k,R} R `[heads, klen, head_dim]`."""
     return self._heads(self.position(encodings))
 
-  def attend(self, queries: jax.Array, keys, values, position_keys: jax.Array,
+  def attend(self, queries: jax.Array, keys: Union[jax.Array, Sequence[jax.Array]],
+             values: Union[jax.Array, Sequence[jax.Array]], position_keys: jax.Array,
              mask: jax.Array) -> Tuple[jax.Array, jax.Array]:
     """softmax(A^rel / sqrt(d_head)) v, heads concatenated (before W_o).
 
