@@ -7,16 +7,14 @@ Run (the README row: two seeds, the NTM row's schedule):
 import os
 import sys
 
-import ml_collections
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import copy_lstm  # noqa: E402  (the LSTM baseline's model block and learning rate live there)
 import priority_sort_ntm  # noqa: E402
 
 
 def get_config():
   config = priority_sort_ntm.get_config()
-  config.model = ml_collections.ConfigDict()
-  config.model.name = "lstm"          # lstm | gru
-  config.model.hidden_size = 256      # recurrent units
-  config.train.learning_rate = 1e-3
+  baseline = copy_lstm.get_config()
+  config.model = baseline.model                               # lstm, 256 units
+  config.train.learning_rate = baseline.train.learning_rate   # 1e-3
   return config
