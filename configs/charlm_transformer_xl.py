@@ -38,6 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.clamp_len = 64        # distances beyond this share an encoding (-1: no clamp); 64 =
                                      # the longest seen in training, for a longer eval memory
   config.model.same_length = False   # every query sees the same number of keys
+  config.model.dropout = 0.0         # training dropout rate (the released enwik8 base model: 0.1)
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 16       # contiguous streams the training text is cut into

@@ -62,24 +62,12 @@ def test_generalisation_table_with_a_larger_evaluation_memory():
     trainer.Experiment(config).generalization(state.params, jax.random.PRNGKey(0), (2,), 5, memory_size=16)
 
 
-def test_many_seeds_in_one_program_train_independent_models(tmp_path):
-  """num_seeds=2 trains two finite, different models in one program."""
-  config = tiny_config(num_steps=5, checkpoint_every=0)
-  config.num_seeds = 2
-  experiment = trainer.Experiment(config)
-  state = experiment.init_state(0)
-  for _ in range(5):
-    state, _ = experiment.train_step(state)
-  assert state.rng.shape == (2, 2)
-  assert trainer.Experiment(tiny_config()).init_state(0).rng.shape == (1, 2)
-  leaves = jax.tree_util.tree_leaves(state.params)
-  assert all(np.all(np.isfinite(leaf)) for leaf in leaves)
-  assert any(not np.allclose(leaf[0], leaf[1]) for leaf in leaves)
-
-
 @pytest.mark.parametrize("stop_when", ["any", pytest.param("all", marks=pytest.mark.slow)])
 def test_stop_when_any_stops_at_the_first_solved_seed(tmp_path, stop_when):
-  """Best-of-K runs: `any` stops at the first seed under target_error, `all` at the last."""
+  """Best-of-K runs: `any` stops at the first seed under target_error, `all` at the last.
+
+  Also: num_seeds=3 trains three finite, different models in one program.
+  """
   # Seeds 0-2 reach 1.5 bits/seq at steps 250, 240, 260 (measured), so the two modes differ.
   config = tiny_config(num_steps=300, target_error=1.5, eval_every=10, screen_every=1000,
                        checkpoint_every=0, stop_when=stop_when)
@@ -91,6 +79,11 @@ def test_stop_when_any_stops_at_the_first_solved_seed(tmp_path, stop_when):
     assert results["steps"] == solved[solved >= 0].min() and np.any(solved < 0)
   else:
     assert np.all(solved >= 0) and results["steps"] == solved.max() > solved.min()
+  _, state, _ = trainer.load_experiment(str(tmp_path))
+  assert state.rng.shape == (3, 2)
+  leaves = jax.tree_util.tree_leaves(state.params)
+  assert all(leaf.shape[0] == 3 and np.all(np.isfinite(leaf)) for leaf in leaves)
+  assert all(any(not np.allclose(leaf[i], leaf[j]) for leaf in leaves) for i, j in ((0, 1), (0, 2), (1, 2)))
 
 
 def test_unknown_stop_when_is_named(tmp_path):
@@ -115,13 +108,17 @@ def test_run_stops_after_too_many_nan_steps_naming_step_and_checkpoint(tmp_path,
 
 
 def test_nan_skip_keeps_parameters_unchanged():
-  config = tiny_config(debug_nonfinite_steps=(0,))
+  # The config of test_nan_steps_are_skipped_and_counted: the same program (one compile per run).
+  config = tiny_config(num_steps=20, debug_nonfinite_steps=(3, 4, 11))
   experiment = trainer.Experiment(config)
   state = experiment.init_state(0)
+  for _ in range(3):
+    state, _ = experiment.train_step(state)
   before = jax.tree_util.tree_map(np.asarray, state.params)
-  state, _ = experiment.train_step(state)
+  state, _ = experiment.train_step(state)  # step 3 is poisoned
   jax.tree_util.tree_map(np.testing.assert_array_equal, before, jax.tree_util.tree_map(np.asarray, state.params))
-  assert int(state.nonfinite_streak[0]) == 1 and int(state.step) == 1
+  assert int(state.nonfinite_streak[0]) == 1 and int(state.step) == 4
+  assert trainer.Experiment(tiny_config()).init_state(0).rng.shape == (1, 2)
 
 
 def _params(workdir):

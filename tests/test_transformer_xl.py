@@ -297,3 +297,58 @@ def test_char_lm_trainer_smoke(tmp_path):
   assert 0.0 < results["eval"]["bits_per_character"] < 8.0
   assert (tmp_path / "work" / "results.json").exists()
   assert (tmp_path / "work" / "checkpoints" / "3").exists()
+
+
+def test_dropout_acts_only_in_training_mode_and_scales_the_kept_units():
+  """deterministic=True (evaluation) equals the dropout-free model; training mode drops h^0 at rate p."""
+  tokens, rate = _tokens(4, 8), 0.3
+  carry = _model(4).initialize_carry(None, tokens.shape)
+  plain = jax.jit(_model(4).apply)(_params(), carry, tokens)[1]
+  evaluation = jax.jit(_model(4, dropout=rate).apply)(_params(), carry, tokens)[1]
+  np.testing.assert_array_equal(plain, evaluation)
+
+  training = _model(4, dropout=rate, deterministic=False)
+
+  @jax.jit
+  def run_with_key(key):
+    (_, logits), variables = training.apply(_params(), carry, tokens, rngs={"dropout": key},
+                                            mutable=["intermediates"])
+    return logits, variables["intermediates"]["layer_inputs"][0][:, 0]  # h^0 after dropout
+
+  def run(seed):
+    return run_with_key(jax.random.PRNGKey(seed))
+
+  logits_a, embedded_a = run(0)
+  logits_a_again, _ = run(0)
+  logits_b, _ = run(1)
+  np.testing.assert_array_equal(logits_a, logits_a_again)
+  assert not np.allclose(logits_a, logits_b) and not np.allclose(logits_a, plain)
+  embedded = np.asarray(_model(4).apply(_params(), tokens, method=TransformerXL.embed))
+  kept = np.asarray(embedded_a) != 0
+  assert abs(1.0 - kept.mean() - rate) < 0.08, kept.mean()
+  np.testing.assert_allclose(np.asarray(embedded_a)[kept], embedded[kept] / (1 - rate), rtol=1e-5)
+
+
+def test_lm_trainer_dropout_steps_are_a_function_of_the_state(tmp_path):
+  """With model.dropout the train step is still pure (a resumed run repeats it); bad rates are named."""
+  from memjax.training import lm_trainer
+  from memjax.training.errors import ConfigError
+
+  text_file = tmp_path / "corpus.txt"
+  text_file.write_text("the quick brown fox jumps over the lazy dog. " * 20)
+  # The compressive model: its train step also runs the compressors over dropped-out states.
+  config = load_config("charlm_compressive")
+  config.data.path = str(text_file)
+  config.model.update(num_layers=1, d_model=16, d_ff=32, mem_len=4, dropout=0.2,
+                      compressed_mem_len=2, compression_rate=2)
+  config.train.update(seg_len=4, batch_size=2)
+  experiment = lm_trainer.LMExperiment(config)
+  state = experiment.init_state(0)
+  state = state._replace(step=state.step + 5)  # past warm-up's zero learning rate
+  once, metrics = experiment.train_step(state)
+  again, metrics_again = experiment.train_step(state)
+  jax.tree_util.tree_map(np.testing.assert_array_equal, once.params, again.params)
+  assert float(metrics["loss"]) == float(metrics_again["loss"]) and np.isfinite(float(metrics["loss"]))
+  config.model.dropout = 1.0
+  with pytest.raises(ConfigError, match=r"model.dropout=1.0 must be in \[0, 1\)"):
+    lm_trainer.LMExperiment(config)

@@ -47,7 +47,8 @@ from memjax.transformer.model import CompressiveTransformer, TransformerXL
 MODELS = ("transformer_xl", "compressive", "vanilla")
 SOURCES = ("text", "long_range")
 _XL_FIELDS = ("d_model", "num_layers", "num_heads", "d_ff", "mem_len", "head_dim", "clamp_len",
-              "same_length")
+              "same_length", "dropout")
+_DROPOUT_STREAM = 0x64726F70  # "drop": folds the dropout keys apart from the batch keys.
 _COMPRESSIVE_FIELDS = ("compressed_mem_len", "compression_rate", "compression_function")
 
 
@@ -70,6 +71,8 @@ def build_model(model_config, vocab_size: int, mem_len: Optional[int] = None) ->
     fields["mem_len"] = 0
   if fields.get("mem_len", 0) < 0:
     raise ConfigError(f"model.mem_len={fields['mem_len']} must be >= 0")
+  if not 0.0 <= fields.get("dropout", 0.0) < 1.0:
+    raise ConfigError(f"model.dropout={fields['dropout']} must be in [0, 1)")
   cls = CompressiveTransformer if name == "compressive" else TransformerXL
   return cls(vocab_size=vocab_size, **fields)
 
@@ -142,7 +145,9 @@ class LMExperiment:
     if self.seg_len < 1:
       raise ConfigError(f"train.seg_len={self.seg_len} must be >= 1")
     self.vocab_size = vocab_size
-    self.model = build_model(config.model, vocab_size)
+    # Training applies dropout (model.dropout > 0); evaluation never does.
+    self.model = build_model(config.model, vocab_size).clone(deterministic=False)
+    self.uses_dropout = self.model.dropout > 0
     eval_config = config.get("eval", ml_collections.ConfigDict())
     eval_mem_len = eval_config.get("mem_len", -1)
     eval_mem_len = None if eval_mem_len is None or eval_mem_len < 0 else int(eval_mem_len)
@@ -154,14 +159,15 @@ class LMExperiment:
     self.train_step = jax.jit(self._train_step)
 
   # -- model application --------------------------------------------------------------------
-  def _apply(self, model, params, carry, tokens, resets=None):
-    """(carry, logits, reconstruction loss) for one segment."""
+  def _apply(self, model, params, carry, tokens, resets=None, dropout_rng=None):
+    """(carry, logits, reconstruction loss) for one segment; `dropout_rng` for training."""
+    rngs = {} if dropout_rng is None else {"dropout": dropout_rng}
     if isinstance(model, CompressiveTransformer):
       (carry, logits), aux = model.apply({"params": params}, carry, tokens, resets,
-                                         mutable=["losses"])
+                                         mutable=["losses"], rngs=rngs)
       reconstruction = sum(jax.tree_util.tree_leaves(aux.get("losses", {})), jnp.zeros(()))
       return carry, logits, reconstruction
-    carry, logits = model.apply({"params": params}, carry, tokens, resets)
+    carry, logits = model.apply({"params": params}, carry, tokens, resets, rngs=rngs)
     return carry, logits, jnp.zeros(())
 
   def init_state(self, seed: int) -> LMState:
@@ -169,7 +175,9 @@ class LMExperiment:
     param_rng, state_rng = jax.random.split(rng)
     shape = (self.batch_size, self.seg_len)
     carry = self.model.initialize_carry(param_rng, shape)
-    variables = self.model.init(param_rng, carry, jnp.zeros(shape, jnp.int32))
+    # Initialised without dropout: the parameters do not depend on it.
+    variables = self.model.clone(deterministic=True).init(param_rng, carry,
+                                                          jnp.zeros(shape, jnp.int32))
     params = variables["params"]
     return LMState(step=jnp.zeros((), jnp.int32), params=params,
                    opt_state=self.optimizer.init(params), carry=carry, rng=state_rng)
@@ -178,36 +186,49 @@ class LMExperiment:
     return int(sum(np.prod(x.shape) for x in jax.tree_util.tree_leaves(params)))
 
   # -- training -------------------------------------------------------------------------------
+  def _dropout_rng(self, state: LMState) -> Optional[jax.Array]:
+    """The step's dropout key (None without dropout): a function of (rng, step), so resumes repeat it."""
+    if not self.uses_dropout:
+      return None
+    return jax.random.fold_in(jax.random.fold_in(state.rng, _DROPOUT_STREAM), state.step)
+
   def _loss(self, params, state: LMState):
     """(loss, (new carry, metrics)) for the step's batch."""
+    dropout_rng = self._dropout_rng(state)
     if self.source == "text":
       index = state.step % self.num_train_segments
       inputs, targets = text.segment(self.train_streams, index, self.seg_len)
       resets = jnp.broadcast_to(index == 0, (self.batch_size,))
-      carry, logits, reconstruction = self._apply(self.model, params, state.carry, inputs, resets)
+      carry, logits, reconstruction = self._apply(self.model, params, state.carry, inputs, resets,
+                                                  dropout_rng)
       mask = jnp.ones(targets.shape, jnp.float32)
       nats = _cross_entropy_sum(logits, targets, mask) / mask.size
       correct = jnp.mean((jnp.argmax(logits, -1) == targets).astype(jnp.float32))
     else:
       batch = self.task.sample(jax.random.fold_in(state.rng, state.step), self.batch_size)
-      nats, correct, reconstruction = self._long_range_loss(self.model, params, batch)
+      nats, correct, reconstruction = self._long_range_loss(self.model, params, batch, dropout_rng)
       carry = state.carry
     loss = nats + self.reconstruction_weight * reconstruction
     return loss, (carry, {"loss": loss, "bits_per_token": nats / math.log(2),
                           "accuracy": correct, "reconstruction": reconstruction})
 
-  def _long_range_loss(self, model, params, batch):
+  def _long_range_loss(self, model, params, batch, dropout_rng=None):
     """Scans the segments from an empty memory; mean nats and accuracy at scored positions."""
     batch_size = batch.inputs.shape[0]
     segments = batch.inputs.reshape(batch_size, self.task.num_segments, self.task.seg_len)
 
-    def step_fn(carry, tokens):
-      carry, logits, reconstruction = self._apply(model, params, carry, tokens)
+    def step_fn(carry_and_rng, tokens):
+      carry, rng = carry_and_rng
+      segment_rng = None
+      if rng is not None:  # A fresh dropout key per segment.
+        rng, segment_rng = jax.random.split(rng)
+      carry, logits, reconstruction = self._apply(model, params, carry, tokens,
+                                                  dropout_rng=segment_rng)
       # dynamic_unroll wants batch-leading outputs.
-      return carry, (logits, jnp.broadcast_to(reconstruction, (batch_size,)))
+      return (carry, rng), (logits, jnp.broadcast_to(reconstruction, (batch_size,)))
 
     carry = model.initialize_carry(None, (batch_size, self.task.seg_len))
-    (logits, reconstruction), _ = dynamic_unroll(step_fn, segments, carry)
+    (logits, reconstruction), _ = dynamic_unroll(step_fn, segments, (carry, dropout_rng))
     logits = logits.reshape(batch_size, self.task.length, -1)
     count = jnp.sum(batch.mask)
     nats = _cross_entropy_sum(logits, batch.targets, batch.mask) / count

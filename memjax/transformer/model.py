@@ -15,7 +15,11 @@ Each layer n (Dai et al. 2019, sec. 3.3; post-layer-norm as in the released code
     a^n      = LayerNorm(h^{n-1} + W_o Masked-Softmax(A^rel / sqrt(d_head)) v)
     h^n      = LayerNorm(a^n + W_2 relu(W_1 a^n + b_1) + b_2)
 
-and logits = W_out h^N. `mem_len = 0` is the vanilla causal Transformer with
+and logits = W_out h^N. With `dropout = p > 0` and `deterministic=False`
+(training; the caller passes `rngs={"dropout": key}`), dropout of rate p is
+applied where the released code applies it: to h^0, to R, to W_o's output, to
+the feed-forward block's hidden layer and output, and to h^N. The memory then
+holds the dropped-out layer inputs, as in the released code. `mem_len = 0` is the vanilla causal Transformer with
 relative positions (`vanilla_transformer`), evaluated by sliding a window one
 token at a time (`fast_eval.sliding_window_logits`, Al-Rfou et al. 2018).
 
@@ -63,6 +67,8 @@ class XLLayer(nn.Module):
   num_heads: int
   head_dim: int
   d_ff: int
+  dropout: float = 0.0
+  deterministic: bool = True
 
   def setup(self):
     init = nn.initializers.normal(_INIT_STDDEV)
@@ -72,14 +78,16 @@ class XLLayer(nn.Module):
     self.ff_hidden = nn.Dense(self.d_ff, kernel_init=init)
     self.ff_output = nn.Dense(self.d_model, kernel_init=init)
     self.ff_norm = nn.LayerNorm()
+    self.drop = nn.Dropout(self.dropout, deterministic=self.deterministic)
 
   def finish(self, inputs: jax.Array, attended: jax.Array) -> jax.Array:
     """Residual + LayerNorm around W_o, then the position-wise feed-forward block.
 
     inputs `[batch, qlen, d_model]`, attended `[batch, qlen, heads * head_dim]`.
     """
-    hidden = self.attention_norm(inputs + self.attention_output(attended))
-    return self.ff_norm(hidden + self.ff_output(nn.relu(self.ff_hidden(hidden))))
+    hidden = self.attention_norm(inputs + self.drop(self.attention_output(attended)))
+    feed_forward = self.ff_output(self.drop(nn.relu(self.ff_hidden(hidden))))
+    return self.ff_norm(hidden + self.drop(feed_forward))
 
   def __call__(self, inputs: jax.Array, memory: jax.Array, encodings: jax.Array,
                mask: jax.Array) -> Tuple[jax.Array, jax.Array]:
@@ -105,6 +113,9 @@ class TransformerXL(MemoryCore):
     head_dim: d_head (default d_model // num_heads).
     clamp_len: relative distances beyond this share one encoding (None: no clamp).
     same_length: every query attends the same number of keys (evaluation option).
+    dropout: dropout rate p (0: none; the released enwik8 base model uses 0.1).
+    deterministic: no dropout (evaluation); training clones the model with
+      `deterministic=False` and applies it with `rngs={"dropout": key}`.
   """
   vocab_size: int
   d_model: int = 128
@@ -115,15 +126,21 @@ class TransformerXL(MemoryCore):
   head_dim: Optional[int] = None
   clamp_len: Optional[int] = None
   same_length: bool = False
+  dropout: float = 0.0
+  deterministic: bool = True
 
   def setup(self):
+    if not 0.0 <= self.dropout < 1.0:
+      raise ValueError(f"model.dropout={self.dropout} must be in [0, 1)")
     if self.mem_len < 0:
       raise ValueError(f"model.mem_len must be >= 0, got {self.mem_len}")
     head_dim = self.head_dim or self.d_model // self.num_heads
     init = nn.initializers.normal(_INIT_STDDEV)
     self.embedding = nn.Embed(self.vocab_size, self.d_model, embedding_init=init)
-    self.layers = [XLLayer(self.d_model, self.num_heads, head_dim, self.d_ff, name=f"layer_{n}")
+    self.layers = [XLLayer(self.d_model, self.num_heads, head_dim, self.d_ff, self.dropout,
+                           self.deterministic, name=f"layer_{n}")
                    for n in range(self.num_layers)]
+    self.drop = nn.Dropout(self.dropout, deterministic=self.deterministic)
     self.readout = nn.Dense(self.vocab_size, kernel_init=init)
 
   # -- pieces shared with fast_eval.py ------------------------------------------------------
@@ -166,10 +183,10 @@ class TransformerXL(MemoryCore):
     memory = carry.memory
     if resets is not None:
       memory = xl_memory.reset(memory, resets)
-    hidden, layer_inputs = self.forward(self.embed(tokens), memory)
+    hidden, layer_inputs = self.forward(self.drop(self.embed(tokens)), memory)
     self.sow("intermediates", "layer_inputs", layer_inputs)
     memory, _ = xl_memory.push(memory, layer_inputs)
-    return XLState(memory=memory), self.readout(hidden)
+    return XLState(memory=memory), self.readout(self.drop(hidden))
 
   def forward(self, hidden: jax.Array, memory: XLMemory) -> Tuple[jax.Array, jax.Array]:
     """The layer stack over one segment.
@@ -182,7 +199,7 @@ class TransformerXL(MemoryCore):
       (h^N `[batch, qlen, d_model]`, every layer's input `[batch, layers, qlen, d_model]`).
     """
     qlen = hidden.shape[1]
-    encodings = self.encodings(memory.hidden.shape[2] + qlen)
+    encodings = self.drop(self.encodings(memory.hidden.shape[2] + qlen))
     mask = self.attention_mask(qlen, memory.valid)
     layer_inputs = []
     for n, layer in enumerate(self.layers):
@@ -244,9 +261,9 @@ class CompressiveTransformer(TransformerXL):
       raise ValueError(f"model.compression_rate={self.compression_rate} must divide the "
                        f"segment length {qlen}")
     num_compressed = self.compressed_mem_len
-    encodings = self.encodings(num_compressed + self.mem_len + qlen)
+    encodings = self.drop(self.encodings(num_compressed + self.mem_len + qlen))
     mask = self.attention_mask(qlen, jnp.concatenate([compressed.valid, memory.valid], axis=1))
-    hidden = self.embed(tokens)
+    hidden = self.drop(self.embed(tokens))
     layer_inputs, usages = [], []
     for n, layer in enumerate(self.layers):
       layer_inputs.append(hidden)
@@ -260,7 +277,7 @@ class CompressiveTransformer(TransformerXL):
     memory, evicted = xl_memory.push(memory, layer_inputs)
     if num_compressed:
       compressed = self._compress(compressed, evicted, layer_inputs, usages, qlen)
-    return CompressiveState(memory=memory, compressed=compressed), self.readout(hidden)
+    return CompressiveState(memory=memory, compressed=compressed), self.readout(self.drop(hidden))
 
   def _compress(self, compressed: XLMemory, evicted: XLMemory, layer_inputs: jax.Array,
                 usages, qlen: int) -> XLMemory:
