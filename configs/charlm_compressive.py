@@ -24,6 +24,16 @@ The README's span-16 comparison (2,000 steps, seeds 0 and 1 via --config.seed):
     (span-8 rows: XL --config.model.mem_len=8 --config.eval.mem_len=8; compressive
      --config.model.mem_len=4 --config.model.compressed_mem_len=4
      --config.model.compression_rate=8 --config.eval.mem_len=4)
+The README's segment-8 comparison (2,000 steps of 64 streams x 8 characters,
+evaluated in segments of 8; seeds 0-4 via --config.seed; one core each, ~3 min):
+    S8="--config.train.seg_len=8 --config.train.batch_size=64 --config.eval.seg_len=8 --config.train.eval_every=1000"
+    python experiments/train.py --config=configs/charlm_transformer_xl.py --workdir=/tmp/xl8 $S8 \
+      --config.model.mem_len=8 --config.eval.mem_len=8
+    python experiments/train.py --config=configs/charlm_compressive.py --workdir=/tmp/cmp4 $S8 \
+      --config.model.mem_len=4 --config.model.compressed_mem_len=4 --config.model.compression_rate=4 \
+      --config.eval.mem_len=4 --config.model.compression_function=mean_pool
+    (conv rows: leave out compression_function; rate-8 row: --config.model.compression_rate=8;
+     XL rows with memory 0 / 16: --config.model.mem_len=0 --config.eval.mem_len=0 / 16 and 16)
 Smoke size (seconds):
     python experiments/train.py --config=configs/charlm_compressive.py --workdir=/tmp/smoke \
       --config.train.num_steps=5 --config.train.warmup_steps=1 --config.model.num_layers=1 --config.eval.max_segments=2
