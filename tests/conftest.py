@@ -6,6 +6,8 @@ subprocesses. With a cache shared by the xdist workers and their subprocesses
 (through JAX_COMPILATION_CACHE_DIR), each program compiles once per run. The
 cache only skips recompiling an identical program, so no result changes; a
 fresh directory per run keeps one run's programs from leaking into the next.
+To keep a cache across runs, set MEMJAX_TEST_XLA_CACHE to a directory yourself:
+it is then used and never removed.
 """
 import os
 import shutil

@@ -48,8 +48,8 @@ MODELS = ("transformer_xl", "compressive", "vanilla")
 SOURCES = ("text", "long_range")
 _XL_FIELDS = ("d_model", "num_layers", "num_heads", "d_ff", "mem_len", "head_dim", "clamp_len",
               "same_length", "dropout")
-_DROPOUT_STREAM = 0x64726F70  # "drop": folds the dropout keys apart from the batch keys.
 _COMPRESSIVE_FIELDS = ("compressed_mem_len", "compression_rate", "compression_function")
+_DROPOUT_STREAM = 0x64726F70  # "drop": folds the dropout keys apart from the batch keys.
 
 
 def build_model(model_config, vocab_size: int, mem_len: Optional[int] = None) -> TransformerXL:

@@ -19,9 +19,11 @@ and logits = W_out h^N. With `dropout = p > 0` and `deterministic=False`
 (training; the caller passes `rngs={"dropout": key}`), dropout of rate p is
 applied where the released code applies it: to h^0, to R, to W_o's output, to
 the feed-forward block's hidden layer and output, and to h^N. The memory then
-holds the dropped-out layer inputs, as in the released code. `mem_len = 0` is the vanilla causal Transformer with
-relative positions (`vanilla_transformer`), evaluated by sliding a window one
-token at a time (`fast_eval.sliding_window_logits`, Al-Rfou et al. 2018).
+holds the dropped-out layer inputs, as in the released code.
+
+`mem_len = 0` is the vanilla causal Transformer with relative positions
+(`vanilla_transformer`), evaluated by sliding a window one token at a time
+(`fast_eval.sliding_window_logits`, Al-Rfou et al. 2018).
 
 The Compressive Transformer (Rae et al. 2019) adds a second memory of
 `compressed_mem_len` slots per layer, fed by the `qlen` states that fall out of
