@@ -25,7 +25,7 @@ The README's span-16 comparison (2,000 steps, seeds 0 and 1 via --config.seed):
      --config.model.mem_len=4 --config.model.compressed_mem_len=4
      --config.model.compression_rate=8 --config.eval.mem_len=4)
 The README's segment-8 comparison (2,000 steps of 64 streams x 8 characters,
-evaluated in segments of 8; seeds 0-4 via --config.seed; one core each, ~3 min):
+evaluated in segments of 8; seeds 0-9 via --config.seed, mean pool 0-4; one core each, ~3 min):
     S8="--config.train.seg_len=8 --config.train.batch_size=64 --config.eval.seg_len=8 --config.train.eval_every=1000"
     python experiments/train.py --config=configs/charlm_transformer_xl.py --workdir=/tmp/xl8 $S8 \
       --config.model.mem_len=8 --config.eval.mem_len=8
