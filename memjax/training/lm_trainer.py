@@ -147,7 +147,6 @@ class LMExperiment:
     self.vocab_size = vocab_size
     # Training applies dropout (model.dropout > 0); evaluation never does.
     self.model = build_model(config.model, vocab_size).clone(deterministic=False)
-    self.uses_dropout = self.model.dropout > 0
     eval_config = config.get("eval", ml_collections.ConfigDict())
     eval_mem_len = eval_config.get("mem_len", -1)
     eval_mem_len = None if eval_mem_len is None or eval_mem_len < 0 else int(eval_mem_len)
@@ -188,7 +187,7 @@ class LMExperiment:
   # -- training -------------------------------------------------------------------------------
   def _dropout_rng(self, state: LMState) -> Optional[jax.Array]:
     """The step's dropout key (None without dropout): a function of (rng, step), so resumes repeat it."""
-    if not self.uses_dropout:
+    if not self.model.dropout:
       return None
     return jax.random.fold_in(jax.random.fold_in(state.rng, _DROPOUT_STREAM), state.step)
 
