@@ -59,6 +59,6 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.seg_len = 32           # evaluation segment length
   config.eval.batch_size = 16        # validation streams
   config.eval.max_segments = 0       # validate on this many segments per stream (0: all)
-  config.eval.cached = True          # XL: evaluate with cached key/value projections
+  config.eval.cached = True          # evaluate with cached key/value projections (fast_eval.py)
   config.eval.compare_mem_lens = ()  # after training, also report bpc with these memories
   return config

@@ -2,13 +2,14 @@
 reconstruction loss's gradient reaching only the compressors."""
 import functools
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from memjax.cores import init_core
-from memjax.transformer import CompressiveTransformer, TransformerXL, compression
+from memjax.transformer import CompressiveTransformer, TransformerXL, compression, fast_eval
 
 VOCAB, D_MODEL, LAYERS = 13, 16, 2
 
@@ -163,3 +164,51 @@ def test_reconstruction_error_weights():
   assert float(compression.reconstruction_error(a, b, jnp.array([False, False]))) == 0.0
   b = b.at[1].set(3.0)
   assert float(compression.reconstruction_error(a, b, jnp.array([False, True]))) == 9.0
+
+
+@pytest.mark.parametrize("function,mem_len,compressed_mem_len", [
+    ("conv", 4, 4), ("most_used", 6, 2), ("mean_pool", 0, 6), ("max_pool", 4, 0)])
+def test_cached_projection_path_equals_the_hidden_state_path(function, mem_len,
+                                                             compressed_mem_len):
+  """Logits per segment and the final memories equal `__call__`'s, resets included."""
+  seg_len, segments = 4, 4
+  model = _model(function, mem_len=mem_len, compressed_mem_len=compressed_mem_len, rate=2)
+  params = _params(model)
+  tokens = _tokens(seg_len * segments)
+  resets = np.zeros((segments, 2), bool)
+  resets[2, 1] = True  # a new document in example 1 at segment 2
+  carry = model.initialize_carry(None, (2, seg_len))
+  cache = fast_eval.empty_cached_compressive_memory(model, 2)
+  keys = model.apply(params, compressed_mem_len + mem_len + seg_len,
+                     method=fast_eval.position_keys)
+  step = jax.jit(functools.partial(model.apply, params))
+  cached = jax.jit(functools.partial(model.apply, params,
+                                     method=fast_eval.compressive_cached_step))
+  for s in range(segments):
+    segment = tokens[:, s * seg_len:(s + 1) * seg_len]
+    carry, logits = step(carry, segment, jnp.asarray(resets[s]))
+    cache, fast_logits = cached(cache, segment, keys, jnp.asarray(resets[s]))
+    np.testing.assert_allclose(np.asarray(fast_logits), np.asarray(logits), rtol=1e-4,
+                               atol=1e-4)
+  projected = model.apply(params, carry, method=fast_eval.project_compressive_memory)
+  chex.assert_trees_all_close(cache, projected, rtol=1e-4, atol=1e-4)
+  np.testing.assert_array_equal(np.asarray(cache.compressed.valid),
+                                np.asarray(carry.compressed.valid))
+  if compressed_mem_len:  # the run filled the compressed memory with real slots
+    assert np.asarray(cache.compressed.valid)[0].all()
+
+
+def test_cached_path_errors_name_what_is_wrong():
+  model = _model("conv", mem_len=4, compressed_mem_len=4, rate=2)
+  params = _params(model)
+  cache = fast_eval.empty_cached_compressive_memory(model, 2)
+  cached = functools.partial(model.apply, params, method=fast_eval.compressive_cached_step)
+  with pytest.raises(ValueError, match=r"use position_keys\(model, 12\)"):
+    cached(cache, _tokens(4), model.apply(params, 8, method=fast_eval.position_keys))
+  with pytest.raises(ValueError, match="model.compression_rate=2 must divide"):
+    cached(cache, _tokens(3), model.apply(params, 11, method=fast_eval.position_keys))
+  training = model.clone(deterministic=False)
+  with pytest.raises(ValueError, match="deterministic=True"):
+    training.apply(params, cache, _tokens(4),
+                   model.apply(params, 12, method=fast_eval.position_keys),
+                   method=fast_eval.compressive_cached_step)

@@ -352,3 +352,32 @@ def test_lm_trainer_dropout_steps_are_a_function_of_the_state(tmp_path):
   config.model.dropout = 1.0
   with pytest.raises(ConfigError, match=r"model.dropout=1.0 must be in \[0, 1\)"):
     lm_trainer.LMExperiment(config)
+
+
+@pytest.mark.parametrize("name", ["charlm_transformer_xl", "charlm_compressive"])
+def test_lm_evaluation_is_the_same_with_and_without_cached_projections(tmp_path, name):
+  """`eval.cached` (the default) changes how validation runs, not its bits per character."""
+  from memjax.training import lm_trainer
+
+  text_file = tmp_path / "corpus.txt"
+  text_file.write_text("".join(chr(97 + (i * i) % 23) for i in range(3000)))
+  config = load_config(name)
+  config.data.path = str(text_file)
+  config.model.update(num_layers=1, d_model=16, d_ff=32, mem_len=4)
+  if name == "charlm_compressive":
+    config.model.update(compressed_mem_len=4, compression_rate=2)
+  config.train.update(seg_len=4, batch_size=2)
+  config.eval.update(mem_len=6, seg_len=4, max_segments=8)
+  bits, params = {}, None
+  for cached in (True, False):
+    config.eval.cached = cached
+    experiment = lm_trainer.LMExperiment(config)
+    if params is None:
+      # Weights far from init, so that attention over the memories is far from uniform.
+      leaves, tree = jax.tree_util.tree_flatten(experiment.init_state(0).params)
+      noise = jax.random.split(jax.random.PRNGKey(3), len(leaves))
+      params = jax.tree_util.tree_unflatten(tree, [
+          leaf + 0.5 * jax.random.normal(key, leaf.shape) for leaf, key in zip(leaves, noise)])
+    bits[cached] = experiment.evaluate(params, max_segments=8, batch_size=2)["bits_per_character"]
+  assert bits[True] == pytest.approx(bits[False], rel=1e-5)
+  assert 1.0 < bits[True] < 30.0

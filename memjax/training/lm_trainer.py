@@ -12,7 +12,7 @@ Two data sources (`config.data.source`):
               exactly), and the memory is emptied when the rows wrap around.
               Validation reports bits per character over the validation rows,
               run segment by segment with `eval.mem_len` (it may exceed the
-              training memory), via the cached-projection path for XL.
+              training memory), via the cached-projection paths (`eval.cached`).
   long_range  `memjax.tasks.long_range.LongRangeRecallTask`: each step draws
               fresh sequences of `task.num_segments` segments, scans them from
               an empty memory and scores the last token; evaluation reports
@@ -274,17 +274,21 @@ class LMExperiment:
     """Total nats over `[batch, segments, seg_len]` targets, memory carried across segments."""
     model = self.eval_model
     batch_size, _, seg_len = inputs.shape
-    use_cache = (not isinstance(model, CompressiveTransformer)
-                 and bool(self.config.get("eval", {}).get("cached", True)))
-    if use_cache:
-      keys = model.apply({"params": params}, model.mem_len + seg_len,
+    compressive = isinstance(model, CompressiveTransformer)
+    if bool(self.config.get("eval", {}).get("cached", True)):
+      num_compressed = model.compressed_mem_len if compressive else 0
+      keys = model.apply({"params": params}, num_compressed + model.mem_len + seg_len,
                          method=fast_eval.position_keys)
-      carry = fast_eval.empty_cached_memory(model, batch_size)
+      if compressive:
+        carry = fast_eval.empty_cached_compressive_memory(model, batch_size)
+        cached_step = fast_eval.compressive_cached_step
+      else:
+        carry = fast_eval.empty_cached_memory(model, batch_size)
+        cached_step = fast_eval.cached_step
 
       def step_fn(cache, segment):
         tokens, segment_targets = segment
-        cache, logits = model.apply({"params": params}, cache, tokens, keys,
-                                    method=fast_eval.cached_step)
+        cache, logits = model.apply({"params": params}, cache, tokens, keys, method=cached_step)
         return cache, _per_example_nats(logits, segment_targets)
     else:
       carry = model.initialize_carry(None, (batch_size, seg_len))

@@ -14,6 +14,12 @@ equal `TransformerXL.__call__` up to float rounding (tests/test_transformer_xl.p
 
 With qlen = 1 the same step is token-by-token decoding with a key/value cache.
 
+The Compressive Transformer gets the same treatment (`compressive_cached_step`):
+both memories hold projected keys/values, and a compressed slot is projected
+once, when f_c writes it, instead of every segment it stays. Its uncompressed
+memory also keeps the hidden states, because f_c compresses hidden states
+(not keys) when they leave it.
+
 The functions taking `model` first are meant as `method=` of `model.apply`:
 
     keys = model.apply(params, klen, method=position_keys)
@@ -24,7 +30,9 @@ from typing import NamedTuple, Optional, Tuple
 import jax
 import jax.numpy as jnp
 
-from memjax.transformer.model import TransformerXL, XLState
+from memjax.transformer import compression, xl_memory
+from memjax.transformer.model import (CompressiveState, CompressiveTransformer, TransformerXL,
+                                      XLState)
 
 # Vanilla queries per chunk: Transformer-XL's evaluation segment (Dai et al.'s enwik8 tgt_len).
 _QUERY_CHUNK = 128
@@ -82,6 +90,23 @@ def project_memory(model: TransformerXL, state: XLState) -> CachedMemory:
   return CachedMemory(keys=tuple(keys), values=tuple(values), valid=state.memory.valid)
 
 
+def _check_position_keys(model: TransformerXL, layer_position_keys: Tuple[jax.Array, ...],
+                         klen: int) -> None:
+  if len(layer_position_keys) != model.num_layers:
+    raise ValueError(f"position keys for {len(layer_position_keys)} layers, but the model has "
+                     f"{model.num_layers}; use position_keys(model, {klen})")
+  if layer_position_keys[0].shape[1] != klen + 1:
+    raise ValueError(f"position keys cover klen={layer_position_keys[0].shape[1] - 1}, but the "
+                     f"memories and the segment make {klen} keys; use position_keys(model, {klen})")
+
+
+def _check_deterministic(model: TransformerXL) -> None:
+  # The cached paths never apply dropout; a training-mode model would silently differ.
+  if not model.deterministic:
+    raise ValueError("cached evaluation runs without dropout; use the model with "
+                     "deterministic=True (the default), not its training clone")
+
+
 def _last(blocks: jax.Array, length: int) -> jax.Array:
   """The last `length` entries of `[batch, heads, n, head_dim]` along axis 2."""
   return blocks[:, :, blocks.shape[2] - length:]
@@ -106,13 +131,8 @@ def cached_step(model: TransformerXL, cache: CachedMemory, tokens: jax.Array,
   valid = cache.valid if resets is None else cache.valid & ~resets[:, None]
   qlen = tokens.shape[1]
   mem_len = valid.shape[1]
-  if len(layer_position_keys) != model.num_layers:
-    raise ValueError(f"position keys for {len(layer_position_keys)} layers, but the model has "
-                     f"{model.num_layers}; use position_keys(model, {mem_len + qlen})")
-  if layer_position_keys[0].shape[1] != mem_len + qlen + 1:
-    raise ValueError(f"position keys cover klen={layer_position_keys[0].shape[1] - 1}, but the "
-                     f"cache has {mem_len} slots and the segment {qlen} tokens; use "
-                     f"position_keys(model, {mem_len + qlen})")
+  _check_deterministic(model)
+  _check_position_keys(model, layer_position_keys, mem_len + qlen)
   mask = model.attention_mask(qlen, valid)
   hidden = model.embed(tokens)
   kept_keys, kept_values = [], []
@@ -131,6 +151,111 @@ def cached_step(model: TransformerXL, cache: CachedMemory, tokens: jax.Array,
     hidden = layer.finish(hidden, attended)
   valid = jnp.concatenate([valid, jnp.ones((valid.shape[0], qlen), bool)], axis=1)[:, qlen:]
   return (CachedMemory(keys=tuple(kept_keys), values=tuple(kept_values), valid=valid),
+          model.readout(hidden))
+
+
+class CachedCompressiveMemory(NamedTuple):
+  """Projected memories of a `CompressiveTransformer`; leading dim is batch.
+
+  Attributes:
+    memory: `CachedMemory` of the mem_len uncompressed slots.
+    memory_hidden: their hidden states `[batch, layers, mem_len, d_model]`,
+      which f_c compresses when they are evicted.
+    compressed: `CachedMemory` of the compressed_mem_len compressed slots.
+  """
+  memory: CachedMemory
+  memory_hidden: jax.Array
+  compressed: CachedMemory
+
+
+def empty_cached_compressive_memory(model: CompressiveTransformer, batch_size: int,
+                                    mem_len: Optional[int] = None) -> CachedCompressiveMemory:
+  """All-invalid `CachedCompressiveMemory` (`mem_len` defaults to `model.mem_len`)."""
+  memory = empty_cached_memory(model, batch_size, mem_len)
+  hidden = jnp.zeros((batch_size, model.num_layers, memory.valid.shape[1], model.d_model))
+  return CachedCompressiveMemory(memory=memory, memory_hidden=hidden,
+                                 compressed=empty_cached_memory(model, batch_size,
+                                                                model.compressed_mem_len))
+
+
+def project_compressive_memory(model: CompressiveTransformer,
+                               state: CompressiveState) -> CachedCompressiveMemory:
+  """The `CachedCompressiveMemory` equivalent of a `CompressiveState` (a `method=`)."""
+  return CachedCompressiveMemory(
+      memory=project_memory(model, XLState(memory=state.memory)),
+      memory_hidden=state.memory.hidden,
+      compressed=project_memory(model, XLState(memory=state.compressed)))
+
+
+def compressive_cached_step(model: CompressiveTransformer, cache: CachedCompressiveMemory,
+                            tokens: jax.Array, layer_position_keys: Tuple[jax.Array, ...],
+                            resets: Optional[jax.Array] = None
+                            ) -> Tuple[CachedCompressiveMemory, jax.Array]:
+  """One segment with projected memories (a `method=`); equals `CompressiveTransformer.__call__`.
+
+  Keys are `[cm o m o h]` as there. After the layers, m <- last mem_len of
+  `[m o h]`; the evicted hidden states e go through each layer's f_c and only
+  the compressed slots `f_c(e)` `[batch, qlen / c, d_model]` are projected,
+  cm <- last compressed_mem_len of `[cm o (W_{k,E}, W_v) f_c(e)]`. The
+  reconstruction loss (training only) is not computed.
+
+  Args:
+    model: the bound `CompressiveTransformer`.
+    cache: `CachedCompressiveMemory`.
+    tokens: `[batch, qlen]`; c must divide qlen when there is a compressed memory.
+    layer_position_keys: `position_keys(model, compressed_mem_len + mem_len + qlen)`.
+    resets: optional `[batch]` bool, empties that example's memories first.
+
+  Returns:
+    (new cache, logits `[batch, qlen, vocab_size]`).
+  """
+  _check_deterministic(model)
+  memory_valid, compressed_valid = cache.memory.valid, cache.compressed.valid
+  if resets is not None:
+    memory_valid = memory_valid & ~resets[:, None]
+    compressed_valid = compressed_valid & ~resets[:, None]
+  qlen = tokens.shape[1]
+  mem_len, num_compressed = memory_valid.shape[1], compressed_valid.shape[1]
+  if num_compressed and qlen % model.compression_rate:
+    raise ValueError(f"model.compression_rate={model.compression_rate} must divide the "
+                     f"segment length {qlen}")
+  _check_position_keys(model, layer_position_keys, num_compressed + mem_len + qlen)
+  mask = model.attention_mask(qlen, jnp.concatenate([compressed_valid, memory_valid], axis=1))
+  hidden = model.embed(tokens)
+  layer_inputs, usages, kept_keys, kept_values = [], [], [], []
+  for n, layer in enumerate(model.layers):
+    layer_inputs.append(hidden)
+    attention = layer.attention
+    segment_keys, segment_values = attention.project_keys_values(hidden)
+    memory_keys = jax.lax.stop_gradient(cache.memory.keys[n])
+    memory_values = jax.lax.stop_gradient(cache.memory.values[n])
+    kept_keys.append(_last(jnp.concatenate([memory_keys, segment_keys], axis=2), mem_len))
+    kept_values.append(_last(jnp.concatenate([memory_values, segment_values], axis=2), mem_len))
+    attended, probabilities = attention.attend(
+        attention.project_queries(hidden),
+        (jax.lax.stop_gradient(cache.compressed.keys[n]), memory_keys, segment_keys),
+        (jax.lax.stop_gradient(cache.compressed.values[n]), memory_values, segment_values),
+        layer_position_keys[n], mask)
+    # As in __call__: attention each state of [m o h] received (only most_used reads it).
+    usages.append(jnp.sum(probabilities, axis=(1, 2))[:, num_compressed:])
+    hidden = layer.finish(hidden, attended)
+  previous = xl_memory.XLMemory(hidden=cache.memory_hidden, valid=memory_valid)
+  kept, evicted = xl_memory.push(previous, jnp.stack(layer_inputs, axis=1))
+  memory = CachedMemory(keys=tuple(kept_keys), values=tuple(kept_values), valid=kept.valid)
+  compressed = cache.compressed._replace(valid=compressed_valid)
+  if num_compressed:
+    new_valid = compression.compressed_validity(evicted.valid, model.compression_rate)
+    keys, values = [], []
+    for n, layer in enumerate(model.layers):
+      squeezed = model.compressors[n](evicted.hidden[:, n], usages[n][:, :qlen])
+      new_keys, new_values = layer.attention.project_keys_values(squeezed)
+      keys.append(_last(jnp.concatenate([compressed.keys[n], new_keys], axis=2), num_compressed))
+      values.append(_last(jnp.concatenate([compressed.values[n], new_values], axis=2),
+                          num_compressed))
+    valid = jnp.concatenate([compressed_valid, new_valid], axis=1)[:, -num_compressed:]
+    compressed = CachedMemory(keys=tuple(keys), values=tuple(values), valid=valid)
+  return (CachedCompressiveMemory(memory=memory, memory_hidden=kept.hidden,
+                                  compressed=compressed),
           model.readout(hidden))
 
 
