@@ -61,4 +61,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.max_segments = 0       # validate on this many segments per stream (0: all)
   config.eval.cached = True          # evaluate with cached key/value projections (fast_eval.py)
   config.eval.compare_mem_lens = ()  # after training, also report bpc with these memories
+  config.eval.sample_length = 200    # after training, sample this many characters (0: none)
+  config.eval.sample_prompt_length = 64  # ... after the first 64 validation characters
+  config.eval.sample_temperature = 0.8   # softmax temperature (0: greedy)
   return config

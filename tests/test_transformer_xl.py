@@ -3,12 +3,14 @@ stop-gradient, resets, the cached-projection path, KV-cache decoding and a train
 import functools
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from memjax.cores import dynamic_unroll, init_core, static_unroll
+from memjax.data import text
 from memjax.transformer import TransformerXL, XLMemory, XLState, fast_eval, vanilla_transformer
 
 VOCAB, D_MODEL, LAYERS, HEADS, D_FF = 11, 16, 2, 2, 24
@@ -292,9 +294,15 @@ def test_char_lm_trainer_smoke(tmp_path):
   config.eval.mem_len = 16
   config.eval.seg_len = 8
   config.eval.batch_size = 2
+  config.eval.update(sample_length=12, sample_prompt_length=5)
   results = lm_trainer.train_and_evaluate(config, str(tmp_path / "work"))
   assert results["steps"] == 3
   assert 0.0 < results["eval"]["bits_per_character"] < 8.0
+  # The sample continues the first 5 validation characters (char level: one id per character).
+  corpus = text.load_corpus(str(text_file), "char")
+  assert results["sample"]["prompt"] == text.decode(corpus, corpus.valid[:5])
+  assert len(results["sample"]["continuation"]) == 12
+  assert set(results["sample"]["continuation"]) <= set(corpus.alphabet)
   assert (tmp_path / "work" / "results.json").exists()
   assert (tmp_path / "work" / "checkpoints" / "3").exists()
 
@@ -381,3 +389,66 @@ def test_lm_evaluation_is_the_same_with_and_without_cached_projections(tmp_path,
     bits[cached] = experiment.evaluate(params, max_segments=8, batch_size=2)["bits_per_character"]
   assert bits[True] == pytest.approx(bits[False], rel=1e-5)
   assert 1.0 < bits[True] < 30.0
+
+
+def test_greedy_generation_picks_the_full_pass_argmax_at_every_step():
+  """Temperature 0 with a cache longer than the text: each token is the argmax of a full causal pass."""
+  prompt, steps = _tokens(2, 3), 6
+  model = _model(mem_len=16)
+  generated = jax.jit(functools.partial(fast_eval.generate, model, num_tokens=steps,
+                                        temperature=0.0))(_params(), prompt, jax.random.PRNGKey(0))
+  chex.assert_shape(generated, (2, steps))
+  chex.assert_type(generated, prompt.dtype)
+  sequence = jnp.concatenate([prompt, generated], axis=1)
+  expected = _numpy_causal_relative_transformer(_params(), sequence)  # [2, 9, vocab]
+  for k in range(steps):
+    step_logits = expected[:, prompt.shape[1] - 1 + k]
+    chosen = step_logits[np.arange(2), np.asarray(generated[:, k])]
+    # Equal to the maximum (up to float error, so a near-tie may pick either).
+    np.testing.assert_allclose(chosen, step_logits.max(-1), rtol=1e-4, atol=1e-4)
+
+
+def test_sampling_is_a_function_of_the_key_and_temperature_and_bad_input_is_named():
+  prompt = _tokens(4, 2)
+  model = _model(mem_len=8)
+
+  def sample(seed, temperature, num_tokens=12):
+    return np.asarray(jax.jit(functools.partial(
+        fast_eval.generate, model, num_tokens=num_tokens, temperature=temperature))(
+            _params(), prompt, jax.random.PRNGKey(seed)))
+
+  np.testing.assert_array_equal(sample(0, 1.0), sample(0, 1.0))
+  assert (sample(0, 1.0) != sample(1, 1.0)).any()
+  # A temperature near 0 concentrates all mass on the argmax.
+  np.testing.assert_array_equal(sample(3, 1e-4), sample(0, 0.0))
+  with pytest.raises(ValueError, match="temperature must be >= 0"):
+    fast_eval.generate(model, _params(), prompt, jax.random.PRNGKey(0), 2, temperature=-1.0)
+  with pytest.raises(ValueError, match=r"prompt must be \[batch, P\]"):
+    fast_eval.generate(model, _params(), prompt[0], jax.random.PRNGKey(0), 2)
+  from memjax.transformer import CompressiveTransformer
+  compressive = CompressiveTransformer(vocab_size=VOCAB, d_model=D_MODEL, num_layers=LAYERS,
+                                       num_heads=HEADS, d_ff=D_FF, mem_len=4,
+                                       compressed_mem_len=4, compression_rate=2)
+  with pytest.raises(ValueError, match="model.compression_rate=2 cannot compress"):
+    fast_eval.generate(compressive, _params(), prompt, jax.random.PRNGKey(0), 2)
+
+
+def test_sampling_config_errors_name_the_key(tmp_path):
+  from memjax.training import lm_trainer
+  from memjax.training.errors import ConfigError
+
+  text_file = tmp_path / "corpus.txt"
+  text_file.write_text("the quick brown fox jumps over the lazy dog. " * 20)
+  config = load_config("charlm_compressive")
+  config.data.path = str(text_file)
+  config.eval.sample_length = 5
+  with pytest.raises(ConfigError, match="eval.sample_length=5: .*model.compression_rate=2"):
+    lm_trainer.LMExperiment(config)
+  config.eval.sample_length = -1
+  with pytest.raises(ConfigError, match="eval.sample_length=-1 must be >= 0"):
+    lm_trainer.LMExperiment(config)
+  config.eval.sample_length = 5
+  config.model.compression_rate = 1  # rate 1 compresses one state per slot: sampling works
+  experiment = lm_trainer.LMExperiment(config)
+  with pytest.raises(ConfigError, match="eval.sample_prompt_length=0"):
+    experiment.sample(None, 5, prompt_length=0)

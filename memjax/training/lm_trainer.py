@@ -153,6 +153,14 @@ class LMExperiment:
     self.eval_model = build_model(config.model, vocab_size, mem_len=eval_mem_len)
     self.eval_seg_len = int(eval_config.get("seg_len", 0) or self.seg_len)
     self.is_compressive = isinstance(self.model, CompressiveTransformer)
+    self.sample_length = int(eval_config.get("sample_length", 0) or 0)
+    if self.sample_length < 0:
+      raise ConfigError(f"eval.sample_length={self.sample_length} must be >= 0")
+    if (self.sample_length and self.is_compressive and self.model.compressed_mem_len
+        and self.model.compression_rate != 1):
+      raise ConfigError(f"eval.sample_length={self.sample_length}: sampling feeds one token at a "
+                        f"time, which model.compression_rate={self.model.compression_rate} cannot "
+                        f"compress; set eval.sample_length=0")
     self.reconstruction_weight = float(train.get("reconstruction_weight", 1.0))
     self.optimizer = optim.make_optimizer(train)
     self.train_step = jax.jit(self._train_step)
@@ -269,6 +277,28 @@ class LMExperiment:
     tokens = targets.size
     return {"bits_per_character": float(nats) / tokens / math.log(2), "tokens": tokens}
 
+  def sample(self, params, num_tokens: int, prompt_length: int = 64, temperature: float = 0.8,
+             seed: int = 0) -> Dict[str, str]:
+    """Text the model writes after the first `prompt_length` validation characters.
+
+    Token by token with the key/value cache (`fast_eval.generate`), each token
+    seeing the last max(eval memory, eval segment - 1) tokens, so the vanilla
+    model keeps the context it was trained with. Returns {"prompt", "continuation"}.
+    """
+    if self.source != "text":
+      raise ConfigError(f"eval.sample_length: sampling needs text data, not "
+                        f"data.source={self.source!r}")
+    if not 1 <= prompt_length <= len(self.corpus.valid):
+      raise ConfigError(f"eval.sample_prompt_length={prompt_length} must be between 1 and the "
+                        f"validation split's {len(self.corpus.valid)} tokens")
+    model = self.eval_model.clone(mem_len=max(self.eval_model.mem_len, self.eval_seg_len - 1))
+    prompt = jnp.asarray(self.corpus.valid[None, :prompt_length])
+    sampler = jax.jit(functools.partial(fast_eval.generate, model, num_tokens=num_tokens,
+                                        temperature=temperature))
+    tokens = sampler({"params": params}, prompt, jax.random.PRNGKey(seed))
+    return {"prompt": text.decode(self.corpus, prompt),
+            "continuation": text.decode(self.corpus, jax.device_get(tokens))}
+
   @functools.partial(jax.jit, static_argnums=0)
   def _eval_nats(self, params, inputs, targets):
     """Total nats over `[batch, segments, seg_len]` targets, memory carried across segments."""
@@ -371,6 +401,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     by_mem_len[str(mem_len)] = experiment.evaluate(state.params, mem_len=int(mem_len),
                                                    **eval_kwargs)
     print(f"  eval with mem_len {mem_len}: {by_mem_len[str(mem_len)]}", flush=True)
+  sample = None
+  if experiment.sample_length and experiment.source == "text":
+    sample = experiment.sample(state.params, experiment.sample_length,
+                               int(eval_config.get("sample_prompt_length", 64)),
+                               float(eval_config.get("sample_temperature", 0.8)), int(config.seed))
+    print(f"  sample (temperature {float(eval_config.get('sample_temperature', 0.8))}):\n"
+          f"{sample['prompt']}[...]{sample['continuation']}", flush=True)
   results = {
       "model": config.model.name,
       "source": experiment.source,
@@ -382,6 +419,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       "eval": eval_metrics,
       "eval_history": history,
       "eval_by_mem_len": by_mem_len,
+      "sample": sample,
       "wall_seconds": time.time() - start_time,
       "devices": [str(d) for d in jax.devices()],
   }

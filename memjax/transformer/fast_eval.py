@@ -12,7 +12,8 @@ saves 2 (mlen + qlen) d_model^2 (keys, values) + 2 klen d_model^2 (positions)
 multiply-adds per layer, the dominant cost when mem_len >> qlen. The results
 equal `TransformerXL.__call__` up to float rounding (tests/test_transformer_xl.py).
 
-With qlen = 1 the same step is token-by-token decoding with a key/value cache.
+With qlen = 1 the same step is token-by-token decoding with a key/value cache
+(`generate` samples text that way).
 
 The Compressive Transformer gets the same treatment (`compressive_cached_step`):
 both memories hold projected keys/values, and a compressed slot is projected
@@ -257,6 +258,65 @@ def compressive_cached_step(model: CompressiveTransformer, cache: CachedCompress
   return (CachedCompressiveMemory(memory=memory, memory_hidden=kept.hidden,
                                   compressed=compressed),
           model.readout(hidden))
+
+
+def generate(model: TransformerXL, params, prompt: jax.Array, rng: jax.Array, num_tokens: int,
+             temperature: float = 1.0) -> jax.Array:
+  """Samples `num_tokens` tokens after `prompt`, one at a time, with the key/value cache.
+
+  A plain function (jit it with `model`, `num_tokens`, `temperature` bound):
+  the prompt and every sampled token go through `cached_step` (or
+  `compressive_cached_step`) with qlen = 1 inside `lax.scan`, so each new
+  token attends the last `mem_len` tokens (plus the compressed memory), as in
+  XL's evaluation. Token t+1 ~ softmax(logits_t / temperature); temperature 0
+  takes the argmax.
+
+  Args:
+    model: `TransformerXL` or `CompressiveTransformer` (compression_rate 1:
+      single tokens cannot be compressed c at a time).
+    params: `{"params": ...}`.
+    prompt: `[batch, P]` token ids, P >= 1.
+    rng: PRNG key for the sampling.
+    num_tokens: tokens to sample.
+    temperature: >= 0.
+
+  Returns:
+    `[batch, num_tokens]` sampled ids.
+  """
+  if prompt.ndim != 2 or prompt.shape[1] < 1:
+    raise ValueError(f"generate: prompt must be [batch, P] with P >= 1, got {prompt.shape}")
+  if temperature < 0:
+    raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+  if isinstance(model, CompressiveTransformer):
+    if model.compressed_mem_len and model.compression_rate != 1:
+      raise ValueError(f"generate feeds one token at a time, which model.compression_rate="
+                       f"{model.compression_rate} cannot compress; sample with rate 1 or from "
+                       f"the Transformer-XL")
+    cache = empty_cached_compressive_memory(model, prompt.shape[0])
+    klen = model.compressed_mem_len + model.mem_len + 1
+    method = compressive_cached_step
+  else:
+    cache, klen, method = empty_cached_memory(model, prompt.shape[0]), model.mem_len + 1, cached_step
+  keys = model.apply(params, klen, method=position_keys)
+
+  def feed(cache, token):
+    cache, logits = model.apply(params, cache, token[:, None], keys, method=method)
+    return cache, logits[:, 0]
+
+  def draw(logits, key):
+    if temperature == 0:
+      return jnp.argmax(logits, axis=-1)
+    return jax.random.categorical(key, logits / temperature, axis=-1)
+
+  cache, prompt_logits = jax.lax.scan(feed, cache, prompt.T)
+
+  def sample(carry, key):
+    cache, logits = carry
+    token = draw(logits, key).astype(prompt.dtype)
+    return feed(cache, token), token
+
+  _, tokens = jax.lax.scan(sample, (cache, prompt_logits[-1]), jax.random.split(rng, num_tokens))
+  return tokens.T
 
 
 def sliding_window_logits(model: TransformerXL, window: jax.Array,
