@@ -73,3 +73,17 @@ def test_tiny_shakespeare_char_level():
   assert len(corpus.train) + len(corpus.valid) == 1115394
   assert len(corpus.valid) == 111540
   assert text.decode(corpus, corpus.train[:9]) == "First Cit"
+
+
+def test_encode_inverts_decode_and_names_a_missing_character(tmp_path):
+  path = tmp_path / "t.txt"
+  path.write_text("abcé abc ab" * 4, encoding="utf-8")
+  for level in ("byte", "char"):
+    corpus = text.load_corpus(str(path), level)
+    for string in ("cab é", "a"):
+      ids = text.encode(corpus, string)
+      assert ids.dtype == np.int32 and ids.ndim == 1
+      assert text.decode(corpus, ids) == string
+  assert len(text.encode(text.load_corpus(str(path), "byte"), "é")) == 2  # UTF-8 bytes
+  with pytest.raises(ValueError, match=r"character 'z' is not in the alphabet of .*t.txt"):
+    text.encode(text.load_corpus(str(path), "char"), "az")

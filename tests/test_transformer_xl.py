@@ -274,8 +274,9 @@ def load_config(name):
 
 
 def test_char_lm_trainer_smoke(tmp_path):
-  """The default config shrunk to one layer and 3 steps, end to end into a temp dir."""
+  """The default config shrunk to one layer and 3 steps, end to end into a temp dir, then sampled."""
   from memjax.training import lm_trainer
+  from memjax.training.errors import ConfigError
 
   text_file = tmp_path / "corpus.txt"
   text_file.write_text("the quick brown fox jumps over the lazy dog. " * 60)
@@ -303,6 +304,14 @@ def test_char_lm_trainer_smoke(tmp_path):
   assert results["sample"]["prompt"] == text.decode(corpus, corpus.valid[:5])
   assert len(results["sample"]["continuation"]) == 12
   assert set(results["sample"]["continuation"]) <= set(corpus.alphabet)
+  # experiments/sample.py's path: the newest checkpoint, a prompt of one's own.
+  experiment, params, step = lm_trainer.load_experiment(str(tmp_path / "work"))
+  assert step == 3
+  again = experiment.sample(params, 12, temperature=0.8, seed=0,
+                            prompt=results["sample"]["prompt"])
+  assert again == results["sample"]  # same checkpointed parameters, same key
+  with pytest.raises(ConfigError, match="prompt: character 'Z' is not in the alphabet"):
+    experiment.sample(params, 4, prompt="Zebra")
   assert (tmp_path / "work" / "results.json").exists()
   assert (tmp_path / "work" / "checkpoints" / "3").exists()
 
@@ -452,3 +461,14 @@ def test_sampling_config_errors_name_the_key(tmp_path):
   experiment = lm_trainer.LMExperiment(config)
   with pytest.raises(ConfigError, match="eval.sample_prompt_length=0"):
     experiment.sample(None, 5, prompt_length=0)
+
+
+def test_sample_script_names_a_workdir_that_is_not_a_run(tmp_path):
+  import pathlib
+  import subprocess
+  import sys
+  script = pathlib.Path(__file__).resolve().parent.parent / "experiments" / "sample.py"
+  done = subprocess.run([sys.executable, str(script), f"--workdir={tmp_path}"],
+                        capture_output=True, text=True, timeout=120)
+  assert done.returncode != 0
+  assert f"error: --workdir={tmp_path} holds no config.json" in done.stderr

@@ -84,6 +84,22 @@ def decode(corpus: TextCorpus, tokens) -> str:
   return "".join(corpus.alphabet[i] for i in tokens)
 
 
+def encode(corpus: TextCorpus, string: str) -> np.ndarray:
+  """Text to token ids `[len]` int32 (UTF-8 bytes, or indices into the corpus's characters).
+
+  Raises:
+    ValueError naming the first character the corpus's alphabet lacks.
+  """
+  if corpus.alphabet is None:
+    return np.frombuffer(string.encode("utf-8"), np.uint8).astype(np.int32)
+  lookup = {character: index for index, character in enumerate(corpus.alphabet)}
+  missing = [character for character in string if character not in lookup]
+  if missing:
+    raise ValueError(f"character {missing[0]!r} is not in the alphabet of {corpus.path} "
+                     f"({len(corpus.alphabet)} characters)")
+  return np.array([lookup[character] for character in string], np.int32)
+
+
 def batchify(tokens: np.ndarray, batch_size: int) -> np.ndarray:
   """Cuts a stream into `batch_size` contiguous rows: `[n] -> [batch_size, n // batch_size]`."""
   if batch_size < 1:

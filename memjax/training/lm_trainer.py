@@ -24,8 +24,9 @@ loss (which reaches only the compressors).
 """
 import functools
 import math
+import pathlib
 import time
-from typing import Any, Dict, NamedTuple, Optional
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -41,6 +42,7 @@ from memjax.training import metrics as metrics_lib
 from memjax.training import optim
 from memjax.training.errors import ConfigError
 from memjax.training.trainer import check_workdir
+from memjax.training.trainer import load_config as load_run_config
 from memjax.transformer import fast_eval
 from memjax.transformer.model import CompressiveTransformer, TransformerXL
 
@@ -278,8 +280,8 @@ class LMExperiment:
     return {"bits_per_character": float(nats) / tokens / math.log(2), "tokens": tokens}
 
   def sample(self, params, num_tokens: int, prompt_length: int = 64, temperature: float = 0.8,
-             seed: int = 0) -> Dict[str, str]:
-    """Text the model writes after the first `prompt_length` validation characters.
+             seed: int = 0, prompt: Optional[str] = None) -> Dict[str, str]:
+    """Text the model writes after `prompt` (default: the first `prompt_length` validation characters).
 
     Token by token with the key/value cache (`fast_eval.generate`), each token
     seeing the last max(eval memory, eval segment - 1) tokens, so the vanilla
@@ -288,11 +290,18 @@ class LMExperiment:
     if self.source != "text":
       raise ConfigError(f"eval.sample_length: sampling needs text data, not "
                         f"data.source={self.source!r}")
-    if not 1 <= prompt_length <= len(self.corpus.valid):
+    if prompt:
+      try:
+        prompt_tokens = text.encode(self.corpus, prompt)
+      except ValueError as error:
+        raise ConfigError(f"prompt: {error}") from None
+    elif not 1 <= prompt_length <= len(self.corpus.valid):
       raise ConfigError(f"eval.sample_prompt_length={prompt_length} must be between 1 and the "
                         f"validation split's {len(self.corpus.valid)} tokens")
+    else:
+      prompt_tokens = self.corpus.valid[:prompt_length]
     model = self.eval_model.clone(mem_len=max(self.eval_model.mem_len, self.eval_seg_len - 1))
-    prompt = jnp.asarray(self.corpus.valid[None, :prompt_length])
+    prompt = jnp.asarray(prompt_tokens[None])
     sampler = jax.jit(functools.partial(fast_eval.generate, model, num_tokens=num_tokens,
                                         temperature=temperature))
     tokens = sampler({"params": params}, prompt, jax.random.PRNGKey(seed))
@@ -330,6 +339,25 @@ class LMExperiment:
 
     per_segment, _ = dynamic_unroll(step_fn, (inputs, targets), carry)
     return jnp.sum(per_segment)
+
+
+def load_experiment(workdir: str) -> Tuple[LMExperiment, Any, int]:
+  """`(experiment, params, step)` of a char-LM run from its config.json and newest checkpoint.
+
+  Raises:
+    ConfigError when the workdir holds no config.json, another kind of run, or no checkpoint.
+  """
+  config = load_run_config(workdir)
+  if config.get("experiment") != "char_lm":
+    raise ConfigError(f"--workdir={workdir} is a {config.get('experiment')!r} run, not char_lm")
+  experiment = LMExperiment(config)
+  checkpointer = checkpoint_lib.Checkpointer(str(pathlib.Path(workdir) / "checkpoints"))
+  restored, step = checkpointer.restore_latest(_checkpointable(experiment.init_state(config.seed)))
+  checkpointer.close()
+  if restored is None:
+    raise ConfigError(f"--workdir={workdir} holds no checkpoint yet")
+  restored = restored if isinstance(restored, LMState) else LMState(*restored)
+  return experiment, restored.params, step
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
