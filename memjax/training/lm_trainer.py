@@ -352,7 +352,9 @@ def load_experiment(workdir: str) -> Tuple[LMExperiment, Any, int]:
     raise ConfigError(f"--workdir={workdir} is a {config.get('experiment')!r} run, not char_lm")
   experiment = LMExperiment(config)
   checkpointer = checkpoint_lib.Checkpointer(str(pathlib.Path(workdir) / "checkpoints"))
-  restored, step = checkpointer.restore_latest(_checkpointable(experiment.init_state(config.seed)))
+  # Shapes only (no eager init): the checkpoint supplies the values.
+  template = jax.eval_shape(experiment.init_state, int(config.seed))
+  restored, step = checkpointer.restore_latest(_checkpointable(template))
   checkpointer.close()
   if restored is None:
     raise ConfigError(f"--workdir={workdir} holds no checkpoint yet")
