@@ -273,15 +273,22 @@ def load_config(name):
   return module.get_config()
 
 
+def _char_lm_config(tmp_path, name, text="the quick brown fox jumps over the lazy dog. " * 20):
+  """`configs/<name>.py` reading `text` from a file in tmp_path."""
+  text_file = tmp_path / "corpus.txt"
+  text_file.write_text(text)
+  config = load_config(name)
+  config.data.path = str(text_file)
+  return config
+
+
 def test_char_lm_trainer_smoke(tmp_path):
   """The default config shrunk to one layer and 3 steps, end to end into a temp dir, then sampled."""
   from memjax.training import lm_trainer
   from memjax.training.errors import ConfigError
 
-  text_file = tmp_path / "corpus.txt"
-  text_file.write_text("the quick brown fox jumps over the lazy dog. " * 60)
-  config = load_config("charlm_transformer_xl")
-  config.data.path = str(text_file)
+  config = _char_lm_config(tmp_path, "charlm_transformer_xl",
+                           "the quick brown fox jumps over the lazy dog. " * 60)
   config.model.num_layers = 1
   config.model.d_model = 16
   config.model.d_ff = 32
@@ -300,7 +307,7 @@ def test_char_lm_trainer_smoke(tmp_path):
   assert results["steps"] == 3
   assert 0.0 < results["eval"]["bits_per_character"] < 8.0
   # The sample continues the first 5 validation characters (char level: one id per character).
-  corpus = text.load_corpus(str(text_file), "char")
+  corpus = text.load_corpus(config.data.path, "char")
   assert results["sample"]["prompt"] == text.decode(corpus, corpus.valid[:5])
   assert len(results["sample"]["continuation"]) == 12
   assert set(results["sample"]["continuation"]) <= set(corpus.alphabet)
@@ -351,11 +358,8 @@ def test_lm_trainer_dropout_steps_are_a_function_of_the_state(tmp_path):
   from memjax.training import lm_trainer
   from memjax.training.errors import ConfigError
 
-  text_file = tmp_path / "corpus.txt"
-  text_file.write_text("the quick brown fox jumps over the lazy dog. " * 20)
   # The compressive model: its train step also runs the compressors over dropped-out states.
-  config = load_config("charlm_compressive")
-  config.data.path = str(text_file)
+  config = _char_lm_config(tmp_path, "charlm_compressive")
   config.model.update(num_layers=1, d_model=16, d_ff=32, mem_len=4, dropout=0.2,
                       compressed_mem_len=2, compression_rate=2)
   config.train.update(seg_len=4, batch_size=2)
@@ -376,10 +380,7 @@ def test_lm_evaluation_is_the_same_with_and_without_cached_projections(tmp_path,
   """`eval.cached` (the default) changes how validation runs, not its bits per character."""
   from memjax.training import lm_trainer
 
-  text_file = tmp_path / "corpus.txt"
-  text_file.write_text("".join(chr(97 + (i * i) % 23) for i in range(3000)))
-  config = load_config(name)
-  config.data.path = str(text_file)
+  config = _char_lm_config(tmp_path, name, "".join(chr(97 + (i * i) % 23) for i in range(3000)))
   config.model.update(num_layers=1, d_model=16, d_ff=32, mem_len=4)
   if name == "charlm_compressive":
     config.model.update(compressed_mem_len=4, compression_rate=2)
@@ -446,10 +447,7 @@ def test_sampling_config_errors_name_the_key(tmp_path):
   from memjax.training import lm_trainer
   from memjax.training.errors import ConfigError
 
-  text_file = tmp_path / "corpus.txt"
-  text_file.write_text("the quick brown fox jumps over the lazy dog. " * 20)
-  config = load_config("charlm_compressive")
-  config.data.path = str(text_file)
+  config = _char_lm_config(tmp_path, "charlm_compressive")
   config.eval.sample_length = 5
   with pytest.raises(ConfigError, match="eval.sample_length=5: .*model.compression_rate=2"):
     lm_trainer.LMExperiment(config)
