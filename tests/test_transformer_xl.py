@@ -459,6 +459,13 @@ def test_sampling_config_errors_name_the_key(tmp_path):
   experiment = lm_trainer.LMExperiment(config)
   with pytest.raises(ConfigError, match="eval.sample_prompt_length=0"):
     experiment.sample(None, 5, prompt_length=0)
+  # Bad sampling settings stop the run before training, not after it.
+  for key, value, message in [("sample_prompt_length", 10 ** 6, "must be between 1 and"),
+                              ("sample_temperature", -0.5, "must be >= 0")]:
+    bad = config.copy_and_resolve_references()
+    bad.eval[key] = value
+    with pytest.raises(ConfigError, match=f"eval.{key}={value} {message}"):
+      lm_trainer.LMExperiment(bad)
 
 
 def test_sample_script_names_a_workdir_that_is_not_a_run(tmp_path):

@@ -163,6 +163,11 @@ class LMExperiment:
       raise ConfigError(f"eval.sample_length={self.sample_length}: sampling feeds one token at a "
                         f"time, which model.compression_rate={self.model.compression_rate} cannot "
                         f"compress; set eval.sample_length=0")
+    # Checked here, so that a bad value stops the run before training, not after it.
+    self.sample_prompt_length = int(eval_config.get("sample_prompt_length", 64))
+    self.sample_temperature = float(eval_config.get("sample_temperature", 0.8))
+    if self.sample_length and self.source == "text":
+      self._check_sampling(self.sample_prompt_length, self.sample_temperature)
     self.reconstruction_weight = float(train.get("reconstruction_weight", 1.0))
     self.optimizer = optim.make_optimizer(train)
     self.train_step = jax.jit(self._train_step)
@@ -290,23 +295,27 @@ class LMExperiment:
     if self.source != "text":
       raise ConfigError(f"eval.sample_length: sampling needs text data, not "
                         f"data.source={self.source!r}")
+    self._check_sampling(None if prompt else prompt_length, temperature)
     if prompt:
       try:
-        prompt_tokens = text.encode(self.corpus, prompt)
+        prompt_ids = text.encode(self.corpus, prompt)
       except ValueError as error:
         raise ConfigError(f"prompt: {error}") from None
-    elif not 1 <= prompt_length <= len(self.corpus.valid):
-      raise ConfigError(f"eval.sample_prompt_length={prompt_length} must be between 1 and the "
-                        f"validation split's {len(self.corpus.valid)} tokens")
     else:
-      prompt_tokens = self.corpus.valid[:prompt_length]
+      prompt_ids = self.corpus.valid[:prompt_length]
     model = self.eval_model.clone(mem_len=max(self.eval_model.mem_len, self.eval_seg_len - 1))
-    prompt = jnp.asarray(prompt_tokens[None])
     sampler = jax.jit(functools.partial(fast_eval.generate, model, num_tokens=num_tokens,
                                         temperature=temperature))
-    tokens = sampler({"params": params}, prompt, jax.random.PRNGKey(seed))
-    return {"prompt": text.decode(self.corpus, prompt),
+    tokens = sampler({"params": params}, jnp.asarray(prompt_ids[None]), jax.random.PRNGKey(seed))
+    return {"prompt": text.decode(self.corpus, prompt_ids),
             "continuation": text.decode(self.corpus, jax.device_get(tokens))}
+
+  def _check_sampling(self, prompt_length: Optional[int], temperature: float) -> None:
+    if prompt_length is not None and not 1 <= prompt_length <= len(self.corpus.valid):
+      raise ConfigError(f"eval.sample_prompt_length={prompt_length} must be between 1 and the "
+                        f"validation split's {len(self.corpus.valid)} tokens")
+    if temperature < 0:
+      raise ConfigError(f"eval.sample_temperature={temperature} must be >= 0")
 
   @functools.partial(jax.jit, static_argnums=0)
   def _eval_nats(self, params, inputs, targets):
@@ -434,10 +443,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   sample = None
   if experiment.sample_length and experiment.source == "text":
     sample = experiment.sample(state.params, experiment.sample_length,
-                               int(eval_config.get("sample_prompt_length", 64)),
-                               float(eval_config.get("sample_temperature", 0.8)), int(config.seed))
-    print(f"  sample (temperature {float(eval_config.get('sample_temperature', 0.8))}):\n"
-          f"{sample['prompt']}[...]{sample['continuation']}", flush=True)
+                               experiment.sample_prompt_length, experiment.sample_temperature,
+                               int(config.seed))
+    print(f"  sample, temperature {experiment.sample_temperature}\n--- prompt (validation "
+          f"text) ---\n{sample['prompt']}\n--- model ---\n{sample['continuation']}", flush=True)
   results = {
       "model": config.model.name,
       "source": experiment.source,
