@@ -4,7 +4,8 @@
 - `xl_memory.py`           per-layer memory: concat, truncate to mem_len, stop-gradient, resets
 - `compression.py`         compression functions and the attention-reconstruction loss
 - `model.py`               `TransformerXL`, `CompressiveTransformer`, `vanilla_transformer`
-- `fast_eval.py`           cached-projection evaluation, KV-cache decoding, sliding vanilla
+- `fast_eval.py`           cached-projection evaluation (XL, compressive), KV-cache decoding and
+                           sampling (`generate`), the sliding vanilla baseline
 """
 from memjax.transformer.model import (CompressiveState, CompressiveTransformer, TransformerXL,
                                       XLState, vanilla_transformer)
