@@ -53,6 +53,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.eval_every = 500      # validation bits per character
   config.train.checkpoint_every = 500  # orbax checkpoint period (0: only at the end)
   config.train.keep_checkpoints = 2  # newest checkpoints kept
+  config.train.max_consecutive_nonfinite = 10  # NaN/Inf steps are skipped; this many in a row stop the run
 
   config.eval = ml_collections.ConfigDict()
   config.eval.mem_len = 64           # evaluation memory (may exceed the training mem_len)

@@ -52,6 +52,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.eval_every = 200      # recall accuracy on a fixed eval batch
   config.train.checkpoint_every = 0  # only at the end
   config.train.keep_checkpoints = 1  # newest checkpoints kept
+  config.train.max_consecutive_nonfinite = 10  # NaN/Inf steps are skipped; this many in a row stop the run
 
   config.eval = ml_collections.ConfigDict()
   config.eval.mem_len = -1           # evaluation memory (-1: model.mem_len)

@@ -169,7 +169,16 @@ class LMExperiment:
     if self.sample_length and self.source == "text":
       self._check_sampling(self.sample_prompt_length, self.sample_temperature)
     self.reconstruction_weight = float(train.get("reconstruction_weight", 1.0))
-    self.optimizer = optim.make_optimizer(train)
+    self.max_nonfinite = int(train.get("max_consecutive_nonfinite", 10))
+    if self.max_nonfinite < 1:
+      raise ConfigError(f"train.max_consecutive_nonfinite={self.max_nonfinite} must be >= 1")
+    self.nonfinite_steps = tuple(train.get("debug_nonfinite_steps", ()))  # test hook
+    # optax.apply_if_finite skips updates whose gradients hold a NaN/Inf and
+    # counts them in the optimizer state (so a resumed run keeps the count).
+    # Its own limit is set out of reach: train_and_evaluate stops the run
+    # itself after max_nonfinite consecutive skips, before any NaN is applied.
+    self.optimizer = optax.apply_if_finite(optim.make_optimizer(train),
+                                           max_consecutive_errors=2**30)
     self.train_step = jax.jit(self._train_step)
 
   # -- model application --------------------------------------------------------------------
@@ -223,6 +232,8 @@ class LMExperiment:
       nats, correct, reconstruction = self._long_range_loss(self.model, params, batch, dropout_rng)
       carry = state.carry
     loss = nats + self.reconstruction_weight * reconstruction
+    if self.nonfinite_steps:  # Test hook: a NaN loss (and so NaN gradients) at chosen steps.
+      loss = loss * jnp.where(jnp.isin(state.step, jnp.asarray(self.nonfinite_steps)), jnp.nan, 1.0)
     return loss, (carry, {"loss": loss, "bits_per_token": nats / math.log(2),
                           "accuracy": correct, "reconstruction": reconstruction})
 
@@ -250,12 +261,17 @@ class LMExperiment:
     return nats, jnp.sum(hits) / count, jnp.mean(reconstruction)
 
   def _train_step(self, state: LMState):
+    """One update; a step with a NaN/Inf loss or gradient changes neither parameters nor memory."""
     grad_fn = jax.value_and_grad(self._loss, has_aux=True)
-    (_, (carry, metrics)), grads = grad_fn(state.params, state)
+    (loss, (carry, metrics)), grads = grad_fn(state.params, state)
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
-    params = optax.apply_updates(state.params, updates)
+    params = optax.apply_updates(state.params, updates)  # zero updates when skipped
+    finite = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads))
+    # The memory written by a NaN forward pass would poison the next segments.
+    carry = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old), carry, state.carry)
     metrics["grad_norm"] = optax.global_norm(grads)
     metrics["param_norm"] = optax.global_norm(params)
+    metrics["nonfinite_total"] = opt_state.total_notfinite
     return LMState(step=state.step + 1, params=params, opt_state=opt_state, carry=carry,
                    rng=state.rng), metrics
 
@@ -401,6 +417,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   num_steps = int(train.num_steps)
   log_every, eval_every = int(train.log_every), int(train.eval_every)
   checkpoint_every = int(train.get("checkpoint_every", 0) or 0)
+  stop_at_step = int(train.get("stop_at_step", 0) or 0)  # test hook: stop early, as a kill would
+  stop_reason = "num_steps reached"
   eval_kwargs = dict(max_segments=int(eval_config.get("max_segments", 0) or 0),
                      batch_size=int(eval_config.get("batch_size", 16)))
   loop_start, loop_start_step = time.time(), int(state.step)
@@ -415,13 +433,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       rate = (step - loop_start_step) / max(time.time() - loop_start, 1e-9)
       host["steps_per_second"] = rate
       writer.write_scalars(step, host)
-      if not np.isfinite(host["loss"]):
-        raise FloatingPointError(f"loss is {host['loss']} at step {step}; lower "
-                                 "train.learning_rate or raise train.grad_clip_norm")
       print(f"step {step}/{num_steps} | loss {host['loss']:.4f} | train bits/token "
             f"{host['bits_per_token']:.4f} | acc {host['accuracy']:.3f} | {rate:.2f} steps/s | "
-            f"ETA {metrics_lib.format_duration((num_steps - step) / max(rate, 1e-9))}",
-            flush=True)
+            f"ETA {metrics_lib.format_duration((num_steps - step) / max(rate, 1e-9))}"
+            + (f" | {int(host['nonfinite_total'])} NaN/Inf steps skipped"
+               if host["nonfinite_total"] else ""), flush=True)
+    if step % log_every == 0 or (checkpoint_every and step % checkpoint_every == 0):
+      streak = int(state.opt_state.notfinite_count)
+      if streak >= experiment.max_nonfinite:
+        latest = checkpointer.latest_step()
+        stop_reason = (f"stopped: {streak} consecutive NaN/Inf steps up to step {step} "
+                       f"(train.max_consecutive_nonfinite={experiment.max_nonfinite}); lower "
+                       f"train.learning_rate or raise train.grad_clip_norm; last good "
+                       f"checkpoint: "
+                       f"{checkpointer.step_path(latest) if latest is not None else 'none'}")
+        print(stop_reason, flush=True)
+        break
     if step % eval_every == 0 or step == num_steps:
       eval_metrics = experiment.evaluate(state.params, **eval_kwargs)
       writer.write_scalars(step, {f"eval/{k}": v for k, v in eval_metrics.items()})
@@ -431,6 +458,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
             flush=True)
     if checkpoint_every and step % checkpoint_every == 0 and is_chief:
       checkpointer.save(step, _checkpointable(state))
+    if stop_at_step and step >= stop_at_step:
+      stop_reason = f"train.stop_at_step={stop_at_step} reached"
+      break
   if is_chief and checkpointer.latest_step() != step:
     checkpointer.save(step, _checkpointable(state), force=True)
   if eval_metrics is None:
@@ -452,6 +482,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       "source": experiment.source,
       "num_params": num_params,
       "steps": step,
+      "stop_reason": stop_reason,
+      "nonfinite_steps_skipped": int(state.opt_state.total_notfinite),
       "train_mem_len": experiment.model.mem_len,
       "eval_mem_len": experiment.eval_model.mem_len,
       "seg_len": experiment.seg_len,
