@@ -167,7 +167,7 @@ def test_reconstruction_error_weights():
 
 
 @pytest.mark.parametrize("function,mem_len,compressed_mem_len", [
-    ("conv", 4, 4), ("most_used", 6, 2), ("mean_pool", 0, 6), ("max_pool", 4, 0)])
+    ("conv", 4, 4), ("most_used", 6, 2), ("mean_pool", 0, 6)])
 def test_cached_projection_path_equals_the_hidden_state_path(function, mem_len,
                                                              compressed_mem_len):
   """Logits per segment and the final memories equal `__call__`'s, resets included."""

@@ -12,8 +12,8 @@ _SPEC.loader.exec_module(compressive_eval_speed)
 
 def test_benchmark_paths_agree_and_the_table_prints(capsys):
   args = compressive_eval_speed._parse([
-      "--lengths=16", "--seg_len=4", "--rate=2", "--num_layers=2", "--d_model=16",
-      "--num_heads=2", "--d_ff=24", "--repeats=1", "--min_seconds=0"])
+      "--lengths=16", "--seg_len=4", "--rate=2", "--num_layers=1", "--d_model=8",
+      "--num_heads=2", "--d_ff=12", "--repeats=1", "--min_seconds=0"])
   paths = compressive_eval_speed.build_paths(args, 16)
   (hidden_fn, hidden_args), (cached_fn, cached_args) = paths["hidden"], paths["cached"]
   np.testing.assert_allclose(np.asarray(cached_fn(*cached_args)[1]),

@@ -165,14 +165,17 @@ def _tiny_lm_config(tmp_path, **train):
 def test_lm_train_step_skips_a_nan_step_without_touching_parameters_or_memory(tmp_path):
   from memjax.training import lm_trainer
 
-  experiment = lm_trainer.LMExperiment(_tiny_lm_config(tmp_path, debug_nonfinite_steps=(1,)))
-  state = experiment.train_step(experiment.init_state(0))[0]  # step 0: a normal update
-  skipped, metrics = experiment.train_step(state)              # step 1: NaN loss and gradients
+  # The same program as the runs below (poisoned step 2), so it compiles once per test run.
+  experiment = lm_trainer.LMExperiment(_tiny_lm_config(tmp_path, debug_nonfinite_steps=(2,)))
+  state = experiment.init_state(0)
+  for _ in range(2):                                           # steps 0, 1: normal updates
+    state = experiment.train_step(state)[0]
+  skipped, metrics = experiment.train_step(state)              # step 2: NaN loss and gradients
   assert not np.isfinite(float(metrics["loss"]))
   chex.assert_trees_all_equal(skipped.params, state.params)
   chex.assert_trees_all_equal(skipped.carry, state.carry)
-  assert int(skipped.opt_state.total_notfinite) == 1 and int(skipped.step) == 2
-  after, _ = experiment.train_step(skipped)                    # step 2: training goes on
+  assert int(skipped.opt_state.total_notfinite) == 1 and int(skipped.step) == 3
+  after, _ = experiment.train_step(skipped)                    # step 3: training goes on
   assert int(after.opt_state.notfinite_count) == 0
   assert not np.allclose(np.asarray(after.params["readout"]["kernel"]),
                          np.asarray(state.params["readout"]["kernel"]))
@@ -198,10 +201,11 @@ def test_lm_run_resumes_after_a_stop_exactly_and_stops_on_a_nan_streak(tmp_path)
   _, resumed_params, _ = lm_trainer.load_experiment(str(tmp_path / "b" / "run"))
   chex.assert_trees_all_equal(resumed_params, straight_params)
 
+  # A limit of one NaN step in a row (host-side, so the same compiled step): the run stops there.
   streak = lm_trainer.train_and_evaluate(
-      _tiny_lm_config(tmp_path / "c", debug_nonfinite_steps=(1, 2, 3, 4),
-                      max_consecutive_nonfinite=2), str(tmp_path / "c" / "run"))
-  assert streak["steps"] == 3  # steps 1 and 2 (0-based) were NaN: stopped after the second
-  assert streak["stop_reason"].startswith("stopped: 2 consecutive NaN/Inf steps up to step 3")
-  assert streak["nonfinite_steps_skipped"] == 2
+      _tiny_lm_config(tmp_path / "c", debug_nonfinite_steps=(2,), max_consecutive_nonfinite=1),
+      str(tmp_path / "c" / "run"))
+  assert streak["steps"] == 3  # update 3 (0-based step 2) was NaN
+  assert streak["stop_reason"].startswith("stopped: 1 consecutive NaN/Inf steps up to step 3")
+  assert streak["nonfinite_steps_skipped"] == 1
   assert np.isfinite(streak["eval"]["bits_per_character"])
