@@ -6,16 +6,7 @@ import numpy as np
 import pytest
 
 from memjax.data import text
-
-def load_config(name):
-  """`configs/<name>.py`'s `get_config()`."""
-  import importlib.util
-  import pathlib
-  path = pathlib.Path(__file__).resolve().parent.parent / "configs" / f"{name}.py"
-  spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
+from tests.config_files import load_config
 
 
 def _char_lm_config(tmp_path, name, text="the quick brown fox jumps over the lazy dog. " * 20):

@@ -9,6 +9,7 @@ import pytest
 from memjax.cores import dynamic_unroll, init_core
 from memjax.tasks.long_range import QUERY_TOKEN, LongRangeRecallTask
 from memjax.transformer import TransformerXL
+from tests.config_files import load_config
 
 
 def test_layout_and_answer():
@@ -67,22 +68,12 @@ def test_only_a_memory_can_see_the_answer():
   assert not np.allclose(original, changed, atol=1e-6)
 
 
-def _load_config(name):
-  import importlib.util
-  import pathlib
-  path = pathlib.Path(__file__).resolve().parent.parent / "configs" / f"{name}.py"
-  spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config()
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mem_len", [32, 0])
 def test_xl_solves_long_range_and_no_memory_does_not(tmp_path, mem_len):
   """configs/long_range_xl.py as shipped: XL > 95% recall, mem_len=0 near chance (1/8)."""
   from memjax.training import lm_trainer
-  config = _load_config("long_range_xl")
+  config = load_config("long_range_xl")
   config.model.mem_len = mem_len
   results = lm_trainer.train_and_evaluate(config, str(tmp_path / f"m{mem_len}"))
   accuracy = results["eval"]["accuracy"]
@@ -95,7 +86,7 @@ def test_xl_solves_long_range_and_no_memory_does_not(tmp_path, mem_len):
 @pytest.mark.slow  # ~35 s end to end; the model and task have fast tests above
 def test_long_range_trainer_smoke(tmp_path):
   from memjax.training import lm_trainer
-  config = _load_config("long_range_xl")
+  config = load_config("long_range_xl")
   config.model.num_layers = 1
   config.model.d_model = 16
   config.model.d_ff = 16
