@@ -108,9 +108,40 @@ def _check_deterministic(model: TransformerXL) -> None:
                      "deterministic=True (the default), not its training clone")
 
 
-def _last(blocks: jax.Array, length: int) -> jax.Array:
-  """The last `length` entries of `[batch, heads, n, head_dim]` along axis 2."""
+def _append(old: jax.Array, new: jax.Array, length: int) -> jax.Array:
+  """The last `length` entries of `[old o new]` (`[batch, heads, n, head_dim]`) along axis 2."""
+  blocks = jnp.concatenate([old, new], axis=2)
   return blocks[:, :, blocks.shape[2] - length:]
+
+
+def _layer_over_cache(layer, hidden: jax.Array, keys: jax.Array, values: jax.Array,
+                      position_keys: jax.Array, mask: jax.Array,
+                      older: Tuple[Tuple[jax.Array, ...], Tuple[jax.Array, ...]] = ((), ())):
+  """One layer's segment over `[older o cached memory o segment]`.
+
+  Args:
+    layer: the bound `XLLayer`.
+    hidden: its input `[batch, qlen, d_model]`.
+    keys, values: the cached memory `[batch, heads, mem_len, head_dim]`.
+    position_keys: `[heads, klen + 1, head_dim]`.
+    mask: `[batch, qlen, klen]`.
+    older: (key blocks, value blocks) attended before the memory (the compressed memory).
+
+  Returns:
+    (h^n `[batch, qlen, d_model]`, next cache keys, values (the last mem_len of
+    `[memory o segment]`), attention probabilities `[batch, heads, qlen, klen]`).
+  """
+  attention = layer.attention
+  segment_keys, segment_values = attention.project_keys_values(hidden)
+  keys, values = jax.lax.stop_gradient(keys), jax.lax.stop_gradient(values)
+  older_keys, older_values = jax.tree_util.tree_map(jax.lax.stop_gradient, older)
+  # The blocks stay separate: no concatenated copy of the cache for attention.
+  attended, probabilities = attention.attend(
+      attention.project_queries(hidden), tuple(older_keys) + (keys, segment_keys),
+      tuple(older_values) + (values, segment_values), position_keys, mask)
+  mem_len = keys.shape[2]
+  return (layer.finish(hidden, attended), _append(keys, segment_keys, mem_len),
+          _append(values, segment_values, mem_len), probabilities)
 
 
 def cached_step(model: TransformerXL, cache: CachedMemory, tokens: jax.Array,
@@ -138,18 +169,10 @@ def cached_step(model: TransformerXL, cache: CachedMemory, tokens: jax.Array,
   hidden = model.embed(tokens)
   kept_keys, kept_values = [], []
   for n, layer in enumerate(model.layers):
-    segment_keys, segment_values = layer.attention.project_keys_values(hidden)
-    memory_keys = jax.lax.stop_gradient(cache.keys[n])
-    memory_values = jax.lax.stop_gradient(cache.values[n])
-    # The next cache: the last mem_len of [memory; segment].
-    kept_keys.append(_last(jnp.concatenate([memory_keys, segment_keys], axis=2), mem_len))
-    kept_values.append(_last(jnp.concatenate([memory_values, segment_values], axis=2), mem_len))
-    # Memory and segment as two key blocks: no concatenated copy for attention.
-    attended, _ = layer.attention.attend(layer.attention.project_queries(hidden),
-                                         (memory_keys, segment_keys),
-                                         (memory_values, segment_values),
-                                         layer_position_keys[n], mask)
-    hidden = layer.finish(hidden, attended)
+    hidden, layer_keys, layer_values, _ = _layer_over_cache(
+        layer, hidden, cache.keys[n], cache.values[n], layer_position_keys[n], mask)
+    kept_keys.append(layer_keys)
+    kept_values.append(layer_values)
   valid = jnp.concatenate([valid, jnp.ones((valid.shape[0], qlen), bool)], axis=1)[:, qlen:]
   return (CachedMemory(keys=tuple(kept_keys), values=tuple(kept_values), valid=valid),
           model.readout(hidden))
@@ -226,20 +249,13 @@ def compressive_cached_step(model: CompressiveTransformer, cache: CachedCompress
   layer_inputs, usages, kept_keys, kept_values = [], [], [], []
   for n, layer in enumerate(model.layers):
     layer_inputs.append(hidden)
-    attention = layer.attention
-    segment_keys, segment_values = attention.project_keys_values(hidden)
-    memory_keys = jax.lax.stop_gradient(cache.memory.keys[n])
-    memory_values = jax.lax.stop_gradient(cache.memory.values[n])
-    kept_keys.append(_last(jnp.concatenate([memory_keys, segment_keys], axis=2), mem_len))
-    kept_values.append(_last(jnp.concatenate([memory_values, segment_values], axis=2), mem_len))
-    attended, probabilities = attention.attend(
-        attention.project_queries(hidden),
-        (jax.lax.stop_gradient(cache.compressed.keys[n]), memory_keys, segment_keys),
-        (jax.lax.stop_gradient(cache.compressed.values[n]), memory_values, segment_values),
-        layer_position_keys[n], mask)
+    hidden, layer_keys, layer_values, probabilities = _layer_over_cache(
+        layer, hidden, cache.memory.keys[n], cache.memory.values[n], layer_position_keys[n],
+        mask, older=((cache.compressed.keys[n],), (cache.compressed.values[n],)))
+    kept_keys.append(layer_keys)
+    kept_values.append(layer_values)
     # As in __call__: attention each state of [m o h] received (only most_used reads it).
     usages.append(jnp.sum(probabilities, axis=(1, 2))[:, num_compressed:])
-    hidden = layer.finish(hidden, attended)
   previous = xl_memory.XLMemory(hidden=cache.memory_hidden, valid=memory_valid)
   kept, evicted = xl_memory.push(previous, jnp.stack(layer_inputs, axis=1))
   memory = CachedMemory(keys=tuple(kept_keys), values=tuple(kept_values), valid=kept.valid)
@@ -250,9 +266,8 @@ def compressive_cached_step(model: CompressiveTransformer, cache: CachedCompress
     for n, layer in enumerate(model.layers):
       squeezed = model.compressors[n](evicted.hidden[:, n], usages[n][:, :qlen])
       new_keys, new_values = layer.attention.project_keys_values(squeezed)
-      keys.append(_last(jnp.concatenate([compressed.keys[n], new_keys], axis=2), num_compressed))
-      values.append(_last(jnp.concatenate([compressed.values[n], new_values], axis=2),
-                          num_compressed))
+      keys.append(_append(compressed.keys[n], new_keys, num_compressed))
+      values.append(_append(compressed.values[n], new_values, num_compressed))
     valid = jnp.concatenate([compressed_valid, new_valid], axis=1)[:, -num_compressed:]
     compressed = CachedMemory(keys=tuple(keys), values=tuple(values), valid=valid)
   return (CachedCompressiveMemory(memory=memory, memory_hidden=kept.hidden,
