@@ -15,7 +15,10 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
 def _curves(*runs):
-  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="--xla_force_host_platform_device_count=8")
+  # Appended, so the suite's XLA flags (tests/conftest.py) still apply.
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS=(os.environ.get("XLA_FLAGS", "")
+                        + " --xla_force_host_platform_device_count=8").strip())
   result = subprocess.run([sys.executable, str(ROOT / "tests" / "helpers" / "parallel_losses.py"),
                            *runs], capture_output=True, text=True, env=env, timeout=900)
   assert result.returncode == 0, result.stderr[-3000:]
