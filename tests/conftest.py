@@ -16,7 +16,9 @@ the default is 3). The suite's models are tiny, so it is compile-bound: level
 The HLO and its optimisation passes are the same; only the machine code is
 less optimised, so results agree with the default build to float rounding
 (not bit for bit: LLVM's vectorisation reorders some sums). Comparisons inside
-the suite (resume vs straight run, jit vs eager) run under one setting. To test
+the suite (resume vs straight run, jit vs eager) run under one setting, and the
+SIGKILL-and-resume test (tests/test_trainer.py) runs its training processes at
+the default level, so exact resumption is checked on the code users run. To test
 at full optimisation, set the level in XLA_FLAGS yourself, e.g.
 `XLA_FLAGS=--xla_backend_optimization_level=3 python -m pytest`; this file then
 leaves it alone.
