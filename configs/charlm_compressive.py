@@ -61,5 +61,4 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.compression_function = "conv" # max_pool | mean_pool | conv | most_used
   config.train.reconstruction_weight = 1.0   # weight of the attention-reconstruction loss
   config.eval.mem_len = 16                   # evaluation memory: 16 + 16 compressed = XL's 32 slots
-  config.eval.sample_length = 0              # sampling goes token by token: needs compression_rate 1
   return config

@@ -158,11 +158,6 @@ class LMExperiment:
     self.sample_length = int(eval_config.get("sample_length", 0) or 0)
     if self.sample_length < 0:
       raise ConfigError(f"eval.sample_length={self.sample_length} must be >= 0")
-    if (self.sample_length and self.is_compressive and self.model.compressed_mem_len
-        and self.model.compression_rate != 1):
-      raise ConfigError(f"eval.sample_length={self.sample_length}: sampling feeds one token at a "
-                        f"time, which model.compression_rate={self.model.compression_rate} cannot "
-                        f"compress; set eval.sample_length=0")
     # Checked here, so that a bad value stops the run before training, not after it.
     self.sample_prompt_length = int(eval_config.get("sample_prompt_length", 64))
     self.sample_temperature = float(eval_config.get("sample_temperature", 0.8))
@@ -304,9 +299,11 @@ class LMExperiment:
              seed: int = 0, prompt: Optional[str] = None) -> Dict[str, str]:
     """Text the model writes after `prompt` (default: the first `prompt_length` validation characters).
 
-    Token by token with the key/value cache (`fast_eval.generate`), each token
-    seeing the last max(eval memory, eval segment - 1) tokens, so the vanilla
-    model keeps the context it was trained with. Returns {"prompt", "continuation"}.
+    Token by token with the key/value cache (`fast_eval.generate`; a compressive
+    model with rate c > 1 advances its memories in segments of c), each token
+    seeing the last max(eval memory, eval segment - 1) tokens (plus the
+    compressed memory), so the vanilla model keeps the context it was trained
+    with. Returns {"prompt", "continuation"}.
     """
     if self.source != "text":
       raise ConfigError(f"eval.sample_length: sampling needs text data, not "

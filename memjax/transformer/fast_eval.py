@@ -13,7 +13,7 @@ multiply-adds per layer, the dominant cost when mem_len >> qlen. The results
 equal `TransformerXL.__call__` up to float rounding (tests/test_transformer_xl.py).
 
 With qlen = 1 the same step is token-by-token decoding with a key/value cache
-(`generate` samples text that way).
+(`generate` samples text that way; a compressive model with c > 1 in segments of c).
 
 The Compressive Transformer gets the same treatment (`compressive_cached_step`):
 both memories hold projected keys/values, and a compressed slot is projected
@@ -277,18 +277,27 @@ def compressive_cached_step(model: CompressiveTransformer, cache: CachedCompress
 
 def generate(model: TransformerXL, params, prompt: jax.Array, rng: jax.Array, num_tokens: int,
              temperature: float = 1.0) -> jax.Array:
-  """Samples `num_tokens` tokens after `prompt`, one at a time, with the key/value cache.
+  """Samples `num_tokens` tokens after `prompt` with the key/value cache, inside `lax.scan`.
 
-  A plain function (jit it with `model`, `num_tokens`, `temperature` bound):
-  the prompt and every sampled token go through `cached_step` (or
-  `compressive_cached_step`) with qlen = 1 inside `lax.scan`, so each new
-  token attends the last `mem_len` tokens (plus the compressed memory), as in
-  XL's evaluation. Token t+1 ~ softmax(logits_t / temperature); temperature 0
-  takes the argmax.
+  A plain function (jit it with `model`, `num_tokens`, `temperature` bound).
+  Token t+1 ~ softmax(logits_t / temperature); temperature 0 takes the argmax.
+
+  Transformer-XL (and a Compressive Transformer with c = 1 or no compressed
+  memory): the prompt and every sampled token go through `cached_step` (or
+  `compressive_cached_step`) with qlen = 1, so each new token attends the last
+  `mem_len` tokens (plus the compressed memory), as in XL's evaluation.
+
+  Compressive Transformer with compression rate c > 1: f_c squeezes c evicted
+  states into one slot, so the memories advance in segments of c tokens. The
+  text is cut into segments of c; a token at offset k of its segment runs the
+  whole segment `[x_0 .. x_k, (stale) ...]` from the memories at the segment's
+  start and reads the logits at k (causal attention: the stale tokens after k
+  cannot reach them), and the memories are kept only once the segment is
+  complete. The samples are thereby those of the model evaluated with segment
+  length c, at c times the cost of a qlen = 1 step per token.
 
   Args:
-    model: `TransformerXL` or `CompressiveTransformer` (compression_rate 1:
-      single tokens cannot be compressed c at a time).
+    model: `TransformerXL` or `CompressiveTransformer`.
     params: `{"params": ...}`.
     prompt: `[batch, P]` token ids, P >= 1.
     rng: PRNG key for the sampling.
@@ -302,35 +311,43 @@ def generate(model: TransformerXL, params, prompt: jax.Array, rng: jax.Array, nu
     raise ValueError(f"generate: prompt must be [batch, P] with P >= 1, got {prompt.shape}")
   if temperature < 0:
     raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+  batch_size = prompt.shape[0]
   if isinstance(model, CompressiveTransformer):
-    if model.compressed_mem_len and model.compression_rate != 1:
-      raise ValueError(f"generate feeds one token at a time, which model.compression_rate="
-                       f"{model.compression_rate} cannot compress; sample with rate 1 or from "
-                       f"the Transformer-XL")
-    cache = empty_cached_compressive_memory(model, prompt.shape[0])
-    klen = model.compressed_mem_len + model.mem_len + 1
+    segment = model.compression_rate if model.compressed_mem_len else 1
+    cache = empty_cached_compressive_memory(model, batch_size)
+    klen = model.compressed_mem_len + model.mem_len + segment
     method = compressive_cached_step
   else:
-    cache, klen, method = empty_cached_memory(model, prompt.shape[0]), model.mem_len + 1, cached_step
+    segment, method = 1, cached_step
+    cache, klen = empty_cached_memory(model, batch_size), model.mem_len + 1
   keys = model.apply(params, klen, method=position_keys)
 
-  def feed(cache, token):
-    cache, logits = model.apply(params, cache, token[:, None], keys, method=method)
-    return cache, logits[:, 0]
+  def feed(carry, token):
+    """Token at `offset` of the current segment -> (carry after it, logits after it `[batch, V]`)."""
+    cache, window, offset = carry
+    window = jax.lax.dynamic_update_slice_in_dim(window, token[:, None], offset, axis=1)
+    new_cache, logits = model.apply(params, cache, window, keys, method=method)
+    if segment == 1:
+      return (new_cache, window, offset), logits[:, 0]
+    complete = offset == segment - 1
+    cache = jax.tree_util.tree_map(lambda new, old: jnp.where(complete, new, old), new_cache, cache)
+    logits = jax.lax.dynamic_index_in_dim(logits, offset, axis=1, keepdims=False)
+    return (cache, window, (offset + 1) % segment), logits
 
   def draw(logits, key):
     if temperature == 0:
       return jnp.argmax(logits, axis=-1)
     return jax.random.categorical(key, logits / temperature, axis=-1)
 
-  cache, prompt_logits = jax.lax.scan(feed, cache, prompt.T)
+  start = (cache, jnp.zeros((batch_size, segment), prompt.dtype), jnp.zeros((), jnp.int32))
+  carry, prompt_logits = jax.lax.scan(feed, start, prompt.T)
 
-  def sample(carry, key):
-    cache, logits = carry
+  def sample(state, key):
+    carry, logits = state
     token = draw(logits, key).astype(prompt.dtype)
-    return feed(cache, token), token
+    return feed(carry, token), token
 
-  _, tokens = jax.lax.scan(sample, (cache, prompt_logits[-1]), jax.random.split(rng, num_tokens))
+  _, tokens = jax.lax.scan(sample, (carry, prompt_logits[-1]), jax.random.split(rng, num_tokens))
   return tokens.T
 
 
