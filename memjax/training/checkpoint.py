@@ -30,6 +30,9 @@ class Checkpointer:
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True,
                                              enable_async_checkpointing=False))
+    # Partial restores read through their own read-only manager: a manager binds
+    # its item to the first kind of restore it sees (standard or pytree).
+    self._partial_manager = None
 
   def save(self, step: int, state: Any, force: bool = False) -> bool:
     """Saves `state` as step `step` (blocking, so a kill never leaves it half-written)."""
@@ -46,11 +49,15 @@ class Checkpointer:
   def step_path(self, step: int) -> pathlib.Path:
     return self.directory / str(step)
 
-  def restore_latest(self, template: Any) -> Tuple[Optional[Any], Optional[int]]:
+  def restore_latest(self, template: Any, partial: bool = False) -> Tuple[Optional[Any], Optional[int]]:
     """Restores the newest checkpoint that loads, falling back to older ones.
 
     Args:
       template: a pytree with the target structure, shapes and dtypes.
+      partial: `template` is a dict of some of the saved state's fields (e.g.
+        `{"params": ..., "step": ...}`), and only those are read. Evaluation
+        then loads checkpoints whose other fields (optimizer state) have
+        another structure, e.g. from an older version of the trainer.
 
     Returns:
       `(state, step)`, or `(None, None)` when the directory holds no checkpoint.
@@ -60,12 +67,24 @@ class Checkpointer:
     """
     steps = self.all_steps()
     abstract = jax.tree_util.tree_map(ocp.utils.to_shape_dtype_struct, template)
+    manager = self._manager
+    if partial:
+      args = ocp.args.PyTreeRestore(
+          item=abstract, restore_args=ocp.checkpoint_utils.construct_restore_args(abstract),
+          partial_restore=True)
+      if self._partial_manager is None:
+        self._partial_manager = ocp.CheckpointManager(
+            self.directory, options=ocp.CheckpointManagerOptions(read_only=True))
+      manager = self._partial_manager
+    else:
+      args = ocp.args.StandardRestore(abstract)
     failures = []
     for step in reversed(steps):
       try:
-        state = self._manager.restore(step, args=ocp.args.StandardRestore(abstract))
+        state = manager.restore(step, args=args)
       except Exception as error:  # orbax raises many types for damaged files.
-        message = (f"checkpoint {self.step_path(step)} is corrupt or unreadable "
+        message = (f"checkpoint {self.step_path(step)} is corrupt, unreadable or saved by code "
+                   f"with another state structure "
                    f"({type(error).__name__}: {str(error).splitlines()[0][:200]}); "
                    "trying the previous one")
         logging.warning(message)
@@ -79,3 +98,5 @@ class Checkpointer:
 
   def close(self):
     self._manager.close()
+    if self._partial_manager is not None:
+      self._partial_manager.close()

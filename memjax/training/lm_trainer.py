@@ -374,14 +374,14 @@ def load_experiment(workdir: str) -> Tuple[LMExperiment, Any, int]:
     raise ConfigError(f"--workdir={workdir} is a {config.get('experiment')!r} run, not char_lm")
   experiment = LMExperiment(config)
   checkpointer = checkpoint_lib.Checkpointer(str(pathlib.Path(workdir) / "checkpoints"))
-  # Shapes only (no eager init): the checkpoint supplies the values.
+  # Shapes only (no eager init): the checkpoint supplies the values. Only the
+  # parameters are read, so checkpoints of an older optimizer state still load.
   template = jax.eval_shape(experiment.init_state, int(config.seed))
-  restored, step = checkpointer.restore_latest(_checkpointable(template))
+  restored, step = checkpointer.restore_latest({"params": template.params}, partial=True)
   checkpointer.close()
   if restored is None:
     raise ConfigError(f"--workdir={workdir} holds no checkpoint yet")
-  restored = restored if isinstance(restored, LMState) else LMState(*restored)
-  return experiment, restored.params, step
+  return experiment, restored["params"], step
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
