@@ -261,10 +261,11 @@ class LMExperiment:
     (loss, (carry, metrics)), grads = grad_fn(state.params, state)
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)  # zero updates when skipped
-    finite = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads))
+    grad_norm = optax.global_norm(grads)
+    finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     # The memory written by a NaN forward pass would poison the next segments.
     carry = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old), carry, state.carry)
-    metrics["grad_norm"] = optax.global_norm(grads)
+    metrics["grad_norm"] = grad_norm
     metrics["param_norm"] = optax.global_norm(params)
     metrics["nonfinite_total"] = opt_state.total_notfinite
     return LMState(step=state.step + 1, params=params, opt_state=opt_state, carry=carry,
