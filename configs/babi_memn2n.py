@@ -56,6 +56,9 @@ def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
   config.data.skip_missing = ten_k    # carry on without tasks whose files are missing (10k task 3)
   config.data.mode = "per_task" if per_task else "joint"  # joint: one model for all tasks
   config.data.memory_size = 50        # most recent statements kept as memory
+  # Authors' config.sz = min(50, longest training story): per task, a memory only as long as
+  # the task's stories (task 4: 2 slots), so null attention adds that many empty slots, not 50.
+  config.data.fit_memory_to_stories = True
   config.data.validation_fraction = 0.1  # last 10% of each task's training questions
 
   config.model = ml_collections.ConfigDict()

@@ -114,6 +114,17 @@ def test_load_babi_real_task_splits_and_shapes():
   assert data.train.answer.min() > 0  # never the nil word
 
 
+@pytest.mark.parametrize("tasks, size", [([4], 2), ([1], 10), ([6], 26), ([1, 3], 50)])
+def test_memory_fits_the_longest_training_story_as_the_authors(tasks, size):
+  # Their config.sz = min(50, size(story, 2)): the most statements of a training story
+  # (task 4: 2 statements then the question; task 3's stories pass 50).
+  root = require_shared_data(_BABI)
+  data = babi.load_babi(root, "en", tasks, memory_size=50, fit_memory_to_stories=True)
+  assert data.memory_size == size
+  assert data.train.memory_mask.sum(axis=1).max() == size
+  assert babi.load_babi(root, "en", tasks, memory_size=50).memory_size == 50
+
+
 def test_validation_split_fraction_is_checked():
   with pytest.raises(ValueError, match="validation_fraction"):
     babi.split_validation([], 1.5)

@@ -250,9 +250,20 @@ def test_random_time_index_adds_empty_memories():
   times = np.asarray(times)[:, :40]
   assert np.all(np.diff(times, axis=1) >= 0) and times.min() >= 0 and times.max() <= 49
   gaps = times[:, -1] - 39  # inserted blanks before the oldest statement
-  assert 0 <= gaps.min() and gaps.max() <= math.ceil(0.1 * 40) - 1 and gaps.mean() > 0.5
+  assert 0 <= gaps.min() and gaps.max() <= math.ceil(0.1 * 40) and gaps.mean() > 0.5
   np.testing.assert_array_equal(memn2n.random_time_index(jax.random.PRNGKey(1), mask, 0.0)[:40],
                                 np.arange(40))
+
+
+def test_random_time_index_blanks_short_stories_as_the_authors():
+  # nblank ~ randi([0, ceil(0.1 n)]) includes its upper end: a 5-statement story
+  # gets one blank half the time, and then 5 of 6 time slots, not 0..4, 5/6 of it.
+  mask = jnp.arange(50) < 5
+  times = jax.vmap(memn2n.random_time_index, in_axes=(0, None, None))(
+      jax.random.split(jax.random.PRNGKey(3), 400), mask, 0.1)
+  shifted = np.any(np.asarray(times)[:, :5] != np.arange(5), axis=1)
+  assert 0.3 < shifted.mean() < 0.55, shifted.mean()  # 5/12 expected
+  assert np.asarray(times)[:, :5].max() <= 5
 
 
 def test_bad_config_names_the_key():

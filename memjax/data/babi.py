@@ -352,7 +352,7 @@ class BabiData:
 
 def load_babi(babi_dir, setting: str = "en", tasks: Sequence[int] = tuple(range(1, 21)),
               memory_size: int = 50, validation_fraction: float = 0.1,
-              skip_missing: bool = False) -> BabiData:
+              skip_missing: bool = False, fit_memory_to_stories: bool = False) -> BabiData:
   """Loads, splits and encodes bAbI tasks (one vocabulary and one padding for all).
 
   Args:
@@ -362,6 +362,13 @@ def load_babi(babi_dir, setting: str = "en", tasks: Sequence[int] = tuple(range(
     memory_size: statements kept, the most recent ones (config.data.memory_size).
     validation_fraction: share of each task's training questions held out.
     skip_missing: carry on without tasks whose files are missing.
+    fit_memory_to_stories: the memory gets min(memory_size, most statements
+      before any training question) slots, the authors' `config.sz =
+      min(50, size(story, 2))` (config.data.fit_memory_to_stories). It matters
+      per task, where e.g. task 4's memory is 2 slots, not 50: null attention
+      adds `memory_size - statements` empty slots to each softmax, and the
+      temporal matrices and random noise's time indices span memory_size.
+      Joint training on the 1k tasks keeps 50 (task 3 has longer stories).
   """
   tasks = [int(t) for t in tasks]
   if not tasks:
@@ -376,6 +383,8 @@ def load_babi(babi_dir, setting: str = "en", tasks: Sequence[int] = tuple(range(
     valid += task_valid
     test += raw[task][1]
   vocab = Vocabulary.from_examples(train + valid + test)
+  if fit_memory_to_stories:  # training file only (train + validation), as theirs
+    memory_size = min(memory_size, max(len(ex.story) for ex in train + valid))
   everything = train + valid + test
   sentence_length = max(len(s) for ex in everything for s in ex.story[-memory_size:])
   query_length = max(len(ex.question) for ex in everything)

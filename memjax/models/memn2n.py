@@ -416,9 +416,12 @@ def random_time_index(rng: jax.Array, memory_mask: jax.Array, noise_fraction: fl
   """Temporal indices with random empty memories (RN, sec. 4.1; authors' `randomize_time`).
 
   For an example with n statements, draws nblank uniformly in
-  [0, ceil(noise_fraction * n)) , picks n of the n + nblank time slots at
-  random and gives them in order to the n statements, so ~noise_fraction
-  empty memories are interleaved. Indices are clipped to num_times - 1.
+  [0, ceil(noise_fraction * n)] (both ends included, as the authors'
+  `randi([0, ceil(n * randomize_time)])`; an exclusive bound would never add
+  a blank to a story of 10 statements or fewer, 84% of the 1k training
+  questions), picks n of the n + nblank time slots at random and gives them in
+  order to the n statements, so ~noise_fraction empty memories are
+  interleaved. Indices are clipped to num_times - 1 (theirs to config.sz).
 
   Args:
     rng: PRNG key.
@@ -435,7 +438,7 @@ def random_time_index(rng: jax.Array, memory_mask: jax.Array, noise_fraction: fl
   blank_rng, order_rng = jax.random.split(rng)
   n = jnp.sum(memory_mask)
   max_blank = jnp.ceil(noise_fraction * n).astype(jnp.int32)
-  nblank = jax.random.randint(blank_rng, (), 0, jnp.maximum(max_blank, 1))
+  nblank = jax.random.randint(blank_rng, (), 0, max_blank + 1)  # randint's maxval is exclusive
   scores = jax.random.uniform(order_rng, (extended,))
   scores = jnp.where(jnp.arange(extended) < n + nblank, scores, 2.0)
   chosen = jnp.argsort(scores)[:memory_size]

@@ -327,7 +327,8 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
   data = babi.load_babi(data_cfg.babi_dir, data_cfg.setting, tasks,
                         memory_size=int(data_cfg.memory_size),
                         validation_fraction=float(data_cfg.validation_fraction),
-                        skip_missing=bool(data_cfg.skip_missing))
+                        skip_missing=bool(data_cfg.skip_missing),
+                        fit_memory_to_stories=bool(data_cfg.get("fit_memory_to_stories", False)))
   model = build_model(config.model, len(data.vocab), data.memory_size, data.sentence_length,
                       data.query_length)
   num_seeds = int(config.num_seeds)
