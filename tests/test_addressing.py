@@ -52,6 +52,34 @@ def test_cosine_similarity_is_finite_on_zero_memory():
   assert np.all(np.isfinite(similarity)) and np.allclose(similarity, 0.0)
 
 
+@pytest.mark.parametrize("row, key", [(0.0, 1.0), (1e-23, 1.0), (1.0, 0.0), (1.0, 1e-23),
+                                      (0.0, 0.0)])
+def test_content_weights_have_finite_gradients_at_zero_and_tiny_vectors(row, key):
+  # The DNC starts from zero memory and zero keys; a saturated allocation gate writes
+  # rows of ~1e-24, whose squares underflow: d||x||/dx = x/||x|| was NaN / inf there.
+  memory = jnp.array([[1.0, 2.0, -1.0], [row, row, -row], [3.0, -1.0, 0.5]])
+  keys = jnp.array([0.5, 1.0, 0.25]) * key
+  loss = lambda m, k: jnp.sum(addressing.content_weights(m, k, 2.0) * jnp.arange(3.0))
+  grads = jax.grad(loss, argnums=(0, 1))(memory, keys)
+  assert all(np.all(np.isfinite(g)) for g in grads), grads
+  # The tiny row's similarity is ~0, as the exact formula gives.
+  similarity = np.asarray(addressing.cosine_similarity(memory, keys))
+  memory, keys = np.asarray(memory), np.asarray(keys)
+  assert abs(similarity[1]) < 1e-6
+  np.testing.assert_allclose(similarity[[0, 2]], [
+      m @ keys / (np.linalg.norm(m) * np.linalg.norm(keys) + 1e-6) for m in memory[[0, 2]]],
+      rtol=1e-5, atol=1e-7)
+
+
+def test_vector_norm_of_half_precision_sums_in_float32():
+  from memjax.addressing.content import vector_norm
+  x = jnp.full((3,), 1e-4, jnp.float16)  # squares 1e-8 underflow to 0 in float16
+  assert vector_norm(x).dtype == jnp.float16
+  np.testing.assert_allclose(float(vector_norm(x)), np.sqrt(3) * 1e-4, rtol=1e-2)
+  np.testing.assert_allclose(np.asarray(jax.grad(lambda v: vector_norm(v).astype(jnp.float32))(x),
+                                        np.float32), 3 ** -0.5, rtol=1e-2)
+
+
 def test_interpolation_gate():
   content, previous = jnp.array([1.0, 0.0, 0.0]), jnp.array([0.0, 0.0, 1.0])
   np.testing.assert_allclose(addressing.interpolate(content, previous, 1.0), content)

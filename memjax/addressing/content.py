@@ -5,10 +5,28 @@ import jax.numpy as jnp
 # Keeps the cosine similarity finite for an all-zero key or memory row (the
 # constant memory initialisation starts every row near zero).
 _EPSILON = 1e-6
+# A vector whose squared norm is below this counts as zero: norm 0, no gradient.
+# d||x||/dx = x / ||x|| is NaN at x = 0 (the DNC's memory starts at zero), and
+# infinite once the squares underflow (|x_i| < ~1e-19 in float32) while x is
+# not zero. Such a vector's cosine is ~0 anyway (at most 1e-15 ||k|| / _EPSILON).
+_TINY_SQUARED_NORM = 1e-30
+
+
+def vector_norm(x: jax.Array) -> jax.Array:
+  """||x|| over the last axis, with a finite gradient everywhere (zero for ||x||^2 < 1e-30).
+
+  Summed in float32 at least, so a bfloat16 or float16 vector's squares do not underflow.
+  """
+  squared = jnp.sum(jnp.square(x.astype(jnp.promote_types(x.dtype, jnp.float32))), axis=-1)
+  is_tiny = squared < _TINY_SQUARED_NORM
+  # The inner where keeps sqrt away from 0, so its gradient is not NaN in the branch not taken.
+  return jnp.where(is_tiny, 0.0, jnp.sqrt(jnp.where(is_tiny, 1.0, squared))).astype(x.dtype)
 
 
 def cosine_similarity(memory: jax.Array, key: jax.Array) -> jax.Array:
   """K[u, v] = u . v / (||u|| ||v|| + eps) between every memory row and a key.
+
+  Finite, with finite gradients, for zero and tiny keys or rows (`vector_norm`).
 
   Args:
     memory: `[num_slots, word_size]` memory matrix M.
@@ -18,7 +36,7 @@ def cosine_similarity(memory: jax.Array, key: jax.Array) -> jax.Array:
     `[num_slots]` similarities in [-1, 1].
   """
   dot = memory @ key
-  norms = jnp.linalg.norm(memory, axis=-1) * jnp.linalg.norm(key)
+  norms = vector_norm(memory) * vector_norm(key)
   return dot / (norms + _EPSILON)
 
 

@@ -36,10 +36,6 @@ from memjax.cores.base import MemoryCore
 from memjax.cores.recurrent import LSTM, LSTMState, lstm_zero_state
 from memjax.memory import read_write
 
-# Stands in for an exactly-zero key or memory row in content addressing; see
-# `_content_weights`. Its square (1e-24) is still a normal float32.
-_ZERO_VECTOR_STANDIN = 1e-12
-
 
 class AccessState(NamedTuple):
   """The DNC's memory and its addressing state; leading dims are batch.
@@ -125,34 +121,10 @@ def split_interface(flat: jax.Array, num_read_heads: int, num_write_heads: int,
       read_modes=jax.nn.softmax(heads(parts[9], reads), axis=-1))
 
 
-def _nonzero(vectors: jax.Array) -> jax.Array:
-  """Replaces all-zero vectors (last axis) by a tiny constant; no gradient flows through those."""
-  is_zero = jnp.all(vectors == 0, axis=-1, keepdims=True)
-  return jnp.where(is_zero, _ZERO_VECTOR_STANDIN, vectors)
-
-
-def _content_weights(memory: jax.Array, key: jax.Array, strength: jax.Array) -> jax.Array:
-  """`addressing.content_weights`, guarded against its NaN gradient at a zero key or row.
-
-  The DNC hits both: memory starts at zero, and a controller that has seen only
-  zeros emits a zero key (zero-initialised biases). The gradient of ||x|| is
-  x / ||x||, NaN at x = 0, so such vectors go in as a 1e-12 constant instead
-  (the cosine similarity stays ~0, as content.py gives for a zero vector) and
-  `jnp.where` stops their gradient. A content.py that used
-  sqrt(sum x^2 + eps) would make this guard unnecessary.
-
-  Args:
-    memory: `[memory_size, word_size]`.
-    key: `[word_size]`.
-    strength: scalar beta >= 1.
-
-  Returns:
-    `[memory_size]` content weighting.
-  """
-  return addressing.content_weights(_nonzero(memory), _nonzero(key), strength)
-
-
-_content_heads = jax.vmap(_content_weights, in_axes=(None, 0, 0))
+# The DNC's memory starts at zero and a controller that has seen only zeros emits
+# zero keys; `addressing.cosine_similarity` gives those similarity 0 with a finite
+# gradient (`addressing.content.vector_norm`), so no guard is needed here.
+_content_heads = jax.vmap(addressing.content_weights, in_axes=(None, 0, 0))
 
 
 def write_weights(memory: jax.Array, usage: jax.Array, interface: Interface) -> jax.Array:
