@@ -14,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
+from memjax.training.checkpoint import CheckpointError  # noqa: E402
 from memjax.training.errors import ConfigError  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A char-LM run's workdir (config.json, checkpoints/).")
@@ -38,7 +39,7 @@ def main(argv):
     experiment, params, step = lm_trainer.load_experiment(_WORKDIR.value)
     sample = experiment.sample(params, _LENGTH.value, _PROMPT_LENGTH.value, _TEMPERATURE.value,
                                _SEED.value, prompt=_PROMPT.value or None)
-  except (ConfigError, ValueError, FileNotFoundError) as error:
+  except (ConfigError, ValueError, FileNotFoundError, CheckpointError) as error:
     sys.exit(f"error: {error}")
   print(f"# {experiment.config.model.name}, step {step}, temperature {_TEMPERATURE.value}")
   print(sample["prompt"] + sample["continuation"])

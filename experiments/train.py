@@ -18,6 +18,7 @@ from ml_collections import config_flags  # noqa: E402
 from memjax.training.launch import check_config_overrides  # noqa: E402
 
 from memjax.training import parallel, registry  # noqa: E402
+from memjax.training.checkpoint import CheckpointError  # noqa: E402
 from memjax.training.errors import ConfigError  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", None, "Path to an ml_collections config file.",
@@ -44,7 +45,7 @@ def main(argv):
                                           _NUM_PROCESSES.value, _PROCESS_ID.value)
     train_and_evaluate = registry.get_train_and_evaluate(config.get("experiment", "algorithmic"))
     results = train_and_evaluate(config, _WORKDIR.value, start_time=_START_TIME)
-  except (ConfigError, ValueError, FileNotFoundError) as error:
+  except (ConfigError, ValueError, FileNotFoundError, CheckpointError) as error:
     # Bad flags, sizes or files: one line that names the culprit, no traceback.
     sys.exit(f"error: {error}")
   print(f"results: {results.get('results_path')}")

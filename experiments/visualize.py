@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
+from memjax.training.checkpoint import CheckpointError  # noqa: E402
 from memjax.training.errors import ConfigError  # noqa: E402
 from memjax.training.trainer import render_plots  # noqa: E402
 
@@ -27,7 +28,7 @@ def main(argv):
   try:
     for path in render_plots(_WORKDIR.value, _LENGTH.value, _SEED.value):
       print(path)
-  except (ConfigError, ValueError) as error:
+  except (ConfigError, ValueError, FileNotFoundError, CheckpointError) as error:
     sys.exit(f"error: {error}")
 
 

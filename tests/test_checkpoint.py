@@ -1,4 +1,4 @@
-"""Checkpointer: partial restores (parameters only) of states whose other fields changed shape."""
+"""Checkpointer: partial restores, fallback past unreadable checkpoints, and setting those aside."""
 import numpy as np
 import pytest
 
@@ -41,4 +41,28 @@ def test_parameters_load_from_a_checkpoint_with_another_optimizer_state(tmp_path
 def test_partial_restore_of_an_empty_directory_is_none(tmp_path):
   checkpointer = Checkpointer(str(tmp_path))
   assert checkpointer.restore_latest({"params": {"w": np.zeros(2)}}, partial=True) == (None, None)
+  checkpointer.close()
+
+
+def test_unreadable_checkpoints_are_set_aside_only_when_asked(tmp_path, capsys):
+  directory = tmp_path / "checkpoints"
+  checkpointer = Checkpointer(str(directory))
+  for step in (1, 2, 3):
+    checkpointer.save(step, _state(step, optimizer=np.zeros(4, np.float32)))
+  _corrupt(checkpointer.step_path(3))
+  template = _state(0, optimizer=np.zeros(4, np.float32))
+  assert checkpointer.restore_latest(template)[1] == 2  # a reader leaves step 3 where it is
+  assert checkpointer.step_path(3).is_dir()
+  restored, step = checkpointer.restore_latest(template, set_aside_unreadable=True)
+  assert step == 2 and checkpointer.all_steps() == [1, 2]
+  assert (tmp_path / "unreadable_checkpoints" / "3").is_dir()
+  assert "moved unreadable checkpoint" in capsys.readouterr().out
+  assert checkpointer.save(3, _state(3, optimizer=np.zeros(4, np.float32)))  # saved anew
+  assert checkpointer.restore_latest(template)[1] == 3
+  # With every checkpoint unreadable nothing moves, and the error says what to do.
+  for step in checkpointer.all_steps():
+    _corrupt(checkpointer.step_path(step))
+  with pytest.raises(CheckpointError, match=f"no readable checkpoint in {directory}.*new --workdir"):
+    checkpointer.restore_latest(template, set_aside_unreadable=True)
+  assert checkpointer.all_steps() == [1, 2, 3]
   checkpointer.close()

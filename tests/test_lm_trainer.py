@@ -144,9 +144,21 @@ def _tiny_lm_config(tmp_path, **train):
   config = _char_lm_config(tmp_path, "charlm_transformer_xl")
   config.model.update(num_layers=1, d_model=16, d_ff=32, mem_len=4)
   config.train.update(seg_len=4, batch_size=2, num_steps=6, warmup_steps=1, log_every=1,
-                      eval_every=1000, checkpoint_every=0, **train)
+                      eval_every=1000, checkpoint_every=0)
+  config.train.update(train)
   config.eval.update(mem_len=4, seg_len=4, batch_size=2, max_segments=2, sample_length=0)
   return config
+
+
+def test_an_evaluation_batch_the_validation_text_cannot_fill_is_named_before_training(tmp_path):
+  from memjax.training import lm_trainer
+  from memjax.training.errors import ConfigError
+
+  config = _tiny_lm_config(tmp_path)
+  config.eval.batch_size = 500  # the validation split has 90 characters
+  with pytest.raises(ConfigError, match=r"eval.batch_size=500 .* \(eval.seg_len\)"):
+    lm_trainer.train_and_evaluate(config, str(tmp_path / "run"))
+  assert not list((tmp_path / "run").glob("checkpoints/*"))
 
 
 def test_lm_train_step_skips_a_nan_step_without_touching_parameters_or_memory(tmp_path):
@@ -174,14 +186,19 @@ def test_lm_run_resumes_after_a_stop_exactly_and_stops_on_a_nan_streak(tmp_path)
   from memjax.training import lm_trainer
 
   straight = lm_trainer.train_and_evaluate(
-      _tiny_lm_config(tmp_path / "a", debug_nonfinite_steps=(2,)), str(tmp_path / "a" / "run"))
+      _tiny_lm_config(tmp_path / "a", debug_nonfinite_steps=(2,), eval_every=2),
+      str(tmp_path / "a" / "run"))
   first = lm_trainer.train_and_evaluate(
-      _tiny_lm_config(tmp_path / "b", debug_nonfinite_steps=(2,), stop_at_step=3),
+      _tiny_lm_config(tmp_path / "b", debug_nonfinite_steps=(2,), eval_every=2, stop_at_step=3),
       str(tmp_path / "b" / "run"))
   assert first["steps"] == 3 and "stop_at_step=3" in first["stop_reason"]
   resumed = lm_trainer.train_and_evaluate(
-      _tiny_lm_config(tmp_path / "b", debug_nonfinite_steps=(2,)), str(tmp_path / "b" / "run"))
+      _tiny_lm_config(tmp_path / "b", debug_nonfinite_steps=(2,), eval_every=2),
+      str(tmp_path / "b" / "run"))
   assert straight["steps"] == resumed["steps"] == 6
+  # The evaluation history of the steps before the stop survives it.
+  assert [h["step"] for h in resumed["eval_history"]] == [2, 4, 6]
+  assert resumed["eval_history"] == straight["eval_history"]
   assert straight["nonfinite_steps_skipped"] == resumed["nonfinite_steps_skipped"] == 1
   assert resumed["eval"]["bits_per_character"] == straight["eval"]["bits_per_character"]
   _, straight_params, _ = lm_trainer.load_experiment(str(tmp_path / "a" / "run"))
@@ -193,6 +210,6 @@ def test_lm_run_resumes_after_a_stop_exactly_and_stops_on_a_nan_streak(tmp_path)
       _tiny_lm_config(tmp_path / "c", debug_nonfinite_steps=(2,), max_consecutive_nonfinite=1),
       str(tmp_path / "c" / "run"))
   assert streak["steps"] == 3  # update 3 (0-based step 2) was NaN
-  assert streak["stop_reason"].startswith("stopped: 1 consecutive NaN/Inf steps up to step 3")
+  assert streak["stop_reason"].startswith("stopped: 1 consecutive NaN/Inf steps by step 3")
   assert streak["nonfinite_steps_skipped"] == 1
   assert np.isfinite(streak["eval"]["bits_per_character"])

@@ -103,8 +103,18 @@ def test_run_stops_after_too_many_nan_steps_naming_step_and_checkpoint(tmp_path,
                        debug_nonfinite_steps=tuple(range(12, 40)))
   results = trainer.train_and_evaluate(config, str(tmp_path))
   assert results["stop_reason"].startswith("stopped: ")
-  assert "up to step 20" in results["stop_reason"]
+  assert "by step 20" in results["stop_reason"]
   assert str(tmp_path / "checkpoints" / "10") in results["stop_reason"]
+
+
+def test_a_nan_streak_between_two_log_steps_still_stops_the_run(tmp_path):
+  # Steps 3-8 are NaN (a streak of 6 > 3), then training recovers before step 10,
+  # the first step at which the host looks.
+  config = tiny_config(num_steps=40, max_consecutive_nonfinite=3,
+                       debug_nonfinite_steps=(3, 4, 5, 6, 7, 8))
+  results = trainer.train_and_evaluate(config, str(tmp_path))
+  assert results["stop_reason"].startswith("stopped: 6 consecutive NaN/Inf steps by step 10")
+  assert results["steps"] == 10
 
 
 def test_nan_skip_keeps_parameters_unchanged():
@@ -136,6 +146,23 @@ def test_stop_and_resume_is_bit_identical(tmp_path):
   (a, step_a), (b, step_b) = _params(straight), _params(resumed)
   assert step_a == step_b == 30
   jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
+
+
+def test_resume_with_a_target_error_screens_and_stops_as_an_unbroken_run(tmp_path):
+  # Unbroken, target 2.0 is screened at steps 96, 121, 146 and reached at 171 (measured).
+  # Stopped at 110, a resumed run that forgot the screen at 96 screened at once.
+  config = lambda **kw: tiny_config(num_steps=300, target_error=2.0, log_every=1000, **kw)
+  straight = trainer.train_and_evaluate(config(), str(tmp_path / "straight"))
+  trainer.train_and_evaluate(config(stop_at_step=110), str(tmp_path / "resumed"))
+  resumed = trainer.train_and_evaluate(config(), str(tmp_path / "resumed"))
+  assert straight["steps"] == resumed["steps"] and straight["solved_at_step"] == [straight["steps"]]
+  assert straight["eval_bits_error_per_seed"] == resumed["eval_bits_error_per_seed"]
+  jax.tree_util.tree_map(np.testing.assert_array_equal, _params(tmp_path / "straight")[0],
+                         _params(tmp_path / "resumed")[0])
+  # Relaunched once solved, it trains no further.
+  again = trainer.train_and_evaluate(config(), str(tmp_path / "straight"))
+  assert again["steps"] == straight["steps"] and again["stop_reason"] == straight["stop_reason"]
+  assert again["solved_at_step"] == straight["solved_at_step"]
 
 
 def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path):
@@ -189,6 +216,37 @@ def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, capsys):
   state, step = Checkpointer(str(tmp_path / "checkpoints")).restore_latest(experiment.init_state(0))
   assert step == 20 and state is not None
   assert f"checkpoint {latest} is corrupt" in capsys.readouterr().out
+  # Resuming sets the unreadable step aside and saves it again, so it warns only once.
+  results = trainer.train_and_evaluate(tiny_config(num_steps=30), str(tmp_path))
+  out = capsys.readouterr().out
+  assert results["steps"] == 30 and "Resumed from" in out and "checkpoints/20" in out
+  assert (tmp_path / "unreadable_checkpoints" / "30").is_dir()
+  state, step = Checkpointer(str(tmp_path / "checkpoints")).restore_latest(experiment.init_state(0))
+  assert step == 30 and "corrupt" not in capsys.readouterr().out
+
+
+def test_a_failed_run_does_not_bind_its_workdir(tmp_path):
+  # It fails before its first save and leaves an empty checkpoints/ folder.
+  (tmp_path / "checkpoints").mkdir()
+  (tmp_path / "config.json").write_text(json.dumps({"train.eval_batch_size": 0}))
+  trainer.check_workdir(tiny_config(), str(tmp_path))
+
+
+@pytest.mark.parametrize("key", ["log_every", "eval_every", "eval_batch_size"])
+def test_zero_intervals_and_sizes_are_named_before_any_work(tmp_path, key):
+  with pytest.raises(ConfigError, match=f"config.train.{key}=0 must be >= 1"):
+    trainer.train_and_evaluate(tiny_config(**{key: 0}), str(tmp_path / "run"))
+  assert not (tmp_path / "run").exists()
+
+
+def test_plots_refuse_other_experiments_and_unknown_seeds(tmp_path):
+  (tmp_path / "lm").mkdir()
+  (tmp_path / "lm" / "config.json").write_text(json.dumps({"experiment": "char_lm"}))
+  with pytest.raises(ConfigError, match="experiments/sample.py"):
+    trainer.render_plots(str(tmp_path / "lm"))
+  trainer.train_and_evaluate(tiny_config(num_steps=10), str(tmp_path / "copy"))
+  with pytest.raises(ConfigError, match="--seed_index=5, but .* trained 1 seed"):
+    trainer.render_plots(str(tmp_path / "copy"), seed_index=5)
 
 
 def test_workdir_of_another_experiment_is_refused(tmp_path):
@@ -210,6 +268,15 @@ def _launch(*flags, config="copy_ntm.py"):
   return subprocess.run([sys.executable, str(ROOT / "experiments" / "train.py"),
                          f"--config={ROOT / 'configs' / config}", *flags],
                         capture_output=True, text=True, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
+def test_unknown_key_after_a_space_separated_config_flag_is_one_line(tmp_path):
+  result = subprocess.run([sys.executable, str(ROOT / "experiments" / "train.py"), "--config",
+                           str(ROOT / "configs" / "copy_ntm.py"), f"--workdir={tmp_path}",
+                           "--config.model.mem_sizee=3"], capture_output=True, text=True,
+                          env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert result.returncode != 0 and "unknown config key 'model.mem_sizee'" in result.stderr
+  assert "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("flag,message", [

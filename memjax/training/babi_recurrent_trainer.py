@@ -41,6 +41,7 @@ from memjax.data import babi
 from memjax.training import checkpoint as checkpoint_lib
 from memjax.training import metrics as metrics_lib
 from memjax.training import optim
+from memjax.training import parallel
 from memjax.training.babi_trainer import FAILED_TASK_ERROR_PCT, summarize
 from memjax.training.errors import ConfigError
 from memjax.training.trainer import check_workdir
@@ -361,6 +362,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     start_time: `time.time()` at process launch, so wall time includes start-up.
   """
   start_time = time.time() if start_time is None else start_time
+  parallel.require_single_process("babi_recurrent")
   check_config(config)
   check_model(config)
   data_cfg, train = config.data, config.train
@@ -401,7 +403,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   checkpointer = checkpoint_lib.Checkpointer(str(workdir_path / "checkpoints"),
                                              max_to_keep=int(train.keep_checkpoints))
   state = experiment.init_state(int(config.seed))
-  restored, restored_step = checkpointer.restore_latest(state)
+  restored, restored_step = checkpointer.restore_latest(state, set_aside_unreadable=True)
   resumed_from_step = None
   if restored is not None:
     state = TrainState(*restored)

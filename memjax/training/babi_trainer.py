@@ -35,6 +35,7 @@ from memjax.data import babi
 from memjax.models import kvmemnn, memn2n
 from memjax.training import checkpoint as checkpoint_lib
 from memjax.training import metrics as metrics_lib
+from memjax.training import parallel
 from memjax.training.errors import ConfigError
 from memjax.training.trainer import check_workdir
 
@@ -351,7 +352,7 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
                      epoch=jnp.zeros((), jnp.int32))
   checkpointer = checkpoint_lib.Checkpointer(str(workdir / "checkpoints"),
                                              max_to_keep=int(train.keep_checkpoints))
-  restored, restored_step = checkpointer.restore_latest(state)
+  restored, restored_step = checkpointer.restore_latest(state, set_aside_unreadable=True)
   if restored is not None:
     state = TrainState(*restored) if not isinstance(restored, TrainState) else restored
     print(f"[{tag}] resumed from {checkpointer.step_path(restored_step)}", flush=True)
@@ -446,6 +447,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     start_time: `time.time()` at process launch, so wall time includes start-up.
   """
   start_time = time.time() if start_time is None else start_time
+  parallel.require_single_process("babi")
   halvings(0, 1, config.train.get("decay_rule", "every"))  # a bad rule is named before any work
   workdir_path = check_workdir(config, workdir)
   mode = config.data.mode

@@ -2,9 +2,13 @@
 
 A checkpoint that fails to restore (truncated or corrupt files) is reported
 by path and the next older one is tried, so a run killed mid-write or with a
-damaged disk still resumes.
+damaged disk still resumes. A resuming trainer also moves the unreadable ones
+to `<workdir>/unreadable_checkpoints/` (`set_aside_unreadable=True`): left in
+place, orbax would never save those steps again (it skips steps at or below
+its newest), and every later restore would warn about them anew.
 """
 import pathlib
+import shutil
 from typing import Any, Optional, Tuple
 
 import jax
@@ -49,7 +53,8 @@ class Checkpointer:
   def step_path(self, step: int) -> pathlib.Path:
     return self.directory / str(step)
 
-  def restore_latest(self, template: Any, partial: bool = False) -> Tuple[Optional[Any], Optional[int]]:
+  def restore_latest(self, template: Any, partial: bool = False,
+                     set_aside_unreadable: bool = False) -> Tuple[Optional[Any], Optional[int]]:
     """Restores the newest checkpoint that loads, falling back to older ones.
 
     Args:
@@ -58,6 +63,10 @@ class Checkpointer:
         `{"params": ..., "step": ...}`), and only those are read. Evaluation
         then loads checkpoints whose other fields (optimizer state) have
         another structure, e.g. from an older version of the trainer.
+      set_aside_unreadable: once one loads, move the newer ones that did not
+        to `<directory>/../unreadable_checkpoints/<step>` (on process 0 only),
+        so that training saves those steps again. For a resuming trainer;
+        readers (evaluation, sampling) leave the directory as it is.
 
     Returns:
       `(state, step)`, or `(None, None)` when the directory holds no checkpoint.
@@ -89,12 +98,35 @@ class Checkpointer:
                    "trying the previous one")
         logging.warning(message)
         print(f"WARNING: {message}", flush=True)
-        failures.append(str(self.step_path(step)))
+        failures.append(step)
         continue
+      if failures and set_aside_unreadable:
+        self._set_aside(failures)
       return state, step
     if failures:
-      raise CheckpointError(f"no readable checkpoint: every one failed to restore: {failures}")
+      raise CheckpointError(
+          f"no readable checkpoint in {self.directory}: every one failed to restore "
+          f"(steps {failures}, warnings above); move them away to start afresh, or use a "
+          "new --workdir")
     return None, None
+
+  def _set_aside(self, steps):
+    """Moves step folders to `unreadable_checkpoints/` beside `directory` and reloads orbax."""
+    if jax.process_index() == 0:
+      target = self.directory.parent / "unreadable_checkpoints"
+      target.mkdir(exist_ok=True)
+      for step in steps:
+        destination = target / str(step)
+        suffix = 0
+        while destination.exists():  # the same step may go bad twice
+          suffix += 1
+          destination = target / f"{step}.{suffix}"
+        shutil.move(str(self.step_path(step)), str(destination))
+        print(f"WARNING: moved unreadable checkpoint {self.step_path(step)} to {destination}",
+              flush=True)
+    if jax.process_count() > 1:  # the others must not list the folders before they are moved
+      ocp.multihost.sync_global_processes("memjax_set_aside_unreadable_checkpoints")
+    self._manager.reload()
 
   def close(self):
     self._manager.close()

@@ -46,6 +46,7 @@ from memjax.knowledge.linking import EntityLinker
 from memjax.training import checkpoint as checkpoint_lib
 from memjax.training import metrics as metrics_lib
 from memjax.training import optim
+from memjax.training import parallel
 from memjax.training.errors import ConfigError
 from memjax.training.trainer import check_workdir
 
@@ -271,7 +272,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, experiment: _Experimen
   optimizer = optim.make_optimizer(train)
   params = experiment.init(jax.random.PRNGKey(config.seed), experiment.init_batch)
   state = TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
-  restored, restored_step = checkpointer.restore_latest(state)
+  restored, restored_step = checkpointer.restore_latest(state, set_aside_unreadable=True)
   resumed_from_step = None
   if restored is not None:
     resumed_from_step = int(restored_step)
@@ -525,6 +526,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     start_time: `time.time()` at launch, so reported times include start-up.
   """
   start_time = time.time() if start_time is None else start_time
+  parallel.require_single_process("kbqa")
   name = config.task.name
   if name == "synthetic_kbqa":
     experiment = _kbqa_experiment(config)

@@ -26,11 +26,14 @@ def check_config_overrides(argv: List[str], default_config: Optional[str] = None
   """Exits with one line if a `--config.a.b=...` override names a key the config lacks."""
   spec = default_config
   overrides = []
-  for arg in argv[1:]:
-    if arg.startswith("--config="):
+  args = argv[1:]
+  for index, arg in enumerate(args):
+    if arg.startswith(("--config=", "-config=")):
       spec = arg.split("=", 1)[1]
-    elif arg.startswith("--config."):
-      overrides.append(arg[len("--config."):].split("=", 1)[0])
+    elif arg in ("--config", "-config") and index + 1 < len(args):  # absl's "--config path"
+      spec = args[index + 1]
+    elif arg.startswith(("--config.", "-config.")):
+      overrides.append(arg.split("config.", 1)[1].split("=", 1)[0])
   if not overrides or spec is None:
     return
   config = _load_config(spec)

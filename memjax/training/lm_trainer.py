@@ -40,7 +40,9 @@ from memjax.tasks.long_range import LongRangeRecallTask
 from memjax.training import checkpoint as checkpoint_lib
 from memjax.training import metrics as metrics_lib
 from memjax.training import optim
-from memjax.training.errors import ConfigError
+from memjax.training import parallel
+from memjax.training import progress
+from memjax.training.errors import ConfigError, positive_int
 from memjax.training.trainer import check_workdir
 from memjax.training.trainer import load_config as load_run_config
 from memjax.transformer import fast_eval
@@ -272,6 +274,21 @@ class LMExperiment:
                    rng=state.rng), metrics
 
   # -- evaluation -----------------------------------------------------------------------------
+  def check_evaluation(self, batch_size: int) -> None:
+    """Raises a ConfigError naming the keys when the validation text cannot fill the batches.
+
+    Called before training, so that a run does not fail only at its first evaluation.
+    """
+    if self.source != "text":
+      return
+    try:
+      text.num_segments(text.batchify(self.corpus.valid, batch_size), self.eval_seg_len)
+    except ValueError as error:
+      raise ConfigError(f"eval.batch_size={batch_size} with evaluation segments of "
+                        f"{self.eval_seg_len} (eval.seg_len) does not fit the validation "
+                        f"split of {self.corpus.path} ({len(self.corpus.valid)} tokens): "
+                        f"{error}") from None
+
   def evaluate(self, params, max_segments: int = 0, batch_size: int = 16,
                mem_len: Optional[int] = None) -> Dict[str, float]:
     """Validation metrics: bits per character (text) or recall accuracy (long_range).
@@ -392,16 +409,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   See `configs/charlm_transformer_xl.py` for every field.
   """
   start_time = time.time() if start_time is None else start_time
+  parallel.require_single_process("char_lm")
   is_chief = jax.process_index() == 0
-  workdir_path = check_workdir(config, workdir) if is_chief else None
+  # Before any work: a zero would divide by zero, or fail only after training.
+  log_every = positive_int(config, "train.log_every")
+  eval_every = positive_int(config, "train.eval_every")
+  workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
   experiment = LMExperiment(config)
   train = config.train
   eval_config = config.get("eval", ml_collections.ConfigDict())
+  experiment.check_evaluation(positive_int(config, "eval.batch_size", 16))
   writer = metrics_lib.MetricWriter(workdir, enabled=is_chief)
   checkpointer = checkpoint_lib.Checkpointer(str(workdir_path / "checkpoints"),
                                              max_to_keep=train.get("keep_checkpoints", 3))
   state = experiment.init_state(int(config.seed))
-  restored, restored_step = checkpointer.restore_latest(_checkpointable(state))
+  restored, restored_step = checkpointer.restore_latest(_checkpointable(state), set_aside_unreadable=True)
   if restored is not None:
     restored = restored if isinstance(restored, LMState) else LMState(*restored)
     carry_saved = bool(jax.tree_util.tree_leaves(restored.carry))
@@ -413,7 +435,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
         f"segment {experiment.seg_len}, mem_len {experiment.model.mem_len} "
         f"(eval {experiment.eval_model.mem_len})", flush=True)
   num_steps = int(train.num_steps)
-  log_every, eval_every = int(train.log_every), int(train.eval_every)
   checkpoint_every = int(train.get("checkpoint_every", 0) or 0)
   stop_at_step = int(train.get("stop_at_step", 0) or 0)  # test hook: stop early, as a kill would
   stop_reason = "num_steps reached"
@@ -421,11 +442,21 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                      batch_size=int(eval_config.get("batch_size", 16)))
   loop_start, loop_start_step = time.time(), int(state.step)
   step = int(state.step)
-  history = []
+  # The evaluation history as of the restored step (`progress.LoopRecord`).
+  loop_record = progress.LoopRecord(workdir_path, enabled=is_chief)
+  history = list((loop_record.load(restored_step) or {}).get("history", []))
   eval_metrics = None
+
+  def save_checkpoint(step, force=False):
+    # Every process: orbax coordinates the hosts of a multi-host save.
+    loop_record.save(step, {"history": history}, keep_steps=checkpointer.all_steps())
+    checkpointer.save(step, _checkpointable(state), force=force)
+
+  nonfinite = progress.NonfiniteWatch()
   while step < num_steps:
     state, step_metrics = experiment.train_step(state)
     step += 1
+    nonfinite.add(state.opt_state.notfinite_count)
     if step % log_every == 0 or step == num_steps:
       host = {k: float(v) for k, v in jax.device_get(step_metrics).items()}
       rate = (step - loop_start_step) / max(time.time() - loop_start, 1e-9)
@@ -437,10 +468,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
             + (f" | {int(host['nonfinite_total'])} NaN/Inf steps skipped"
                if host["nonfinite_total"] else ""), flush=True)
     if step % log_every == 0 or (checkpoint_every and step % checkpoint_every == 0):
-      streak = int(state.opt_state.notfinite_count)
+      streak = nonfinite.longest()
       if streak >= experiment.max_nonfinite:
         latest = checkpointer.latest_step()
-        stop_reason = (f"stopped: {streak} consecutive NaN/Inf steps up to step {step} "
+        stop_reason = (f"stopped: {streak} consecutive NaN/Inf steps by step {step} "
                        f"(train.max_consecutive_nonfinite={experiment.max_nonfinite}); lower "
                        f"train.learning_rate or raise train.grad_clip_norm; last good "
                        f"checkpoint: "
@@ -454,13 +485,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       print(f"  eval @ {step}: " + ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else
                                              f"{k} {v}" for k, v in eval_metrics.items()),
             flush=True)
-    if checkpoint_every and step % checkpoint_every == 0 and is_chief:
-      checkpointer.save(step, _checkpointable(state))
+    if checkpoint_every and step % checkpoint_every == 0:
+      save_checkpoint(step)
     if stop_at_step and step >= stop_at_step:
       stop_reason = f"train.stop_at_step={stop_at_step} reached"
       break
-  if is_chief and checkpointer.latest_step() != step:
-    checkpointer.save(step, _checkpointable(state), force=True)
+  if checkpointer.latest_step() != step:
+    save_checkpoint(step, force=True)
   if eval_metrics is None:
     eval_metrics = experiment.evaluate(state.params, **eval_kwargs)
   by_mem_len = {}

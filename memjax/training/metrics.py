@@ -7,11 +7,11 @@ from typing import Any, Dict, Mapping, Optional
 import numpy as np
 
 
-def _to_python(value: Any) -> Any:
+def to_python(value: Any) -> Any:
   if isinstance(value, Mapping):
-    return {str(k): _to_python(v) for k, v in value.items()}
+    return {str(k): to_python(v) for k, v in value.items()}
   if isinstance(value, (list, tuple)):
-    return [_to_python(v) for v in value]
+    return [to_python(v) for v in value]
   array = np.asarray(value) if hasattr(value, "shape") or isinstance(value, np.generic) else None
   if array is not None:
     return array.tolist()
@@ -44,7 +44,7 @@ class MetricWriter:
       else:  # one value per seed
         for seed, seed_value in enumerate(value.reshape(-1)):
           self._summary.add_scalar(f"{name}/seed{seed}", float(seed_value), step)
-    self.log(f"step {step} " + json.dumps(_to_python(dict(scalars))))
+    self.log(f"step {step} " + json.dumps(to_python(dict(scalars))))
 
   def log(self, line: str) -> None:
     if self.enabled:
@@ -65,7 +65,7 @@ def write_results(workdir: str, results: Dict[str, Any], enabled: bool = True) -
   if not enabled:
     return None
   path = pathlib.Path(workdir) / "results.json"
-  path.write_text(json.dumps(_to_python(results), indent=2, sort_keys=True) + "\n")
+  path.write_text(json.dumps(to_python(results), indent=2, sort_keys=True) + "\n")
   return str(path)
 
 

@@ -83,3 +83,16 @@ def maybe_initialize_distributed(mode: str, coordinator_address: str = "", num_p
                   process_id=process_id)
   jax.distributed.initialize(**kwargs)
   return True
+
+
+def require_single_process(experiment: str) -> None:
+  """ConfigError for a multi-process launch of a trainer that has no mesh (one device, one process).
+
+  Its state and batches are process-local arrays: each process would train its
+  own copy, and orbax cannot save host-local arrays across hosts.
+  """
+  if jax.process_count() > 1:
+    raise ConfigError(f"config.experiment={experiment!r} trains on one device in one process; "
+                      f"this run has {jax.process_count()} processes (--num_processes / "
+                      "--distributed): launch it without them. Only the algorithmic tasks "
+                      "(config.experiment='algorithmic') are data parallel.")

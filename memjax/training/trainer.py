@@ -30,7 +30,8 @@ from memjax.training import checkpoint as checkpoint_lib
 from memjax.training import metrics as metrics_lib
 from memjax.training import optim
 from memjax.training import parallel
-from memjax.training.errors import ConfigError
+from memjax.training import progress
+from memjax.training.errors import ConfigError, positive_int
 
 # Fields that may change between a run and its resumption (they do not change the maths).
 _RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
@@ -269,7 +270,12 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> pathlib.Pa
     raise ConfigError(f"--workdir={workdir} is not writable: {error.strerror or error}") from None
   saved = path / "config.json"
   current = _flatten(config)
-  if saved.exists() and (path / "checkpoints").exists():
+  # Only saved steps bind the workdir: a run that failed before its first save
+  # leaves an empty checkpoints/ behind, and its workdir stays usable. (bAbI's
+  # per-task runs keep theirs in task<N>/checkpoints.)
+  has_steps = any(step.is_dir() and step.name.isdigit()
+                  for pattern in ("checkpoints/*", "*/checkpoints/*") for step in path.glob(pattern))
+  if saved.exists() and has_steps:
     previous = json.loads(saved.read_text())
     for key in sorted(set(previous) | set(current)):
       if any(key == f or key.startswith(f + ".") for f in _RESUMABLE_FIELDS):
@@ -308,6 +314,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if stop_when not in ("all", "any"):
     raise ConfigError(f"train.stop_when={stop_when!r} must be 'all' or 'any'")
   stop_test = np.all if stop_when == "all" else np.any
+  # Also before any work: a zero would divide by zero, or fail only after training.
+  log_every, eval_every = positive_int(config, "train.log_every"), positive_int(
+      config, "train.eval_every")
+  eval_size = positive_int(config, "train.eval_batch_size", 1000)
+  if tuple(config.get("eval", {}).get("lengths", ())):
+    positive_int(config, "eval.num_sequences", 100)
   is_chief = jax.process_index() == 0
   workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
   experiment = Experiment(config)
@@ -316,7 +328,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   checkpointer = checkpoint_lib.Checkpointer(str(workdir_path / "checkpoints"),
                                              max_to_keep=train.get("keep_checkpoints", 3))
   state = experiment.init_state(config.seed)
-  restored, restored_step = checkpointer.restore_latest(state)
+  restored, restored_step = checkpointer.restore_latest(state, set_aside_unreadable=True)
   if restored is not None:
     state = TrainState(*restored) if not isinstance(restored, TrainState) else restored
     print(f"Resumed from {checkpointer.step_path(restored_step)} (step {restored_step})", flush=True)
@@ -324,8 +336,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   stop_at_step = int(train.get("stop_at_step", 0) or 0)  # test hook: stop early, as a kill would
   target_error = float(train.get("target_error", -1.0))
   eval_rng = jax.random.PRNGKey(config.seed + 10_000)
-  eval_size = int(train.get("eval_batch_size", 1000))
-  log_every, eval_every = int(train.log_every), int(train.eval_every)
   checkpoint_every = int(train.get("checkpoint_every", 0) or 0)
   max_nonfinite = int(train.get("max_consecutive_nonfinite", 10))
   solved_at_step = np.full((experiment.num_seeds,), -1)
@@ -335,14 +345,36 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   stop_reason = "num_steps reached"
   loop_start, loop_start_step = time.time(), int(state.step)
   last_screen_step = -10**9
+  # What screening and the target test depend on, as of the restored step: a
+  # resumed run then screens, evaluates and stops where an unbroken one does.
+  loop_record = progress.LoopRecord(workdir_path, enabled=is_chief)
+  recorded = loop_record.load(restored_step)
+  if recorded is not None:
+    solved_at_step = np.asarray(recorded["solved_at_step"])
+    solved_at_seconds = np.asarray(recorded["solved_at_seconds"], np.float64)
+    last_screen_step = int(recorded["last_screen_step"])
 
+  def save_checkpoint(step, force=False):
+    loop_record.save(step, {"solved_at_step": solved_at_step, "solved_at_seconds":
+                            solved_at_seconds, "last_screen_step": last_screen_step},
+                     keep_steps=checkpointer.all_steps())
+    checkpointer.save(step, state, force=force)
+
+  nonfinite = progress.NonfiniteWatch()
+  target_reason = f"target error {target_error} reached" + (
+      f" ({stop_when} seeds)" if experiment.num_seeds > 1 else "")
   step = int(state.step)
-  while step < num_steps:
+  # Relaunched after it stopped at the target (its last checkpoint): train no further.
+  solved = target_error >= 0 and bool(stop_test(solved_at_step >= 0))
+  if solved:
+    stop_reason = target_reason
+  while step < num_steps and not solved:
     state, step_metrics = experiment.train_step(state)
     step += 1
+    nonfinite.add(state.nonfinite_streak)
     if step % log_every == 0 or step == num_steps:
       host = jax.device_get(step_metrics)
-      streak = np.asarray(state.nonfinite_streak)
+      streak = nonfinite.longest()
       elapsed = time.time() - loop_start
       rate = (step - loop_start_step) / max(elapsed, 1e-9)
       eta = (num_steps - step) / max(rate, 1e-9)
@@ -354,9 +386,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
             f"train bits/seq {_summary(np.asarray(host['bits_error']))} | "
             f"{rate:.1f} steps/s | {time.time() - start_time:.0f}s | "
             f"ETA {metrics_lib.format_duration(eta)}", flush=True)
-      if np.any(streak >= max_nonfinite):
+      if streak >= max_nonfinite:
         latest = checkpointer.latest_step()
-        stop_reason = (f"stopped: {int(streak.max())} consecutive NaN/Inf steps up to step {step} "
+        stop_reason = (f"stopped: {streak} consecutive NaN/Inf steps by step {step} "
                        f"(train.max_consecutive_nonfinite={max_nonfinite}); last good checkpoint: "
                        f"{checkpointer.step_path(latest) if latest is not None else 'none'}")
         print(stop_reason, flush=True)
@@ -379,17 +411,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       print(f"  eval @ {step}: bits error/seq on {eval_size} fresh sequences: {_summary(eval_error)}",
             flush=True)
       if target_error >= 0 and stop_test(solved_at_step >= 0):
-        stop_reason = f"target error {target_error} reached" + (
-            f" ({stop_when} seeds)" if experiment.num_seeds > 1 else "")
+        stop_reason = target_reason
         break
     if checkpoint_every and step % checkpoint_every == 0:  # every process: orbax coordinates hosts
-      checkpointer.save(step, state)
+      save_checkpoint(step)
     if stop_at_step and step >= stop_at_step:
       stop_reason = f"train.stop_at_step={stop_at_step} reached"
       break
 
   if checkpointer.latest_step() != step:
-    checkpointer.save(step, state, force=True)
+    save_checkpoint(step, force=True)
   if last_eval_step != step:
     eval_error = experiment.evaluate(state.params, jax.random.fold_in(eval_rng, step), eval_size)
   train_seconds = time.time() - start_time
@@ -454,9 +485,16 @@ def load_experiment(workdir: str):
     `(experiment, state, step)`.
 
   Raises:
-    ConfigError when the workdir has no config.json or no checkpoint.
+    ConfigError when the workdir has no config.json or no checkpoint, or holds
+    another kind of experiment (e.g. a char-LM: use experiments/sample.py).
   """
   config = load_config(workdir)
+  kind = config.get("experiment", "algorithmic")
+  if kind != "algorithmic":
+    raise ConfigError(f"--workdir={workdir} holds a config.experiment={kind!r} run; this reads "
+                      "the algorithmic tasks (copy, repeat copy, recall, sort, graphs)"
+                      + ("; sample a char-LM with experiments/sample.py" if kind == "char_lm"
+                         else ""))
   experiment = Experiment(config)
   checkpointer = checkpoint_lib.Checkpointer(str(pathlib.Path(workdir) / "checkpoints"))
   state, step = checkpointer.restore_latest(experiment.init_state(config.seed))
@@ -470,6 +508,9 @@ def render_plots(workdir: str, length: int = 0, seed_index: int = 0) -> list:
   """Writes PNGs of one example (input/target/output, weightings, memory) to `<workdir>/plots`."""
   from memjax import plots
   experiment, state, step = load_experiment(workdir)
+  if not 0 <= seed_index < experiment.num_seeds:
+    raise ConfigError(f"--seed_index={seed_index}, but the run in --workdir={workdir} trained "
+                      f"{experiment.num_seeds} seed(s): use 0..{experiment.num_seeds - 1}")
   task = experiment.task
   length = length or task.max_length
   params = jax.tree_util.tree_map(lambda leaf: leaf[seed_index], state.params)
