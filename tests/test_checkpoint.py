@@ -62,7 +62,8 @@ def test_unreadable_checkpoints_are_set_aside_only_when_asked(tmp_path, capsys):
   # With every checkpoint unreadable nothing moves, and the error says what to do.
   for step in checkpointer.all_steps():
     _corrupt(checkpointer.step_path(step))
-  with pytest.raises(CheckpointError, match=f"no readable checkpoint in {directory}.*new --workdir"):
+  with pytest.raises(CheckpointError,
+                     match=f"no readable checkpoint in {directory}.*new --workdir"):
     checkpointer.restore_latest(template, set_aside_unreadable=True)
   assert checkpointer.all_steps() == [1, 2, 3]
   checkpointer.close()

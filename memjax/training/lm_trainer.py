@@ -423,7 +423,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   checkpointer = checkpoint_lib.Checkpointer(str(workdir_path / "checkpoints"),
                                              max_to_keep=train.get("keep_checkpoints", 3))
   state = experiment.init_state(int(config.seed))
-  restored, restored_step = checkpointer.restore_latest(_checkpointable(state), set_aside_unreadable=True)
+  restored, restored_step = checkpointer.restore_latest(_checkpointable(state),
+                                                        set_aside_unreadable=True)
   if restored is not None:
     restored = restored if isinstance(restored, LMState) else LMState(*restored)
     carry_saved = bool(jax.tree_util.tree_leaves(restored.carry))
@@ -448,7 +449,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   eval_metrics = None
 
   def save_checkpoint(step, force=False):
-    # Every process: orbax coordinates the hosts of a multi-host save.
     loop_record.save(step, {"history": history}, keep_steps=checkpointer.all_steps())
     checkpointer.save(step, _checkpointable(state), force=force)
 

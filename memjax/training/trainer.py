@@ -273,8 +273,8 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> pathlib.Pa
   # Only saved steps bind the workdir: a run that failed before its first save
   # leaves an empty checkpoints/ behind, and its workdir stays usable. (bAbI's
   # per-task runs keep theirs in task<N>/checkpoints.)
-  has_steps = any(step.is_dir() and step.name.isdigit()
-                  for pattern in ("checkpoints/*", "*/checkpoints/*") for step in path.glob(pattern))
+  steps = [step for pattern in ("checkpoints/*", "*/checkpoints/*") for step in path.glob(pattern)]
+  has_steps = any(step.is_dir() and step.name.isdigit() for step in steps)
   if saved.exists() and has_steps:
     previous = json.loads(saved.read_text())
     for key in sorted(set(previous) | set(current)):
