@@ -232,10 +232,13 @@ def test_a_failed_run_does_not_bind_its_workdir(tmp_path):
   trainer.check_workdir(tiny_config(), str(tmp_path))
 
 
-@pytest.mark.parametrize("key", ["log_every", "eval_every", "eval_batch_size"])
-def test_zero_intervals_and_sizes_are_named_before_any_work(tmp_path, key):
-  with pytest.raises(ConfigError, match=f"config.train.{key}=0 must be >= 1"):
-    trainer.train_and_evaluate(tiny_config(**{key: 0}), str(tmp_path / "run"))
+@pytest.mark.parametrize("key,value,message", [
+    ("log_every", 0, "must be >= 1"), ("eval_every", 0, "must be >= 1"),
+    ("eval_batch_size", 0, "must be >= 1"), ("keep_checkpoints", 0, "must be >= 1"),
+    ("checkpoint_every", -1, "must be >= 0")])
+def test_zero_intervals_and_sizes_are_named_before_any_work(tmp_path, key, value, message):
+  with pytest.raises(ConfigError, match=f"config.train.{key}={value} {message}"):
+    trainer.train_and_evaluate(tiny_config(**{key: value}), str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
 
 

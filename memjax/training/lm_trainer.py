@@ -43,7 +43,7 @@ from memjax.training import optim
 from memjax.training import parallel
 from memjax.training import progress
 from memjax.training.errors import ConfigError, positive_int
-from memjax.training.trainer import check_workdir
+from memjax.training.trainer import check_checkpoint_fields, check_workdir
 from memjax.training.trainer import load_config as load_run_config
 from memjax.transformer import fast_eval
 from memjax.transformer.model import CompressiveTransformer, TransformerXL
@@ -414,6 +414,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   # Before any work: a zero would divide by zero, or fail only after training.
   log_every = positive_int(config, "train.log_every")
   eval_every = positive_int(config, "train.eval_every")
+  check_checkpoint_fields(config)
   workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
   experiment = LMExperiment(config)
   train = config.train

@@ -36,7 +36,8 @@ from memjax.training.errors import ConfigError, positive_int
 # Fields that may change between a run and its resumption (they do not change the maths).
 _RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
                      "train.checkpoint_every", "train.keep_checkpoints", "train.target_error",
-                     "train.stop_when", "eval", "workdir_note", "train.stop_at_step")
+                     "train.stop_when", "train.eval_batch_size", "eval", "workdir_note",
+                     "train.stop_at_step")
 
 
 # Read only by the host loop, never inside jitted code.
@@ -288,6 +289,14 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> pathlib.Pa
   return path
 
 
+def check_checkpoint_fields(config: ml_collections.ConfigDict) -> None:
+  """train.keep_checkpoints >= 1 (0 keeps none), train.checkpoint_every >= 0 (0: at the end)."""
+  positive_int(config, "train.keep_checkpoints", 3)
+  every = config.train.get("checkpoint_every", 0) or 0
+  if int(every) < 0:
+    raise ConfigError(f"config.train.checkpoint_every={every} must be >= 0 (0: only at the end)")
+
+
 def _summary(values: np.ndarray) -> str:
   if values.size == 1:
     return f"{float(values[0]):.3f}"
@@ -318,6 +327,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   log_every, eval_every = positive_int(config, "train.log_every"), positive_int(
       config, "train.eval_every")
   eval_size = positive_int(config, "train.eval_batch_size", 1000)
+  check_checkpoint_fields(config)
   if tuple(config.get("eval", {}).get("lengths", ())):
     positive_int(config, "eval.num_sequences", 100)
   is_chief = jax.process_index() == 0
