@@ -17,10 +17,13 @@ def vector_norm(x: jax.Array) -> jax.Array:
 
   Summed in float32 at least, so a bfloat16 or float16 vector's squares do not underflow.
   """
-  squared = jnp.sum(jnp.square(x.astype(jnp.promote_types(x.dtype, jnp.float32))), axis=-1)
-  is_tiny = squared < _TINY_SQUARED_NORM
-  # The inner where keeps sqrt away from 0, so its gradient is not NaN in the branch not taken.
-  return jnp.where(is_tiny, 0.0, jnp.sqrt(jnp.where(is_tiny, 1.0, squared))).astype(x.dtype)
+  wide = x.astype(jnp.promote_types(x.dtype, jnp.float32))
+  is_tiny = jnp.sum(jnp.square(wide), axis=-1) < _TINY_SQUARED_NORM
+  # The norm of a stand-in (ones) for tiny vectors keeps the gradient of the branch
+  # not taken finite; other vectors go through jnp.linalg.norm unchanged, so results
+  # are bit for bit those of jnp.linalg.norm wherever that one was finite.
+  safe = jnp.where(is_tiny[..., None], jnp.ones_like(wide), wide)
+  return jnp.where(is_tiny, 0.0, jnp.linalg.norm(safe, axis=-1)).astype(x.dtype)
 
 
 def cosine_similarity(memory: jax.Array, key: jax.Array) -> jax.Array:
