@@ -108,12 +108,11 @@ def test_run_stops_after_too_many_nan_steps_naming_step_and_checkpoint(tmp_path,
 
 
 def test_a_nan_streak_between_two_log_steps_still_stops_the_run(tmp_path):
-  # Steps 3-8 are NaN (a streak of 6 > 3), then training recovers before step 10,
-  # the first step at which the host looks.
-  config = tiny_config(num_steps=40, max_consecutive_nonfinite=3,
-                       debug_nonfinite_steps=(3, 4, 5, 6, 7, 8))
+  # Updates 3 and 4 are NaN (a streak of 2, the limit), and training recovers before
+  # step 10, the first the host looks at. (The program of test_nan_steps_are_skipped_and_counted.)
+  config = tiny_config(num_steps=20, debug_nonfinite_steps=(3, 4, 11), max_consecutive_nonfinite=2)
   results = trainer.train_and_evaluate(config, str(tmp_path))
-  assert results["stop_reason"].startswith("stopped: 6 consecutive NaN/Inf steps by step 10")
+  assert results["stop_reason"].startswith("stopped: 2 consecutive NaN/Inf steps by step 10")
   assert results["steps"] == 10
 
 
