@@ -27,7 +27,8 @@ def test_config_loads_and_its_docstring_gives_its_run_command(path):
       f"{path.name}: its docstring must give the command that runs it")
 
 
-@pytest.mark.parametrize("name", ["priority_sort_ntm", "priority_sort_lstm"])
+@pytest.mark.parametrize("name", [pytest.param("priority_sort_ntm", marks=pytest.mark.slow),
+                                  "priority_sort_lstm"])  # the NTM one: 19 s, behind `slow`
 def test_priority_sort_configs_train(tmp_path, name):
   """20 steps at a small size through the real trainer; the error is finite and in range."""
   path = next(p for p in CONFIGS if p.stem == name)

@@ -10,7 +10,8 @@ xl_eval_speed = importlib.util.module_from_spec(_SPEC)
 _SPEC.loader.exec_module(xl_eval_speed)
 
 
-@pytest.mark.parametrize("length", [8, 10])  # chunks divide A; a ragged first chunk
+# A = 8: the chunks divide A (behind `slow`, 15 s); A = 10: a ragged first chunk.
+@pytest.mark.parametrize("length", [pytest.param(8, marks=pytest.mark.slow), 10])
 def test_counted_matmul_flops_equal_the_closed_form(length):
   args = xl_eval_speed._parse(["--num_layers=2", "--d_model=8", "--num_heads=2", "--d_ff=12",
                                "--vocab_size=5", "--seg_len=4"])
