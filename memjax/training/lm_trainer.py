@@ -419,7 +419,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   experiment = LMExperiment(config)
   train = config.train
   eval_config = config.get("eval", ml_collections.ConfigDict())
-  experiment.check_evaluation(positive_int(config, "eval.batch_size", 16))
+  eval_batch_size = positive_int(config, "eval.batch_size", 16)
+  experiment.check_evaluation(eval_batch_size)
   writer = metrics_lib.MetricWriter(workdir, enabled=is_chief)
   checkpointer = checkpoint_lib.Checkpointer(str(workdir_path / "checkpoints"),
                                              max_to_keep=train.get("keep_checkpoints", 3))
@@ -441,7 +442,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   stop_at_step = int(train.get("stop_at_step", 0) or 0)  # test hook: stop early, as a kill would
   stop_reason = "num_steps reached"
   eval_kwargs = dict(max_segments=int(eval_config.get("max_segments", 0) or 0),
-                     batch_size=int(eval_config.get("batch_size", 16)))
+                     batch_size=eval_batch_size)
   loop_start, loop_start_step = time.time(), int(state.step)
   step = int(state.step)
   # The evaluation history as of the restored step (`progress.LoopRecord`).
