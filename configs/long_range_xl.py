@@ -53,6 +53,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 0  # only at the end
   config.train.keep_checkpoints = 1  # newest checkpoints kept
   config.train.max_consecutive_nonfinite = 10  # NaN/Inf steps are skipped; this many in a row stop the run
+  config.train.debug_nonfinite_steps = ()      # test hook: steps whose loss is forced to NaN
+  config.train.stop_at_step = 0      # test hook: stop (as if killed) after this step (0: off)
+
+  config.parallel = ml_collections.ConfigDict()
+  config.parallel.num_devices = 0    # data-parallel devices (0: all); train.batch_size must divide evenly
 
   config.eval = ml_collections.ConfigDict()
   config.eval.mem_len = -1           # evaluation memory (-1: model.mem_len)

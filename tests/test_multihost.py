@@ -47,3 +47,52 @@ def test_two_processes_match_one_process(tmp_path):
   assert step_two == step_one == 10
   jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                          two.params, one.params)
+
+
+def _char_lm_command(workdir, text_path, *extra):
+  flags = [f"--config.data.path={text_path}", "--config.model.num_layers=1",
+           "--config.model.d_model=16", "--config.model.d_ff=32", "--config.model.mem_len=8",
+           "--config.train.seg_len=8", "--config.train.batch_size=4",
+           "--config.train.num_steps=6", "--config.train.warmup_steps=1",
+           "--config.train.log_every=3", "--config.train.eval_every=6",
+           "--config.train.checkpoint_every=3", "--config.eval.mem_len=8",
+           "--config.eval.seg_len=8", "--config.eval.batch_size=4", "--config.eval.max_segments=3",
+           "--config.eval.sample_length=8", "--config.eval.sample_prompt_length=4"]
+  return [sys.executable, str(ROOT / "experiments" / "train.py"),
+          f"--config={ROOT / 'configs' / 'charlm_transformer_xl.py'}", f"--workdir={workdir}",
+          *flags, *extra]
+
+
+@pytest.mark.slow  # ~1 min of three processes
+def test_char_lm_two_processes_match_one_process(tmp_path):
+  """The char-LM trainer on a 2-process cluster: rows split over the processes, same model."""
+  import json
+
+  from memjax.training import lm_trainer
+
+  text_path = tmp_path / "corpus.txt"
+  text_path.write_text("the quick brown fox jumps over the lazy dog. " * 60)
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)
+  address = f"127.0.0.1:{_free_port()}"
+  workers = [subprocess.Popen(_char_lm_command(tmp_path / "two", text_path,
+                                               f"--coordinator_address={address}",
+                                               "--num_processes=2", f"--process_id={i}"),
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in range(2)]
+  outputs = [worker.communicate(timeout=600)[0] for worker in workers]
+  assert all(worker.returncode == 0 for worker in workers), outputs[0][-2000:] + outputs[1][-2000:]
+  assert "connected to 1 peer" in outputs[0]
+  subprocess.run(_char_lm_command(tmp_path / "one", text_path), env=env, check=True,
+                 capture_output=True, timeout=600)
+  two = json.loads((tmp_path / "two" / "results.json").read_text())
+  one = json.loads((tmp_path / "one" / "results.json").read_text())
+  assert two["devices"] != one["devices"] and len(two["devices"]) == 2
+  np.testing.assert_allclose(two["eval"]["bits_per_character"], one["eval"]["bits_per_character"],
+                             rtol=1e-4)
+  assert two["sample"] == one["sample"]
+  _, params_two, step_two = lm_trainer.load_experiment(str(tmp_path / "two"))
+  _, params_one, step_one = lm_trainer.load_experiment(str(tmp_path / "one"))
+  assert step_two == step_one == 6
+  jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
+                         params_two, params_one)

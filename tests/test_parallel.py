@@ -1,4 +1,5 @@
-"""Data parallelism: 8 virtual CPU devices give the 1-device loss curve; batch-size errors."""
+"""Data parallelism: 8 virtual CPU devices give the 1-device loss curve (algorithmic and
+char-LM trainers); batch-size errors."""
 import json
 import os
 import pathlib
@@ -28,7 +29,7 @@ def _curves(*runs):
 
 @pytest.fixture(scope="module")
 def curves():
-  return _curves("ntm_1", "lstm_1")
+  return _curves("ntm_1", "lstm_1", "lm_xl")
 
 
 def _check_run(curves, run):
@@ -48,6 +49,27 @@ def test_eight_devices_match_one_device(curves, run):
 @pytest.mark.slow
 def test_eight_devices_match_one_device_with_two_seeds_vmapped():
   _check_run(_curves("ntm_2"), "ntm_2")
+
+
+def _check_lm_run(result):
+  one, eight = result["1"], result["8"]
+  np.testing.assert_allclose(eight["losses"], one["losses"], rtol=2e-4, atol=1e-5)
+  assert eight["losses"][0] != eight["losses"][-1]  # it trains
+  assert "spec=P()" in eight["param_sharding"]       # parameters replicated
+  assert "spec=P('data',)" in eight["carry_sharding"]  # each device keeps its rows' memory
+  for name, value in one["eval"].items():           # validation is split the same way
+    np.testing.assert_allclose(eight["eval"][name], value, rtol=1e-5)
+
+
+def test_char_lm_trainer_on_eight_devices_matches_one_device(curves):
+  """Transformer-XL on text: the training rows and their memories split over 8 devices."""
+  _check_lm_run(curves["lm_xl"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["compressive", "long_range"])
+def test_char_lm_trainer_on_eight_devices_matches_one_device_slow(kind):
+  _check_lm_run(_curves(f"lm_{kind}")[f"lm_{kind}"])
 
 
 def test_batch_that_does_not_split_evenly_is_named():

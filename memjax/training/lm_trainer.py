@@ -18,6 +18,10 @@ Two data sources (`config.data.source`):
               an empty memory and scores the last token; evaluation reports
               recall accuracy (chance = 1 / task.num_values).
 
+Data parallel over every device (`memjax.training.parallel`, as the
+algorithmic trainer): the training rows and their memories are split along the
+mesh's `data` axis, parameters are replicated, and multi-host runs work the same.
+
 The loss is the mean next-token cross-entropy plus, for the Compressive
 Transformer, `train.reconstruction_weight` times the attention-reconstruction
 loss (which reaches only the compressors).
@@ -130,13 +134,20 @@ class LMExperiment:
     self.batch_size = int(train.batch_size)
     if self.batch_size < 1:
       raise ConfigError(f"train.batch_size={self.batch_size} must be >= 1")
+    # Data parallel as the algorithmic trainer: the training rows (and their
+    # memories) split along the mesh's `data` axis, parameters replicated.
+    self.mesh = parallel.make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
+    parallel.check_batch_size(self.batch_size, self.mesh)
+    self._device_streams = None
     if self.source == "text":
       self.corpus = text.load_corpus(data.path, data.get("level", "byte"),
                                      float(data.get("valid_fraction", 0.1)))
       vocab_size = self.corpus.vocab_size
       self.seg_len = int(train.seg_len)
-      self.train_streams = jnp.asarray(text.batchify(self.corpus.train, self.batch_size))
+      self.train_streams = text.batchify(self.corpus.train, self.batch_size)  # host, numpy
       self.num_train_segments = text.num_segments(self.train_streams, self.seg_len)
+      # An argument of the jitted step, not a constant folded into it.
+      self._device_streams = parallel.put_batch(self.train_streams, self.mesh)
     else:
       task_fields = dict(config.task)
       task_fields.pop("name", None)
@@ -176,7 +187,7 @@ class LMExperiment:
     # itself after max_nonfinite consecutive skips, before any NaN is applied.
     self.optimizer = optax.apply_if_finite(optim.make_optimizer(train),
                                            max_consecutive_errors=2**30)
-    self.train_step = jax.jit(self._train_step)
+    self._jitted_train_step = jax.jit(self._train_step)
 
   # -- model application --------------------------------------------------------------------
   def _apply(self, model, params, carry, tokens, resets=None, dropout_rng=None):
@@ -191,6 +202,15 @@ class LMExperiment:
     return carry, logits, jnp.zeros(())
 
   def init_state(self, seed: int) -> LMState:
+    """The initial state on the mesh: memory rows split along `data`, the rest replicated."""
+    return self.place_state(self._initial_state(seed))
+
+  def place_state(self, state: LMState) -> LMState:
+    """`state` on the mesh (for a freshly built or host-side state)."""
+    carry = parallel.put_batch(jax.device_get(state.carry), self.mesh)
+    return parallel.replicate(state._replace(carry=()), self.mesh)._replace(carry=carry)
+
+  def _initial_state(self, seed: int) -> LMState:
     rng = jax.random.PRNGKey(seed)
     param_rng, state_rng = jax.random.split(rng)
     shape = (self.batch_size, self.seg_len)
@@ -212,12 +232,12 @@ class LMExperiment:
       return None
     return jax.random.fold_in(jax.random.fold_in(state.rng, _DROPOUT_STREAM), state.step)
 
-  def _loss(self, params, state: LMState):
-    """(loss, (new carry, metrics)) for the step's batch."""
+  def _loss(self, params, state: LMState, streams: Optional[jax.Array]):
+    """(loss, (new carry, metrics)) for the step's batch (`streams`: the text source's rows)."""
     dropout_rng = self._dropout_rng(state)
     if self.source == "text":
       index = state.step % self.num_train_segments
-      inputs, targets = text.segment(self.train_streams, index, self.seg_len)
+      inputs, targets = text.segment(streams, index, self.seg_len)
       resets = jnp.broadcast_to(index == 0, (self.batch_size,))
       carry, logits, reconstruction = self._apply(self.model, params, state.carry, inputs, resets,
                                                   dropout_rng)
@@ -225,7 +245,8 @@ class LMExperiment:
       nats = _cross_entropy_sum(logits, targets, mask) / mask.size
       correct = jnp.mean((jnp.argmax(logits, -1) == targets).astype(jnp.float32))
     else:
-      batch = self.task.sample(jax.random.fold_in(state.rng, state.step), self.batch_size)
+      batch = parallel.shard_batch(
+          self.task.sample(jax.random.fold_in(state.rng, state.step), self.batch_size), self.mesh)
       nats, correct, reconstruction = self._long_range_loss(self.model, params, batch, dropout_rng)
       carry = state.carry
     loss = nats + self.reconstruction_weight * reconstruction
@@ -257,16 +278,21 @@ class LMExperiment:
     hits = (jnp.argmax(logits, -1) == batch.targets).astype(jnp.float32) * batch.mask
     return nats, jnp.sum(hits) / count, jnp.mean(reconstruction)
 
-  def _train_step(self, state: LMState):
+  def train_step(self, state: LMState) -> Tuple[LMState, Dict[str, jax.Array]]:
+    """One update (jitted); returns (new state, metrics)."""
+    return self._jitted_train_step(state, self._device_streams)
+
+  def _train_step(self, state: LMState, streams: Optional[jax.Array]):
     """One update; a step with a NaN/Inf loss or gradient changes neither parameters nor memory."""
     grad_fn = jax.value_and_grad(self._loss, has_aux=True)
-    (loss, (carry, metrics)), grads = grad_fn(state.params, state)
+    (loss, (carry, metrics)), grads = grad_fn(state.params, state, streams)
     updates, opt_state = self.optimizer.update(grads, state.opt_state, state.params)
     params = optax.apply_updates(state.params, updates)  # zero updates when skipped
     grad_norm = optax.global_norm(grads)
     finite = jnp.isfinite(loss) & jnp.isfinite(grad_norm)
     # The memory written by a NaN forward pass would poison the next segments.
     carry = jax.tree_util.tree_map(lambda new, old: jnp.where(finite, new, old), carry, state.carry)
+    carry = parallel.shard_batch(carry, self.mesh)  # the memory stays with its rows' device
     metrics["grad_norm"] = grad_norm
     metrics["param_norm"] = optax.global_norm(params)
     metrics["nonfinite_total"] = opt_state.total_notfinite
@@ -301,7 +327,8 @@ class LMExperiment:
       other.eval_model = self.eval_model.clone(mem_len=mem_len)
       return other.evaluate(params, max_segments, batch_size)
     if self.source == "long_range":
-      batch = self.task.sample(jax.random.PRNGKey(2**31 - 1), batch_size)
+      batch = parallel.put_batch(
+          jax.device_get(self.task.sample(jax.random.PRNGKey(2**31 - 1), batch_size)), self.mesh)
       nats, accuracy, _ = jax.jit(functools.partial(self._long_range_loss, self.eval_model))(
           params, batch)
       return {"accuracy": float(accuracy), "bits_per_token": float(nats) / math.log(2)}
@@ -309,7 +336,7 @@ class LMExperiment:
     inputs, targets = text.all_segments(streams, self.eval_seg_len)
     if max_segments:
       inputs, targets = inputs[:, :max_segments], targets[:, :max_segments]
-    nats = self._eval_nats(params, jnp.asarray(inputs), jnp.asarray(targets))
+    nats = self._eval_nats(params, *parallel.put_batch((inputs, targets), self.mesh))
     tokens = targets.size
     return {"bits_per_character": float(nats) / tokens / math.log(2), "tokens": tokens}
 
@@ -337,7 +364,9 @@ class LMExperiment:
     model = self.eval_model.clone(mem_len=max(self.eval_model.mem_len, self.eval_seg_len - 1))
     sampler = jax.jit(functools.partial(fast_eval.generate, model, num_tokens=num_tokens,
                                         temperature=temperature))
-    tokens = sampler({"params": params}, jnp.asarray(prompt_ids[None]), jax.random.PRNGKey(seed))
+    prompt_array, key = parallel.replicate((np.asarray(prompt_ids[None]),
+                                            jax.random.PRNGKey(seed)), self.mesh)
+    tokens = sampler({"params": params}, prompt_array, key)
     return {"prompt": text.decode(self.corpus, prompt_ids),
             "continuation": text.decode(self.corpus, jax.device_get(tokens))}
 
@@ -394,12 +423,12 @@ def load_experiment(workdir: str) -> Tuple[LMExperiment, Any, int]:
   checkpointer = checkpoint_lib.Checkpointer(str(pathlib.Path(workdir) / "checkpoints"))
   # Shapes only (no eager init): the checkpoint supplies the values. Only the
   # parameters are read, so checkpoints of an older optimizer state still load.
-  template = jax.eval_shape(experiment.init_state, int(config.seed))
+  template = jax.eval_shape(experiment._initial_state, int(config.seed))
   restored, step = checkpointer.restore_latest({"params": template.params}, partial=True)
   checkpointer.close()
   if restored is None:
     raise ConfigError(f"--workdir={workdir} holds no checkpoint yet")
-  return experiment, restored["params"], step
+  return experiment, parallel.replicate(restored["params"], experiment.mesh), step
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -409,7 +438,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   See `configs/charlm_transformer_xl.py` for every field.
   """
   start_time = time.time() if start_time is None else start_time
-  parallel.require_single_process("char_lm")
   is_chief = jax.process_index() == 0
   # Before any work: a zero would divide by zero, or fail only after training.
   log_every = positive_int(config, "train.log_every")

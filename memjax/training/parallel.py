@@ -41,6 +41,30 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
   return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
+def batch_sharding(shape, mesh: Mesh) -> NamedSharding:
+  """Split along `data` if the leading axis of `shape` divides the device count, else replicated."""
+  num_devices = mesh.shape[DATA_AXIS]
+  if num_devices > 1 and len(shape) and shape[0] % num_devices == 0:
+    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+  return NamedSharding(mesh, PartitionSpec())
+
+
+def put_batch(tree: Any, mesh: Mesh) -> Any:
+  """Host leaves `[batch, ...]` -> global arrays split along `data` (`batch_sharding`).
+
+  Outside jit, for data that every process holds whole (a text file's
+  streams, a validation batch): each process copies only the rows of its own
+  devices (`jax.make_array_from_callback`), so the same call serves one
+  device, N local devices and a multi-host slice.
+  """
+  def put(leaf):
+    leaf = np.asarray(leaf)
+    return jax.make_array_from_callback(leaf.shape, batch_sharding(leaf.shape, mesh),
+                                        lambda index: leaf[index])
+
+  return jax.tree_util.tree_map(put, tree)
+
+
 def shard_batch(tree: Any, mesh: Mesh) -> Any:
   """Inside jit: constrains leaves `[batch, ...]` to be split along `data` (no-op on one device).
 
@@ -94,5 +118,5 @@ def require_single_process(experiment: str) -> None:
   if jax.process_count() > 1:
     raise ConfigError(f"config.experiment={experiment!r} trains on one device in one process; "
                       f"this run has {jax.process_count()} processes (--num_processes / "
-                      "--distributed): launch it without them. Only the algorithmic tasks "
-                      "(config.experiment='algorithmic') are data parallel.")
+                      "--distributed): launch it without them. Only the algorithmic tasks and "
+                      "char-LM (config.experiment='algorithmic' / 'char_lm') are data parallel.")

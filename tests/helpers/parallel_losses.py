@@ -14,7 +14,11 @@ import jax  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
+import charlm_compressive  # noqa: E402
+import charlm_transformer_xl  # noqa: E402
 import copy_ntm  # noqa: E402
+import long_range_xl  # noqa: E402
+from memjax.training.lm_trainer import LMExperiment  # noqa: E402
 from memjax.training.trainer import Experiment  # noqa: E402
 
 
@@ -46,11 +50,63 @@ def curve(core, num_devices, num_seeds, steps=6, inspect_hlo=False):
   return result
 
 
+def lm_config_for(kind, num_devices, text_path):
+  """A tiny char-LM trainer run: `xl` or `compressive` on a text file, or `long_range` XL."""
+  if kind in ("xl", "compressive"):
+    if kind == "xl":
+      config = charlm_transformer_xl.get_config()
+      config.model.mem_len = 8
+    else:  # both memories split along the batch
+      config = charlm_compressive.get_config()
+      config.model.update(mem_len=4, compressed_mem_len=2, compression_rate=2)
+    config.data.path = text_path
+    config.train.update(batch_size=16, seg_len=8)
+  else:
+    config = long_range_xl.get_config()
+    config.task.update(num_segments=2, seg_len=8)
+    config.model.mem_len = 4
+    config.train.batch_size = 16
+  config.model.update(num_layers=1, d_model=16, num_heads=2, d_ff=32)
+  config.train.update(learning_rate=1e-2, schedule="constant")
+  config.parallel.num_devices = num_devices
+  return config
+
+
+def lm_curve(kind, num_devices, text_path, steps=6):
+  experiment = LMExperiment(lm_config_for(kind, num_devices, text_path))
+  state = experiment.init_state(0)
+  losses = []
+  for _ in range(steps):
+    state, metrics = experiment.train_step(state)
+    losses.append(float(metrics["loss"]))
+  evaluation = (experiment.evaluate(state.params, max_segments=3, batch_size=16)
+                if kind != "long_range" else experiment.evaluate(state.params, batch_size=64))
+  carry = jax.tree_util.tree_leaves(state.carry)
+  return {"losses": losses, "eval": evaluation,
+          "param_sharding": str(jax.tree_util.tree_leaves(state.params)[0].sharding),
+          "carry_sharding": str(carry[0].sharding) if carry else ""}
+
+
+def _text_file():
+  """A fixed 20k-character text (a small vocabulary, some structure) in a temp directory."""
+  import tempfile
+  words = np.random.default_rng(0).choice(["the ", "cat ", "sat ", "on ", "a ", "mat. "], 4000)
+  path = os.path.join(tempfile.mkdtemp(), "corpus.txt")
+  with open(path, "w") as f:
+    f.write("".join(words))
+  return path
+
+
 if __name__ == "__main__":
-  # Runs named on the command line as <core>_<num_seeds> (default: ntm_1 lstm_1 ntm_2).
+  # Runs named on the command line as <core>_<num_seeds> (default: ntm_1 lstm_1 ntm_2), or
+  # lm_xl / lm_compressive / lm_long_range (the char-LM trainer).
   runs = sys.argv[1:] or ["ntm_1", "lstm_1", "ntm_2"]
   n = jax.device_count()
   out = {}
+  for kind in [name[len("lm_"):] for name in runs if name.startswith("lm_")]:
+    path = _text_file()
+    out[f"lm_{kind}"] = {"1": lm_curve(kind, 1, path), str(n): lm_curve(kind, n, path)}
+  runs = [name for name in runs if not name.startswith("lm_")]
   for core, seeds in ((name.rsplit("_", 1)[0], int(name.rsplit("_", 1)[1])) for name in runs):
     inspect = (core, seeds) == ("ntm", 1)
     out[f"{core}_{seeds}"] = {"1": curve(core, 1, seeds, inspect_hlo=inspect),
