@@ -105,4 +105,7 @@ def get_config(arg: str = "10k") -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 5_000  # orbax checkpoint period (0: only at the end)
   config.train.keep_checkpoints = 2   # newest checkpoints kept
   config.train.stop_at_step = 0       # stop here and evaluate (0: off); may change on resume
+
+  config.parallel = ml_collections.ConfigDict()
+  config.parallel.num_devices = 0     # data-parallel devices (0: all); train.batch_size must divide evenly
   return config

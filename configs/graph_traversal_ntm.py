@@ -86,4 +86,7 @@ def get_config(core: str = "ntm") -> ml_collections.ConfigDict:
   config.train.eval_batch_size = 1000  # fresh graphs in the final evaluation
   config.train.checkpoint_every = 1000  # orbax checkpoint period (0: only at the end)
   config.train.keep_checkpoints = 2   # newest checkpoints kept
+
+  config.parallel = ml_collections.ConfigDict()
+  config.parallel.num_devices = 0     # data-parallel devices (0: all); train.batch_size must divide evenly
   return config

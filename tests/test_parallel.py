@@ -72,6 +72,28 @@ def test_char_lm_trainer_on_eight_devices_matches_one_device_slow(kind):
   _check_lm_run(_curves(f"lm_{kind}")[f"lm_{kind}"])
 
 
+@pytest.mark.slow  # ~50 s
+def test_babi_recurrent_dnc_on_eight_devices_matches_one_device():
+  """The bAbI-recurrent trainer (DNC, 2 vmapped seeds): stories split over 8 devices."""
+  result = _curves("babi_dnc")["babi_dnc"]
+  one, eight = result["1"], result["8"]
+  np.testing.assert_allclose(eight["losses"], one["losses"], rtol=2e-4, atol=1e-5)
+  assert "spec=P()" in eight["param_sharding"]
+  assert "spec=P(None, 'data')" in eight["predictions_sharding"]  # seeds x split batch
+  agree = np.mean(np.asarray(eight["predictions"]) == np.asarray(one["predictions"]))
+  assert agree >= 0.98, agree  # argmax of equal logits (to float error)
+
+
+@pytest.mark.slow  # ~25 s
+def test_graph_trainer_on_eight_devices_matches_one_device():
+  """The KBQA/graph trainer (key-value memory on graph traversal) end to end on 8 devices."""
+  result = _curves("graph_kv")["graph_kv"]
+  one, eight = result["1"], result["8"]
+  assert (one["devices"], eight["devices"]) == (1, 8)
+  np.testing.assert_allclose(eight["losses"], one["losses"], atol=2e-4)  # printed to 4 places
+  assert eight["final"] == pytest.approx(one["final"]) and eight["history"] == one["history"]
+
+
 def test_batch_that_does_not_split_evenly_is_named():
   class FakeMesh:
     shape = {parallel.DATA_AXIS: 8}

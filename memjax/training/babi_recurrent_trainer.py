@@ -26,6 +26,7 @@ events, checkpoints/.
 """
 import functools
 import json
+import pathlib
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -47,7 +48,8 @@ from memjax.training.errors import ConfigError
 from memjax.training.trainer import check_workdir
 
 # The keys each block may hold; anything else is named in a one-line error.
-_TOP_FIELDS = {"experiment", "seed", "num_seeds", "label", "machine", "data", "model", "train"}
+_TOP_FIELDS = {"experiment", "seed", "num_seeds", "label", "machine", "data", "model", "train",
+               "parallel"}
 _DATA_FIELDS = {"babi_dir", "setting", "tasks", "skip_missing", "validation_fraction",
                 "max_train_length"}
 _TRAIN_FIELDS = {"batch_size", "num_steps", "optimizer", "learning_rate", "schedule",
@@ -102,7 +104,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
     if key not in _TOP_FIELDS:
       raise ConfigError(f"config.{key} is not a field of experiment 'babi_recurrent'; the "
                         f"top level has {sorted(_TOP_FIELDS)}")
-  for block, allowed in (("data", _DATA_FIELDS), ("train", _TRAIN_FIELDS)):
+  for block, allowed in (("data", _DATA_FIELDS), ("train", _TRAIN_FIELDS),
+                         ("parallel", {"num_devices"})):
+    if block == "parallel" and block not in config:  # optional: all devices
+      continue
     if block not in config:
       raise ConfigError(f"config.{block} is missing (see configs/babi_dnc.py)")
     unknown = sorted(set(config[block].keys()) - allowed)
@@ -246,6 +251,10 @@ class RecurrentBabi:
     except ValueError as error:
       raise ConfigError(str(error)) from None
     self.optimizer = optim.make_optimizer(config.train)
+    # Data parallel: each step's stories split along the mesh's `data` axis
+    # (every seed's batch alike), parameters replicated, gradients all-reduced.
+    self.mesh = parallel.make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
+    parallel.check_batch_size(int(config.train.batch_size), self.mesh)
     self.unroll = int(config.train.scan_unroll)
     self.remat = bool(config.train.remat)
     # Checks the core's sizes now, with its one-line message, rather than inside jit.
@@ -257,6 +266,7 @@ class RecurrentBabi:
       host_only.add("num_steps")
     self._cache_key = json.dumps(
         {"model": config.model.to_dict(), "num_seeds": self.num_seeds, "vocab": vocab_size,
+         "devices": [d.id for d in self.mesh.devices.flat],
          "train": {k: v for k, v in config.train.to_dict().items() if k not in host_only}},
         sort_keys=True, default=str)
 
@@ -277,8 +287,12 @@ class RecurrentBabi:
   def init_state(self, seed: int) -> TrainState:
     params, opt_state = self._init_seeds(jax.random.split(jax.random.PRNGKey(seed),
                                                           self.num_seeds))
-    return TrainState(jnp.zeros((), jnp.int32), params, opt_state,
-                      jnp.zeros((self.num_seeds,), jnp.int32))
+    return parallel.replicate(TrainState(jnp.zeros((), jnp.int32), params, opt_state,
+                                         jnp.zeros((self.num_seeds,), jnp.int32)), self.mesh)
+
+  def put_batch(self, inputs, targets, mask):
+    """Host `[num_seeds, batch, time]` arrays -> global arrays split along the batch axis."""
+    return parallel.put_batch((inputs, targets, mask), self.mesh, axis=1)
 
   def logits(self, params, inputs: jax.Array) -> jax.Array:
     """`[batch, time]` word ids -> `[batch, time, vocab]` logits, one word per step."""
@@ -343,7 +357,8 @@ def _split_errors(experiment: RecurrentBabi, params, buckets: Sequence[Bucket],
       chunk = s.inputs[start:start + batch_size]
       padded = np.zeros((batch_size, bucket.length), np.int32)
       padded[:len(chunk)] = chunk
-      chunks.append(np.asarray(experiment.predict(params, padded))[:, :len(chunk)])
+      predicted = experiment.predict(params, parallel.put_batch(padded, experiment.mesh))
+      chunks.append(parallel.to_host(predicted)[:, :len(chunk)])
     pairs.append((bucket, np.concatenate(chunks, axis=1)))
   return question_errors(pairs, tasks)
 
@@ -362,7 +377,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     start_time: `time.time()` at process launch, so wall time includes start-up.
   """
   start_time = time.time() if start_time is None else start_time
-  parallel.require_single_process("babi_recurrent")
   check_config(config)
   check_model(config)
   data_cfg, train = config.data, config.train
@@ -374,7 +388,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                       "--config.data.tasks or set --config.data.skip_missing=True")
   for task, files in missing.items():
     print(f"bAbI {data_cfg.setting}: task {task} skipped, missing {', '.join(files)}", flush=True)
-  workdir_path = check_workdir(config, workdir)
+  is_chief = jax.process_index() == 0  # process 0 writes logs and results; all write checkpoints
+  workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
   data = babi.load_babi_stories(data_cfg.babi_dir, data_cfg.setting, requested,
                                 validation_fraction=float(data_cfg.validation_fraction),
                                 skip_missing=bool(data_cfg.skip_missing))
@@ -399,7 +414,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
 
   experiment = RecurrentBabi(config, len(data.vocab))
   num_seeds, batch_size = experiment.num_seeds, int(train.batch_size)
-  writer = metrics_lib.MetricWriter(str(workdir_path))
+  writer = metrics_lib.MetricWriter(str(workdir_path), enabled=is_chief)
   checkpointer = checkpoint_lib.Checkpointer(str(workdir_path / "checkpoints"),
                                              max_to_keep=int(train.keep_checkpoints))
   state = experiment.init_state(int(config.seed))
@@ -429,7 +444,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   loop_start, loop_start_step = time.time(), step
   history = []
   while step < last_step:
-    state, step_metrics = experiment.train_step(state, *sample(step))
+    state, step_metrics = experiment.train_step(state, *experiment.put_batch(*sample(step)))
     step += 1
     if step % log_every == 0 or step == last_step:
       host = {k: np.asarray(v) for k, v in jax.device_get(step_metrics).items() if v is not None}
@@ -486,8 +501,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       "nonfinite_steps_skipped": np.asarray(state.nonfinite_total),
       "machine": str(config.get("machine", "")),
       "devices": [str(d) for d in jax.devices()],
+      "data_parallel_devices": int(experiment.mesh.size),
   }
-  results["results_path"] = metrics_lib.write_results(str(workdir_path), results)
+  results["results_path"] = metrics_lib.write_results(str(workdir_path), results,
+                                                      enabled=is_chief)
   best, failed = results["best_mean_test_error_pct"], results["best_failed_tasks"]
   writer.log(f"best-of-{num_seeds} mean test error {best:.2f}% failed {failed}")
   writer.close()

@@ -28,6 +28,7 @@ newest good checkpoint and sees the batches an uninterrupted run would.
 Outputs: `results.json`, `log.txt`, TensorBoard events, `checkpoints/`.
 """
 import functools
+import pathlib
 import time
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
@@ -263,15 +264,17 @@ class _Experiment(NamedTuple):
 
 
 def _run(config: ml_collections.ConfigDict, workdir: str, experiment: _Experiment,
-         start_time: float) -> Dict[str, Any]:
+         start_time: float, mesh) -> Dict[str, Any]:
   train = config.train
-  workdir_path = check_workdir(config, workdir)
-  writer = metrics_lib.MetricWriter(workdir)
+  is_chief = jax.process_index() == 0  # process 0 writes logs and results; all write checkpoints
+  workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
+  writer = metrics_lib.MetricWriter(workdir, enabled=is_chief)
   checkpointer = checkpoint_lib.Checkpointer(str(workdir_path / "checkpoints"),
                                              max_to_keep=train.get("keep_checkpoints", 3))
   optimizer = optim.make_optimizer(train)
   params = experiment.init(jax.random.PRNGKey(config.seed), experiment.init_batch)
-  state = TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
+  state = parallel.replicate(TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params)),
+                             mesh)
   restored, restored_step = checkpointer.restore_latest(state, set_aside_unreadable=True)
   resumed_from_step = None
   if restored is not None:
@@ -297,7 +300,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, experiment: _Experimen
   loop_start, loop_start_step = time.time(), step
   history = []
   while step < num_steps:
-    state, metrics = train_step(state, experiment.sample(step))
+    state, metrics = train_step(state, parallel.put_batch(experiment.sample(step), mesh))
     step += 1
     if step % log_every == 0 or step == num_steps:
       host = {k: float(v) for k, v in jax.device_get(metrics).items() if v is not None}
@@ -326,8 +329,9 @@ def _run(config: ml_collections.ConfigDict, workdir: str, experiment: _Experimen
              "resumed_from_step": resumed_from_step,  # times below cover this launch only
              "wall_seconds": time.time() - start_time,
              "train_seconds": time.time() - loop_start,
-             "devices": [str(d) for d in jax.devices()]}
-  results_path = metrics_lib.write_results(workdir, results)
+             "devices": [str(d) for d in jax.devices()],
+             "data_parallel_devices": int(mesh.size)}
+  results_path = metrics_lib.write_results(workdir, results, enabled=is_chief)
   writer.close()
   checkpointer.close()
   results["results_path"] = results_path
@@ -337,7 +341,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, experiment: _Experimen
 # ---------------------------------------------------------------------------
 # KB-QA experiment.
 
-def _kbqa_experiment(config: ml_collections.ConfigDict) -> _Experiment:
+def _kbqa_experiment(config: ml_collections.ConfigDict, mesh) -> _Experiment:
   data = build_kbqa_data(config.task, with_candidates=config.model.name == "kv_memory")
   model = KBQAModel(config, data)
   train_split = data.splits["train"]
@@ -360,7 +364,8 @@ def _kbqa_experiment(config: ml_collections.ConfigDict) -> _Experiment:
     predictions = []
     for start in range(0, split.size, _EVAL_CHUNK):
       index = np.arange(start, start + _EVAL_CHUNK) % split.size   # fixed shape: one compile
-      predictions.append(np.asarray(predict(params, model.batch(split, index))))
+      batch = parallel.put_batch(model.batch(split, index), mesh)
+      predictions.append(parallel.to_host(predict(params, batch)))
     predictions = np.concatenate(predictions)[:split.size]
     hits = hits_at_1(predictions, split.questions.answers)
     table = {str(h): float(np.mean(hits[split.questions.num_hops == h]))
@@ -464,7 +469,7 @@ def _graph_kv_memory(config: ml_collections.ConfigDict, task: graph_tasks.GraphT
   return init, logits_of
 
 
-def _graph_experiment(config: ml_collections.ConfigDict) -> _Experiment:
+def _graph_experiment(config: ml_collections.ConfigDict, mesh) -> _Experiment:
   try:
     task = graph_tasks.build_graph_task(dict(config.task))
   except ValueError as error:
@@ -497,7 +502,7 @@ def _graph_experiment(config: ml_collections.ConfigDict) -> _Experiment:
     results = []
     for i in range(0, size, chunk):
       batch = task.sample(np.random.default_rng([eval_rng_seed, i]), chunk)._asdict()
-      results.append(jax.device_get(correct(params, batch)))
+      results.append(parallel.to_host(correct(params, parallel.put_batch(batch, mesh))))
     question = np.concatenate([r[0] for r in results])
     step_correct = np.concatenate([r[1] for r in results])
     step_mask = np.concatenate([r[2] for r in results])
@@ -526,14 +531,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     start_time: `time.time()` at launch, so reported times include start-up.
   """
   start_time = time.time() if start_time is None else start_time
-  parallel.require_single_process("kbqa")
+  # Data parallel as the algorithmic trainer: each batch split along the mesh's
+  # `data` axis, parameters replicated, gradients all-reduced.
+  mesh = parallel.make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
+  parallel.check_batch_size(int(config.train.batch_size), mesh)
   name = config.task.name
   if name == "synthetic_kbqa":
-    experiment = _kbqa_experiment(config)
+    experiment = _kbqa_experiment(config, mesh)
   elif name in graph_tasks.GRAPH_TASKS:
-    experiment = _graph_experiment(config)
+    experiment = _graph_experiment(config, mesh)
   else:
     raise ConfigError(f"task.name={name!r} is not one of "
                       f"{['synthetic_kbqa', *sorted(graph_tasks.GRAPH_TASKS)]} "
                       "for config.experiment='kbqa'")
-  return _run(config, workdir, experiment, start_time)
+  return _run(config, workdir, experiment, start_time, mesh)

@@ -552,6 +552,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       "sample": sample,
       "wall_seconds": time.time() - start_time,
       "devices": [str(d) for d in jax.devices()],
+      "data_parallel_devices": int(experiment.mesh.size),
   }
   results_path = metrics_lib.write_results(workdir, results, enabled=is_chief)
   writer.close()

@@ -41,16 +41,16 @@ def replicate(tree: Any, mesh: Mesh) -> Any:
   return jax.device_put(tree, NamedSharding(mesh, PartitionSpec()))
 
 
-def batch_sharding(shape, mesh: Mesh) -> NamedSharding:
-  """Split along `data` if the leading axis of `shape` divides the device count, else replicated."""
+def batch_sharding(shape, mesh: Mesh, axis: int = 0) -> NamedSharding:
+  """Split along `data` if `shape[axis]` (the batch) divides the device count, else replicated."""
   num_devices = mesh.shape[DATA_AXIS]
-  if num_devices > 1 and len(shape) and shape[0] % num_devices == 0:
-    return NamedSharding(mesh, PartitionSpec(DATA_AXIS))
+  if num_devices > 1 and len(shape) > axis and shape[axis] % num_devices == 0:
+    return NamedSharding(mesh, PartitionSpec(*([None] * axis), DATA_AXIS))
   return NamedSharding(mesh, PartitionSpec())
 
 
-def put_batch(tree: Any, mesh: Mesh) -> Any:
-  """Host leaves `[batch, ...]` -> global arrays split along `data` (`batch_sharding`).
+def put_batch(tree: Any, mesh: Mesh, axis: int = 0) -> Any:
+  """Host leaves with the batch at `axis` -> global arrays split along `data` (`batch_sharding`).
 
   Outside jit, for data that every process holds whole (a text file's
   streams, a validation batch): each process copies only the rows of its own
@@ -59,10 +59,21 @@ def put_batch(tree: Any, mesh: Mesh) -> Any:
   """
   def put(leaf):
     leaf = np.asarray(leaf)
-    return jax.make_array_from_callback(leaf.shape, batch_sharding(leaf.shape, mesh),
+    return jax.make_array_from_callback(leaf.shape, batch_sharding(leaf.shape, mesh, axis),
                                         lambda index: leaf[index])
 
   return jax.tree_util.tree_map(put, tree)
+
+
+def to_host(tree: Any) -> Any:
+  """Global arrays -> numpy, whole on every process (an all-gather where a host lacks shards)."""
+  def get(leaf):
+    if getattr(leaf, "is_fully_addressable", True):
+      return np.asarray(leaf)
+    from jax.experimental import multihost_utils
+    return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+
+  return jax.tree_util.tree_map(get, tree)
 
 
 def shard_batch(tree: Any, mesh: Mesh) -> Any:
@@ -118,5 +129,5 @@ def require_single_process(experiment: str) -> None:
   if jax.process_count() > 1:
     raise ConfigError(f"config.experiment={experiment!r} trains on one device in one process; "
                       f"this run has {jax.process_count()} processes (--num_processes / "
-                      "--distributed): launch it without them. Only the algorithmic tasks and "
-                      "char-LM (config.experiment='algorithmic' / 'char_lm') are data parallel.")
+                      "--distributed): launch it without them. The 'algorithmic', 'char_lm', "
+                      "'babi_recurrent' and 'kbqa' experiments are data parallel.")

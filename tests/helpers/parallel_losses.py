@@ -14,10 +14,13 @@ import jax  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
+import babi_dnc  # noqa: E402
+import graph_traversal_ntm  # noqa: E402
 import charlm_compressive  # noqa: E402
 import charlm_transformer_xl  # noqa: E402
 import copy_ntm  # noqa: E402
 import long_range_xl  # noqa: E402
+from memjax.training.babi_recurrent_trainer import RecurrentBabi  # noqa: E402
 from memjax.training.lm_trainer import LMExperiment  # noqa: E402
 from memjax.training.trainer import Experiment  # noqa: E402
 
@@ -87,6 +90,52 @@ def lm_curve(kind, num_devices, text_path, steps=6):
           "carry_sharding": str(carry[0].sharding) if carry else ""}
 
 
+def babi_dnc_curve(num_devices, num_seeds=2, steps=4):
+  """The bAbI-recurrent trainer's DNC (2 vmapped seeds) on random word ids: losses, predictions."""
+  config = babi_dnc.get_config()
+  config.model.update(controller_size=16, memory_size=8, word_size=6, num_read_heads=2)
+  config.num_seeds = num_seeds
+  config.train.learning_rate = 1e-2
+  config.parallel.num_devices = num_devices
+  vocab_size, batch_size, length = 12, 16, 10
+  experiment = RecurrentBabi(config, vocab_size)
+  rng = np.random.default_rng(0)
+  state = experiment.init_state(0)
+  losses = []
+  for _ in range(steps):
+    inputs = rng.integers(1, vocab_size, (num_seeds, batch_size, length)).astype(np.int32)
+    targets = rng.integers(1, vocab_size, (num_seeds, batch_size, length)).astype(np.int32)
+    mask = rng.random((num_seeds, batch_size, length)) < 0.3
+    state, metrics = experiment.train_step(state, *experiment.put_batch(inputs, targets, mask))
+    losses.append(np.asarray(metrics["loss"]).tolist())
+  from memjax.training import parallel
+  predicted = experiment.predict(state.params,
+                                 parallel.put_batch(inputs[0], experiment.mesh))
+  return {"losses": losses, "predictions": parallel.to_host(predicted).tolist(),
+          "predictions_sharding": str(predicted.sharding),
+          "param_sharding": str(jax.tree_util.tree_leaves(state.params)[0].sharding)}
+
+
+def graph_kv_curve(num_devices, steps=4):
+  """The KBQA/graph trainer: the key-value memory on graph traversal, end to end in a temp dir."""
+  import contextlib
+  import io
+  import re
+  import tempfile
+  from memjax.training import kbqa_trainer
+  config = graph_traversal_ntm.get_config("kvmemory")
+  config.train.update(num_steps=steps, log_every=1, eval_every=2, eval_batch_size=32,
+                      batch_size=8)
+  config.parallel.num_devices = num_devices
+  printed = io.StringIO()
+  with contextlib.redirect_stdout(printed):
+    results = kbqa_trainer.train_and_evaluate(config, tempfile.mkdtemp())
+  losses = [float(x) for x in re.findall(r"\| loss ([-0-9.naif]+)", printed.getvalue())]
+  return {"losses": losses, "final": results["final"],
+          "history": [h["question_accuracy"] for h in results["history"]],
+          "devices": results["data_parallel_devices"]}
+
+
 def _text_file():
   """A fixed 20k-character text (a small vocabulary, some structure) in a temp directory."""
   import tempfile
@@ -106,7 +155,11 @@ if __name__ == "__main__":
   for kind in [name[len("lm_"):] for name in runs if name.startswith("lm_")]:
     path = _text_file()
     out[f"lm_{kind}"] = {"1": lm_curve(kind, 1, path), str(n): lm_curve(kind, n, path)}
-  runs = [name for name in runs if not name.startswith("lm_")]
+  if "graph_kv" in runs:
+    out["graph_kv"] = {"1": graph_kv_curve(1), str(n): graph_kv_curve(n)}
+  if "babi_dnc" in runs:
+    out["babi_dnc"] = {"1": babi_dnc_curve(1), str(n): babi_dnc_curve(n)}
+  runs = [name for name in runs if not name.startswith("lm_") and name not in ("babi_dnc", "graph_kv")]
   for core, seeds in ((name.rsplit("_", 1)[0], int(name.rsplit("_", 1)[1])) for name in runs):
     inspect = (core, seeds) == ("ntm", 1)
     out[f"{core}_{seeds}"] = {"1": curve(core, 1, seeds, inspect_hlo=inspect),
