@@ -36,6 +36,10 @@ def test_errors_name_the_config_key(tmp_path):
   with pytest.raises(FileNotFoundError, match="data.path"):
     text.load_corpus(str(tmp_path / "missing.txt"))
   path = _write(tmp_path, b"\xff\xfe abc" * 10)
+  # A folder (e.g. the tinyshakespeare directory instead of its input.txt) is named as one.
+  with pytest.raises(FileNotFoundError, match=r"is a directory; point it at one text file "
+                                              r"\(it holds e.g. "):
+    text.load_corpus(str(tmp_path))
   with pytest.raises(ValueError, match="data.level='byte'"):
     text.load_corpus(path, level="char")
   with pytest.raises(ValueError, match="data.level"):

@@ -50,6 +50,10 @@ def load_corpus(path: str, level: str = "byte", valid_fraction: float = 0.1) -> 
     FileNotFoundError / ValueError naming `data.path`, `data.level` or `data.valid_fraction`.
   """
   file_path = pathlib.Path(path).expanduser()
+  if file_path.is_dir():
+    texts = sorted(p.name for p in file_path.iterdir() if p.is_file())[:5]
+    raise FileNotFoundError(f"data.path={str(path)!r} is a directory; point it at one text file"
+                            + (f" (it holds e.g. {', '.join(texts)})" if texts else ""))
   if not file_path.is_file():
     raise FileNotFoundError(f"data.path={str(path)!r}: no such file")
   if level not in LEVELS:
