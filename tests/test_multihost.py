@@ -96,3 +96,34 @@ def test_char_lm_two_processes_match_one_process(tmp_path):
   assert step_two == step_one == 6
   jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                          params_two, params_one)
+
+
+@pytest.mark.slow  # ~1 min of three processes
+def test_graph_trainer_two_processes_match_one_process(tmp_path):
+  """The knowledge-graph trainer on 2 processes: evaluation gathers predictions from both."""
+  import json
+
+  def command(workdir, *extra):
+    return [sys.executable, str(ROOT / "experiments" / "train.py"),
+            f"--config={ROOT / 'configs' / 'graph_traversal_ntm.py'}:kvmemory",
+            f"--workdir={workdir}", "--config.train.num_steps=4", "--config.train.log_every=2",
+            "--config.train.eval_every=2", "--config.train.eval_batch_size=32",
+            "--config.train.batch_size=8", *extra]
+
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)
+  address = f"127.0.0.1:{_free_port()}"
+  workers = [subprocess.Popen(command(tmp_path / "two", f"--coordinator_address={address}",
+                                      "--num_processes=2", f"--process_id={i}"),
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for i in range(2)]
+  outputs = [worker.communicate(timeout=600)[0] for worker in workers]
+  assert all(worker.returncode == 0 for worker in workers), outputs[0][-2000:] + outputs[1][-2000:]
+  subprocess.run(command(tmp_path / "one"), env=env, check=True, capture_output=True, timeout=600)
+  two = json.loads((tmp_path / "two" / "results.json").read_text())
+  one = json.loads((tmp_path / "one" / "results.json").read_text())
+  assert (two["data_parallel_devices"], one["data_parallel_devices"]) == (2, 1)
+  assert two["final"] == pytest.approx(one["final"])
+  losses = [[line.split("| loss ")[1].split()[0] for line in out.splitlines() if "| loss " in line]
+            for out in outputs]
+  assert losses[0] == losses[1] and len(losses[0]) == 2  # both processes train the same model
