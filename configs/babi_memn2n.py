@@ -97,6 +97,9 @@ def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
   config.train.keep_checkpoints = 2   # newest checkpoints kept
   # Stop after this many epochs and evaluate (0: off); may change when resuming a workdir.
   config.train.stop_at_step = 0
+
+  config.parallel = ml_collections.ConfigDict()
+  config.parallel.num_devices = 0     # devices the seeds are split over (0: all)
   if ten_k:
     config.train.eval_every = 1
     config.train.checkpoint_every = 1

@@ -15,9 +15,9 @@ from memjax.training.errors import ConfigError
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
 
-def _curves(*runs):
+def _curves(*runs, env=None):
   # Appended, so the suite's XLA flags (tests/conftest.py) still apply.
-  env = dict(os.environ, JAX_PLATFORMS="cpu",
+  env = dict(os.environ, JAX_PLATFORMS="cpu", **(env or {}),
              XLA_FLAGS=(os.environ.get("XLA_FLAGS", "")
                         + " --xla_force_host_platform_device_count=8").strip())
   result = subprocess.run([sys.executable, str(ROOT / "tests" / "helpers" / "parallel_losses.py"),
@@ -92,6 +92,19 @@ def test_graph_trainer_on_eight_devices_matches_one_device():
   assert (one["devices"], eight["devices"]) == (1, 8)
   np.testing.assert_allclose(eight["losses"], one["losses"], atol=2e-4)  # printed to 4 places
   assert eight["final"] == pytest.approx(one["final"]) and eight["history"] == one["history"]
+
+
+@pytest.mark.slow  # ~1 min; needs the shared bAbI data
+def test_babi_memn2n_seeds_split_over_eight_devices_match_one_device():
+  """The bAbI memory-network trainer: 8 seeds, one per device, train as on one device."""
+  from tests.data_paths import require_shared_data
+  babi_dir = require_shared_data("babi/tasks_1-20_v1-2")
+  result = _curves("babi_memn2n", env={"MEMJAX_BABI_DIR": str(babi_dir)})["babi_memn2n"]
+  one, eight = result["1"], result["8"]
+  assert (one["devices"], eight["devices"]) == (1, 8)
+  assert "spec=P('data',)" in eight["param_sharding"]  # each device holds its seed
+  assert eight["loss"] == one["loss"] and eight["loss"]
+  np.testing.assert_allclose(eight["test_error_pct"], one["test_error_pct"], atol=0.11)
 
 
 def test_batch_that_does_not_split_evenly_is_named():

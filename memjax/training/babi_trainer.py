@@ -13,7 +13,9 @@ validation error is reported (best of 10 in the paper), plus mean +/- std.
 
 Speed: one epoch is one jitted `lax.scan` over its batches, and the whole
 epoch is `jax.vmap`-ed over seeds (params and PRNG keys), so the host only
-sees one call per epoch.
+sees one call per epoch. With several devices the seeds are split over them
+(the mesh's `data` axis holds seeds here: a batch of 32 is too small to
+split), so 8 seeds on 8 devices train side by side with no communication.
 
 Outputs in `workdir`: results.json (per task and seed errors, best seed,
 mean / std / failed tasks, wall time), log.txt, TensorBoard events,
@@ -314,16 +316,22 @@ def _pad(split: babi.EncodedSplit):
 
 
 def task_error_pct(predict: Callable, params, split: babi.EncodedSplit,
-                   tasks: Sequence[int]) -> np.ndarray:
+                   tasks: Sequence[int], mesh=None) -> np.ndarray:
   """`[num_seeds, len(tasks)]` test error in percent of each seed on each task."""
-  predictions = np.asarray(predict(params, *_pad(split)))[:, :split.num_examples]
+  inputs = _pad(split) if mesh is None else parallel.replicate(_pad(split), mesh)
+  predictions = parallel.to_host(predict(params, *inputs))[:, :split.num_examples]
   wrong = predictions != split.answer[None, :]
   return np.stack([100.0 * wrong[:, split.task == t].mean(axis=1) for t in tasks], axis=1)
 
 
 def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: pathlib.Path,
-                 writer: metrics_lib.MetricWriter, tag: str, seed: int) -> Dict[str, Any]:
-  """Trains `num_seeds` models on `tasks` (one task = per-task run) and evaluates them."""
+                 writer: metrics_lib.MetricWriter, tag: str, seed: int,
+                 mesh=None) -> Dict[str, Any]:
+  """Trains `num_seeds` models on `tasks` (one task = per-task run) and evaluates them.
+
+  `mesh`: the seeds are split along its `data` axis (where they divide evenly).
+  """
+  mesh = parallel.make_mesh(1) if mesh is None else mesh
   data_cfg, train = config.data, config.train
   data = babi.load_babi(data_cfg.babi_dir, data_cfg.setting, tasks,
                         memory_size=int(data_cfg.memory_size),
@@ -350,14 +358,17 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
   init_rngs, train_rngs = jnp.split(jax.vmap(jax.random.split)(seed_rngs), 2, axis=1)
   state = TrainState(params=jax.vmap(model.init)(init_rngs[:, 0]), rng=train_rngs[:, 0],
                      epoch=jnp.zeros((), jnp.int32))
+  state = TrainState(params=parallel.put_batch(jax.device_get(state.params), mesh),
+                     rng=parallel.put_batch(jax.device_get(state.rng), mesh),
+                     epoch=parallel.replicate(state.epoch, mesh))
   checkpointer = checkpoint_lib.Checkpointer(str(workdir / "checkpoints"),
                                              max_to_keep=int(train.keep_checkpoints))
   restored, restored_step = checkpointer.restore_latest(state, set_aside_unreadable=True)
   if restored is not None:
     state = TrainState(*restored) if not isinstance(restored, TrainState) else restored
     print(f"[{tag}] resumed from {checkpointer.step_path(restored_step)}", flush=True)
-  train_arrays = featurize(data.train, len(data.vocab), config.model.encoding,
-                          model.config.pe_length)
+  train_arrays = parallel.replicate(featurize(data.train, len(data.vocab), config.model.encoding,
+                                             model.config.pe_length), mesh)
   num_epochs = total_epochs(train)
   # train.stop_at_step (epochs here): stop early, e.g. to evaluate a time-limited run from
   # its checkpoint; it may change between resumes.
@@ -369,15 +380,16 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
   for epoch in range(int(state.epoch), last_epoch):
     learning_rate, linear = learning_rate_at(epoch, train)
     rngs = jax.vmap(jax.random.split)(state.rng)
-    order_rng = jax.random.fold_in(jax.random.PRNGKey(seed), epoch)
+    order_rng = parallel.replicate(jax.random.fold_in(jax.random.PRNGKey(seed), epoch), mesh)
     params, loss, error = epochs[linear](state.params, rngs[:, 0], order_rng, learning_rate,
                                          train_arrays)
-    state = TrainState(params=params, rng=rngs[:, 1], epoch=jnp.asarray(epoch + 1, jnp.int32))
+    state = TrainState(params=params, rng=rngs[:, 1],
+                       epoch=parallel.replicate(np.asarray(epoch + 1, np.int32), mesh))
     done = epoch + 1
     if done % int(train.eval_every) == 0 or done == last_epoch:
       valid_error = task_error_pct(predicts[linear], state.params, data.valid,
-                                   data.tasks).mean(axis=1)
-      loss = np.asarray(loss)
+                                   data.tasks, mesh).mean(axis=1)
+      loss, error = parallel.to_host((loss, error))
       if not np.all(np.isfinite(loss)):
         print(f"[{tag}] WARNING: non-finite training loss at epoch {done}: {loss}", flush=True)
       writer.write_scalars(done, {f"{tag}/train_loss": loss, f"{tag}/train_error_pct":
@@ -397,8 +409,10 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
       "tasks": data.tasks,
       "missing": data.missing,
       # A run stopped within linear start (train.stop_at_step) is scored as trained.
-      "valid_error_pct": task_error_pct(predicts[linear], state.params, data.valid, data.tasks),
-      "test_error_pct": task_error_pct(predicts[linear], state.params, data.test, data.tasks),
+      "valid_error_pct": task_error_pct(predicts[linear], state.params, data.valid, data.tasks,
+                                        mesh),
+      "test_error_pct": task_error_pct(predicts[linear], state.params, data.test, data.tasks,
+                                       mesh),
       "train_seconds": time.time() - start,
       "vocab_size": len(data.vocab),
   }
@@ -447,9 +461,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     start_time: `time.time()` at process launch, so wall time includes start-up.
   """
   start_time = time.time() if start_time is None else start_time
-  parallel.require_single_process("babi")
   halvings(0, 1, config.train.get("decay_rule", "every"))  # a bad rule is named before any work
-  workdir_path = check_workdir(config, workdir)
+  mesh = parallel.make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
+  if mesh.size > 1 and int(config.num_seeds) % mesh.size:
+    print(f"num_seeds={config.num_seeds} does not split over the {mesh.size} devices: every "
+          f"device trains every seed (use a multiple of {mesh.size} seeds to split them)",
+          flush=True)
+  is_chief = jax.process_index() == 0  # process 0 writes logs and results; all write checkpoints
+  workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
   mode = config.data.mode
   if mode not in ("joint", "per_task"):
     raise ConfigError(f"config.data.mode={mode!r} is not 'joint' or 'per_task'")
@@ -466,16 +485,16 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     print(f"bAbI {config.data.setting}: task {task} skipped, missing {', '.join(files)}",
           flush=True)
   tasks = [t for t in requested if t not in missing]
-  writer = metrics_lib.MetricWriter(str(workdir_path))
+  writer = metrics_lib.MetricWriter(str(workdir_path), enabled=is_chief)
   if mode == "joint":
-    run = _train_tasks(config, tasks, workdir_path, writer, "joint", int(config.seed))
+    run = _train_tasks(config, tasks, workdir_path, writer, "joint", int(config.seed), mesh)
     test, valid, train_seconds = run["test_error_pct"], run["valid_error_pct"], run["train_seconds"]
     epochs_done = run["epochs_done"]
   else:
     tests, valids, train_seconds, epochs_done = [], [], 0.0, None
     for task in tasks:
       run = _train_tasks(config, [task], workdir_path / f"task{task}", writer, f"task{task}",
-                         int(config.seed) + task)
+                         int(config.seed) + task, mesh)
       tests.append(run["test_error_pct"][:, 0])
       valids.append(run["valid_error_pct"][:, 0])
       train_seconds += run["train_seconds"]
@@ -496,8 +515,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       "train_seconds": train_seconds,
       "wall_seconds": time.time() - start_time,
       "machine": config.get("machine", ""),
+      "data_parallel_devices": int(mesh.size),  # seeds split over them
   })
-  results["results_path"] = metrics_lib.write_results(str(workdir_path), results)
+  results["results_path"] = metrics_lib.write_results(str(workdir_path), results,
+                                                      enabled=is_chief)
   best, failed = results["best_mean_test_error_pct"], results["best_failed_tasks"]
   writer.log(f"best-of-{config.num_seeds} mean test error {best:.2f}% failed {failed}")
   writer.close()

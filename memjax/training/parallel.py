@@ -6,6 +6,8 @@ task generators are pure functions of a key, and with partitionable threefry
 each device draws only its own slice) and all-reduces the gradients. The same
 jitted step runs on 1 CPU, 8 GPUs or a multi-host TPU slice unchanged; on
 several hosts, every process runs the same program over the global mesh.
+(The bAbI memory-network trainer splits its vmapped seeds instead of its tiny
+batches: `put_batch` of the `[num_seeds, ...]` parameters.)
 """
 from typing import Any, Optional
 
@@ -118,16 +120,3 @@ def maybe_initialize_distributed(mode: str, coordinator_address: str = "", num_p
                   process_id=process_id)
   jax.distributed.initialize(**kwargs)
   return True
-
-
-def require_single_process(experiment: str) -> None:
-  """ConfigError for a multi-process launch of a trainer that has no mesh (one device, one process).
-
-  Its state and batches are process-local arrays: each process would train its
-  own copy, and orbax cannot save host-local arrays across hosts.
-  """
-  if jax.process_count() > 1:
-    raise ConfigError(f"config.experiment={experiment!r} trains on one device in one process; "
-                      f"this run has {jax.process_count()} processes (--num_processes / "
-                      "--distributed): launch it without them. The 'algorithmic', 'char_lm', "
-                      "'babi_recurrent' and 'kbqa' experiments are data parallel.")

@@ -15,6 +15,7 @@ import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
 import babi_dnc  # noqa: E402
+import babi_memn2n  # noqa: E402
 import graph_traversal_ntm  # noqa: E402
 import charlm_compressive  # noqa: E402
 import charlm_transformer_xl  # noqa: E402
@@ -136,6 +137,40 @@ def graph_kv_curve(num_devices, steps=4):
           "devices": results["data_parallel_devices"]}
 
 
+def babi_memn2n_curve(num_devices, num_seeds=8):
+  """MemN2N on bAbI task 1 (shared data, $MEMJAX_BABI_DIR), 8 seeds: per-seed errors, losses."""
+  import contextlib
+  import io
+  import re
+  import tempfile
+  from memjax.training import babi_trainer
+  config = babi_memn2n.get_config("pe_ls_rn,per_task")
+  config.data.update(babi_dir=os.environ["MEMJAX_BABI_DIR"], tasks=(1,), mode="joint",
+                     memory_size=20)
+  config.num_seeds = num_seeds
+  config.train.update(linear_start=False, num_epochs=3, memory_buckets=(), eval_every=3,
+                      checkpoint_every=0)
+  config.parallel.num_devices = num_devices
+  printed = io.StringIO()
+  saved_sharding = []  # the trained parameters' sharding, as the trainer checkpoints them
+  save = babi_trainer.checkpoint_lib.Checkpointer.save
+
+  def recording_save(self, step, state, force=False):
+    saved_sharding.append(str(jax.tree_util.tree_leaves(state.params)[0].sharding))
+    return save(self, step, state, force)
+
+  babi_trainer.checkpoint_lib.Checkpointer.save = recording_save
+  try:
+    with contextlib.redirect_stdout(printed):
+      results = babi_trainer.train_and_evaluate(config, tempfile.mkdtemp())
+  finally:
+    babi_trainer.checkpoint_lib.Checkpointer.save = save
+  return {"test_error_pct": np.asarray(results["test_error_pct_per_seed"]["1"]).tolist(),
+          "param_sharding": saved_sharding[-1],
+          "loss": re.findall(r"\| loss ([0-9.]+)", printed.getvalue()),
+          "devices": results["data_parallel_devices"]}
+
+
 def _text_file():
   """A fixed 20k-character text (a small vocabulary, some structure) in a temp directory."""
   import tempfile
@@ -155,11 +190,13 @@ if __name__ == "__main__":
   for kind in [name[len("lm_"):] for name in runs if name.startswith("lm_")]:
     path = _text_file()
     out[f"lm_{kind}"] = {"1": lm_curve(kind, 1, path), str(n): lm_curve(kind, n, path)}
+  if "babi_memn2n" in runs:
+    out["babi_memn2n"] = {"1": babi_memn2n_curve(1), str(n): babi_memn2n_curve(n)}
   if "graph_kv" in runs:
     out["graph_kv"] = {"1": graph_kv_curve(1), str(n): graph_kv_curve(n)}
   if "babi_dnc" in runs:
     out["babi_dnc"] = {"1": babi_dnc_curve(1), str(n): babi_dnc_curve(n)}
-  runs = [name for name in runs if not name.startswith("lm_") and name not in ("babi_dnc", "graph_kv")]
+  runs = [name for name in runs if not name.startswith("lm_") and name not in ("babi_dnc", "graph_kv", "babi_memn2n")]
   for core, seeds in ((name.rsplit("_", 1)[0], int(name.rsplit("_", 1)[1])) for name in runs):
     inspect = (core, seeds) == ("ntm", 1)
     out[f"{core}_{seeds}"] = {"1": curve(core, 1, seeds, inspect_hlo=inspect),
