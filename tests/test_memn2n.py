@@ -1,6 +1,7 @@
 """End-to-end memory network: PE formula, masking, numpy forward pass, gradients, short training."""
 import math
 
+import chex
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -334,3 +335,22 @@ def test_short_training_solves_task1(tmp_path):
   results = babi_trainer.train_and_evaluate(config, str(tmp_path))
   assert results["best_test_error_pct"]["1"] < 5.0, results["best_test_error_pct"]
   assert (tmp_path / "results.json").exists()
+
+
+@pytest.mark.parametrize("linear", [False, True])
+def test_predict_with_seeds_vmapped_equals_seed_by_seed(linear):
+  """The evaluation used when seeds are split over devices gives the same answers."""
+  config = _load_config("pe_ls_rn")
+  model = babi_trainer.build_model(config.model, vocab_size=30, memory_size=10,
+                                   sentence_length=6, query_length=5)
+  params = jax.vmap(model.init)(jax.random.split(jax.random.PRNGKey(0), 3))
+  rng = np.random.default_rng(0)
+  n = 2 * babi_trainer._EVAL_CHUNK
+  memory = rng.integers(1, 30, (n, 10, 6)).astype(np.int32)
+  mask = rng.random((n, 10)) < 0.7
+  query = rng.integers(1, 30, (n, 5)).astype(np.int32)
+  by_seed = babi_trainer.make_predict(model, linear)(params, memory, mask, query)
+  vmapped = babi_trainer.make_predict(model, linear, vmap_seeds=True)(params, memory, mask, query)
+  chex.assert_shape(vmapped, (3, n))
+  np.testing.assert_array_equal(vmapped, by_seed)
+  assert len(np.unique(np.asarray(by_seed))) > 3  # not a constant answer

@@ -63,7 +63,10 @@ def _check_lm_run(result):
 
 def test_char_lm_trainer_on_eight_devices_matches_one_device(curves):
   """Transformer-XL on text: the training rows and their memories split over 8 devices."""
-  _check_lm_run(curves["lm_xl"])
+  result = curves["lm_xl"]
+  _check_lm_run(result)
+  assert "spec=P('data',)" in result["8"]["streams_sharding"]  # the rows themselves are split
+  assert result["8"]["eval_only"] == pytest.approx(result["8"]["eval"])
 
 
 @pytest.mark.slow
@@ -90,6 +93,8 @@ def test_graph_trainer_on_eight_devices_matches_one_device():
   result = _curves("graph_kv")["graph_kv"]
   one, eight = result["1"], result["8"]
   assert (one["devices"], eight["devices"]) == (1, 8)
+  # Training batches (8) and evaluation chunks (250, padded to 256) are all split.
+  assert eight["batch_specs"] == ["P('data',)"], eight["batch_specs"]
   np.testing.assert_allclose(eight["losses"], one["losses"], atol=2e-4)  # printed to 4 places
   assert eight["final"] == pytest.approx(one["final"]) and eight["history"] == one["history"]
 

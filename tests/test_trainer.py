@@ -263,6 +263,31 @@ def test_workdir_of_another_experiment_is_refused(tmp_path):
     trainer.train_and_evaluate(other, str(tmp_path))
 
 
+def test_resume_across_device_counts_and_from_before_added_keys(tmp_path):
+  """parallel.* may change on resume; a key configs gained later resumes at its old default."""
+  (tmp_path / "checkpoints" / "10").mkdir(parents=True)
+  saved = trainer._flatten(tiny_config())
+  saved["parallel.num_devices"] = 8
+  saved.pop("train.debug_nonfinite_steps")   # a workdir from before the key existed
+  (tmp_path / "config.json").write_text(json.dumps(saved))
+  trainer.check_workdir(tiny_config(), str(tmp_path))
+  (tmp_path / "config.json").write_text(json.dumps({**saved, "model.controller_size": 16}))
+  with pytest.raises(ConfigError, match="model.controller_size was 16 there"):
+    trainer.check_workdir(tiny_config(), str(tmp_path))
+  saved_without = dict(saved)
+  (tmp_path / "config.json").write_text(json.dumps(saved_without))
+  nan_steps = tiny_config()
+  nan_steps.train.debug_nonfinite_steps = (3,)  # not the old default: another experiment
+  with pytest.raises(ConfigError, match="train.debug_nonfinite_steps was None there"):
+    trainer.check_workdir(nan_steps, str(tmp_path))
+
+
+def test_url_workdir_is_refused_with_what_to_do(tmp_path):
+  with pytest.raises(ConfigError, match="--workdir=gs://bucket/run: URLs are not supported; "
+                                        "mount the bucket"):
+    trainer.check_workdir(tiny_config(), "gs://bucket/run")
+
+
 def test_unwritable_workdir_is_one_line(tmp_path):
   blocker = tmp_path / "file"
   blocker.write_text("x")

@@ -285,13 +285,15 @@ def make_train_epoch(model: BabiModel, batch_size: int, noise_fraction: float,
   return epoch
 
 
-def make_predict(model: BabiModel, linear: bool = False) -> Callable:
+def make_predict(model: BabiModel, linear: bool = False, vmap_seeds: bool = False) -> Callable:
   """Jitted `(params[num_seeds], memory, mask, query) -> [num_seeds, num_examples]` answers.
 
   `linear`: the model as trained during linear start (no softmax in the hops),
   so that validation during LS measures the model being trained. Inputs must
   be padded to a multiple of `_EVAL_CHUNK` questions; seeds and chunks run one
-  after another (`lax.map`) to bound memory.
+  after another (`lax.map`) to bound memory. `vmap_seeds` (seeds split over
+  devices): each chunk runs for all seeds at once, so that every device
+  predicts its own seeds (a `lax.map` over a split axis would gather them all).
   """
 
   def seed_predict(params, memory, memory_mask, query):
@@ -303,7 +305,18 @@ def make_predict(model: BabiModel, linear: bool = False) -> Callable:
 
   @jax.jit
   def predict(params, memory, memory_mask, query):
-    return jax.lax.map(lambda p: seed_predict(p, memory, memory_mask, query), params)
+    if not vmap_seeds:
+      return jax.lax.map(lambda p: seed_predict(p, memory, memory_mask, query), params)
+    shape = lambda x: x.reshape((-1, _EVAL_CHUNK) + x.shape[1:])
+
+    def chunk(inputs):
+      m, mm, q = inputs
+      seed_answers = lambda p: jnp.argmax(model.apply_batch(p, m, mm, q, linear=linear).logits,
+                                          -1)
+      return jax.vmap(seed_answers)(params)                        # [num_seeds, _EVAL_CHUNK]
+
+    answers = jax.lax.map(chunk, (shape(memory), shape(memory_mask), shape(query)))
+    return jnp.swapaxes(answers, 0, 1).reshape(answers.shape[1], -1)  # [num_seeds, n]
 
   return predict
 
@@ -353,7 +366,9 @@ def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: p
   epochs = {linear: make_train_epoch(model, batch_size, noise, float(train.max_grad_norm), linear,
                                      buckets, sizes, data.memory_size)
             for linear in (True, False)}
-  predicts = {linear: make_predict(model, linear) for linear in (True, False)}
+  seeds_split = mesh.size > 1 and num_seeds % mesh.size == 0
+  predicts = {linear: make_predict(model, linear, vmap_seeds=seeds_split)
+              for linear in (True, False)}
   seed_rngs = jax.random.split(jax.random.PRNGKey(seed), num_seeds)
   init_rngs, train_rngs = jnp.split(jax.vmap(jax.random.split)(seed_rngs), 2, axis=1)
   state = TrainState(params=jax.vmap(model.init)(init_rngs[:, 0]), rng=train_rngs[:, 0],

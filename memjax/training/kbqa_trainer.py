@@ -502,7 +502,9 @@ def _graph_experiment(config: ml_collections.ConfigDict, mesh) -> _Experiment:
     results = []
     for i in range(0, size, chunk):
       batch = task.sample(np.random.default_rng([eval_rng_seed, i]), chunk)._asdict()
-      results.append(parallel.to_host(correct(params, parallel.put_batch(batch, mesh))))
+      padded, count = parallel.pad_to_devices(batch, mesh)  # split over every device
+      outputs = parallel.to_host(correct(params, parallel.put_batch(padded, mesh)))
+      results.append(jax.tree_util.tree_map(lambda x, count=count: x[:count], outputs))
     question = np.concatenate([r[0] for r in results])
     step_correct = np.concatenate([r[1] for r in results])
     step_mask = np.concatenate([r[2] for r in results])

@@ -124,7 +124,9 @@ def _per_example_nats(logits: jax.Array, targets: jax.Array) -> jax.Array:
 class LMExperiment:
   """Model, data and optimizer from a config, with jitted train and eval functions."""
 
-  def __init__(self, config: ml_collections.ConfigDict):
+  def __init__(self, config: ml_collections.ConfigDict, for_training: bool = True):
+    """`for_training=False` (evaluation and sampling of a saved run): the training
+    rows stay on the host and `train.batch_size` need not split over the devices."""
     self.config = config
     data = config.data
     self.source = data.get("source", "text")
@@ -137,7 +139,8 @@ class LMExperiment:
     # Data parallel as the algorithmic trainer: the training rows (and their
     # memories) split along the mesh's `data` axis, parameters replicated.
     self.mesh = parallel.make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
-    parallel.check_batch_size(self.batch_size, self.mesh)
+    if for_training:
+      parallel.check_batch_size(self.batch_size, self.mesh)
     self._device_streams = None
     if self.source == "text":
       self.corpus = text.load_corpus(data.path, data.get("level", "byte"),
@@ -146,8 +149,8 @@ class LMExperiment:
       self.seg_len = int(train.seg_len)
       self.train_streams = text.batchify(self.corpus.train, self.batch_size)  # host, numpy
       self.num_train_segments = text.num_segments(self.train_streams, self.seg_len)
-      # An argument of the jitted step, not a constant folded into it.
-      self._device_streams = parallel.put_batch(self.train_streams, self.mesh)
+      if for_training:  # An argument of the jitted step, not a constant folded into it.
+        self._device_streams = parallel.put_batch(self.train_streams, self.mesh)
     else:
       task_fields = dict(config.task)
       task_fields.pop("name", None)
@@ -280,6 +283,8 @@ class LMExperiment:
 
   def train_step(self, state: LMState) -> Tuple[LMState, Dict[str, jax.Array]]:
     """One update (jitted); returns (new state, metrics)."""
+    if self.source == "text" and self._device_streams is None:
+      raise ValueError("this LMExperiment was built with for_training=False")
     return self._jitted_train_step(state, self._device_streams)
 
   def _train_step(self, state: LMState, streams: Optional[jax.Array]):
@@ -419,7 +424,7 @@ def load_experiment(workdir: str) -> Tuple[LMExperiment, Any, int]:
   config = load_run_config(workdir)
   if config.get("experiment") != "char_lm":
     raise ConfigError(f"--workdir={workdir} is a {config.get('experiment')!r} run, not char_lm")
-  experiment = LMExperiment(config)
+  experiment = LMExperiment(config, for_training=False)
   checkpointer = checkpoint_lib.Checkpointer(str(pathlib.Path(workdir) / "checkpoints"))
   # Shapes only (no eager init): the checkpoint supplies the values. Only the
   # parameters are read, so checkpoints of an older optimizer state still load.

@@ -9,7 +9,7 @@ several hosts, every process runs the same program over the global mesh.
 (The bAbI memory-network trainer splits its vmapped seeds instead of its tiny
 batches: `put_batch` of the `[num_seeds, ...]` parameters.)
 """
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import jax
 import numpy as np
@@ -65,6 +65,21 @@ def put_batch(tree: Any, mesh: Mesh, axis: int = 0) -> Any:
                                         lambda index: leaf[index])
 
   return jax.tree_util.tree_map(put, tree)
+
+
+def pad_to_devices(tree: Any, mesh: Mesh) -> Tuple[Any, int]:
+  """Host leaves `[n, ...]` padded (with copies of their last row) to a multiple of the devices.
+
+  So that an evaluation chunk of any size splits over the mesh; returns
+  (padded tree, n): keep the first n rows of the outputs.
+  """
+  leaves = jax.tree_util.tree_leaves(tree)
+  n = int(np.shape(leaves[0])[0])
+  extra = -n % mesh.shape[DATA_AXIS]
+  if not extra:
+    return tree, n
+  pad = lambda leaf: np.concatenate([np.asarray(leaf)] + [np.asarray(leaf)[-1:]] * extra)
+  return jax.tree_util.tree_map(pad, tree), n
 
 
 def to_host(tree: Any) -> Any:

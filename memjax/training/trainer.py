@@ -33,16 +33,22 @@ from memjax.training import parallel
 from memjax.training import progress
 from memjax.training.errors import ConfigError, positive_int
 
-# Fields that may change between a run and its resumption (they do not change the maths).
+# Fields that may change between a run and its resumption (they do not change the
+# maths; `parallel`: a run saved on 8 devices resumes on 4, checkpoints are resharded).
 _RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
                      "train.checkpoint_every", "train.keep_checkpoints", "train.target_error",
                      "train.stop_when", "train.eval_batch_size", "eval", "workdir_note",
-                     "train.stop_at_step")
+                     "train.stop_at_step", "parallel")
+# Keys that configs gained after runs were made, with the value the trainers
+# used while the key did not exist: a workdir saved without the key resumes
+# when the new config holds that value.
+_ADDED_FIELD_DEFAULTS = {"train.debug_nonfinite_steps": []}
 
-
-# Read only by the host loop, never inside jitted code.
-_HOST_ONLY_FIELDS = _RESUMABLE_FIELDS + ("train.stop_at_step", "train.max_consecutive_nonfinite",
-                                         "train.screen_every", "train.eval_batch_size", "seed")
+# Read only by the host loop, never inside jitted code. (Not `parallel`: the
+# jitted step reads the mesh, so jit's cache must tell meshes apart.)
+_HOST_ONLY_FIELDS = tuple(f for f in _RESUMABLE_FIELDS if f != "parallel") + (
+    "train.stop_at_step", "train.max_consecutive_nonfinite", "train.screen_every",
+    "train.eval_batch_size", "seed")
 
 
 def _is_host_only(key: str) -> bool:
@@ -261,6 +267,11 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> pathlib.Pa
   Raises:
     ConfigError with a one-line message naming the workdir and the differing key.
   """
+  if "://" in str(workdir):
+    # pathlib would turn gs://b/x into the local folder gs:/b/x, and each host
+    # of a slice would then write its own shards to its own disk.
+    raise ConfigError(f"--workdir={workdir}: URLs are not supported; mount the bucket (e.g. "
+                      "gcsfuse) or a shared filesystem on every host and pass that path")
   path = pathlib.Path(workdir)
   try:
     path.mkdir(parents=True, exist_ok=True)
@@ -280,6 +291,8 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> pathlib.Pa
     previous = json.loads(saved.read_text())
     for key in sorted(set(previous) | set(current)):
       if any(key == f or key.startswith(f + ".") for f in _RESUMABLE_FIELDS):
+        continue
+      if key not in previous and current.get(key) == _ADDED_FIELD_DEFAULTS.get(key, object()):
         continue
       if previous.get(key) != current.get(key):
         raise ConfigError(

@@ -86,7 +86,16 @@ def lm_curve(kind, num_devices, text_path, steps=6):
   evaluation = (experiment.evaluate(state.params, max_segments=3, batch_size=16)
                 if kind != "long_range" else experiment.evaluate(state.params, batch_size=64))
   carry = jax.tree_util.tree_leaves(state.carry)
-  return {"losses": losses, "eval": evaluation,
+  extra = {}
+  if kind == "xl":
+    # What sample.py / load_experiment build: a training batch (12) that does not split
+    # over the devices still evaluates, on every device.
+    config = lm_config_for(kind, num_devices, text_path)
+    config.train.batch_size = 12
+    extra["eval_only"] = LMExperiment(config, for_training=False).evaluate(
+        state.params, max_segments=3, batch_size=16)
+    extra["streams_sharding"] = str(experiment._device_streams.sharding)
+  return {**extra, "losses": losses, "eval": evaluation,
           "param_sharding": str(jax.tree_util.tree_leaves(state.params)[0].sharding),
           "carry_sharding": str(carry[0].sharding) if carry else ""}
 
@@ -129,10 +138,22 @@ def graph_kv_curve(num_devices, steps=4):
                       batch_size=8)
   config.parallel.num_devices = num_devices
   printed = io.StringIO()
-  with contextlib.redirect_stdout(printed):
-    results = kbqa_trainer.train_and_evaluate(config, tempfile.mkdtemp())
+  placed = []  # the sharding of every batch the trainer puts on the devices
+  put_batch = kbqa_trainer.parallel.put_batch
+
+  def recording_put_batch(tree, mesh, axis=0):
+    out = put_batch(tree, mesh, axis)
+    placed.append(str(jax.tree_util.tree_leaves(out)[0].sharding.spec))
+    return out
+
+  kbqa_trainer.parallel.put_batch = recording_put_batch
+  try:
+    with contextlib.redirect_stdout(printed):
+      results = kbqa_trainer.train_and_evaluate(config, tempfile.mkdtemp())
+  finally:
+    kbqa_trainer.parallel.put_batch = put_batch
   losses = [float(x) for x in re.findall(r"\| loss ([-0-9.naif]+)", printed.getvalue())]
-  return {"losses": losses, "final": results["final"],
+  return {"losses": losses, "final": results["final"], "batch_specs": sorted(set(placed)),
           "history": [h["question_accuracy"] for h in results["history"]],
           "devices": results["data_parallel_devices"]}
 
