@@ -28,20 +28,27 @@ def _free_port():
     return sock.getsockname()[1]
 
 
-@pytest.mark.slow  # ~1 min of three processes; run with `python -m pytest -m slow`
-def test_two_processes_match_one_process(tmp_path):
+def _two_processes_and_one(command, tmp_path):
+  """Runs `command(workdir, *flags)` as a 2-process cluster in tmp_path/two, then alone in
+  tmp_path/one; returns the two workers' outputs."""
   env = dict(os.environ, JAX_PLATFORMS="cpu")
   env.pop("XLA_FLAGS", None)
   address = f"127.0.0.1:{_free_port()}"
-  workers = [subprocess.Popen(_command(tmp_path / "two", f"--coordinator_address={address}",
-                                       "--num_processes=2", f"--process_id={i}"),
+  workers = [subprocess.Popen(command(tmp_path / "two", f"--coordinator_address={address}",
+                                      "--num_processes=2", f"--process_id={i}"),
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
              for i in range(2)]
   outputs = [worker.communicate(timeout=600)[0] for worker in workers]
   assert all(worker.returncode == 0 for worker in workers), outputs[0][-2000:] + outputs[1][-2000:]
   assert "connected to 1 peer" in outputs[0]  # a real two-process cluster
+  subprocess.run(command(tmp_path / "one"), env=env, check=True, capture_output=True, timeout=600)
+  return outputs
+
+
+@pytest.mark.slow  # ~1 min of three processes; run with `python -m pytest -m slow`
+def test_two_processes_match_one_process(tmp_path):
+  _two_processes_and_one(_command, tmp_path)
   assert (tmp_path / "two" / "results.json").exists()  # written by process 0 only, once
-  subprocess.run(_command(tmp_path / "one"), env=env, check=True, capture_output=True, timeout=600)
   _, two, step_two = trainer.load_experiment(str(tmp_path / "two"))
   _, one, step_one = trainer.load_experiment(str(tmp_path / "one"))
   assert step_two == step_one == 10
@@ -72,19 +79,8 @@ def test_char_lm_two_processes_match_one_process(tmp_path):
 
   text_path = tmp_path / "corpus.txt"
   text_path.write_text("the quick brown fox jumps over the lazy dog. " * 60)
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
-  address = f"127.0.0.1:{_free_port()}"
-  workers = [subprocess.Popen(_char_lm_command(tmp_path / "two", text_path,
-                                               f"--coordinator_address={address}",
-                                               "--num_processes=2", f"--process_id={i}"),
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for i in range(2)]
-  outputs = [worker.communicate(timeout=600)[0] for worker in workers]
-  assert all(worker.returncode == 0 for worker in workers), outputs[0][-2000:] + outputs[1][-2000:]
-  assert "connected to 1 peer" in outputs[0]
-  subprocess.run(_char_lm_command(tmp_path / "one", text_path), env=env, check=True,
-                 capture_output=True, timeout=600)
+  _two_processes_and_one(
+      lambda workdir, *extra: _char_lm_command(workdir, text_path, *extra), tmp_path)
   two = json.loads((tmp_path / "two" / "results.json").read_text())
   one = json.loads((tmp_path / "one" / "results.json").read_text())
   assert two["devices"] != one["devices"] and len(two["devices"]) == 2
@@ -110,16 +106,7 @@ def test_graph_trainer_two_processes_match_one_process(tmp_path):
             "--config.train.eval_every=2", "--config.train.eval_batch_size=32",
             "--config.train.batch_size=8", *extra]
 
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
-  address = f"127.0.0.1:{_free_port()}"
-  workers = [subprocess.Popen(command(tmp_path / "two", f"--coordinator_address={address}",
-                                      "--num_processes=2", f"--process_id={i}"),
-                              env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-             for i in range(2)]
-  outputs = [worker.communicate(timeout=600)[0] for worker in workers]
-  assert all(worker.returncode == 0 for worker in workers), outputs[0][-2000:] + outputs[1][-2000:]
-  subprocess.run(command(tmp_path / "one"), env=env, check=True, capture_output=True, timeout=600)
+  outputs = _two_processes_and_one(command, tmp_path)
   two = json.loads((tmp_path / "two" / "results.json").read_text())
   one = json.loads((tmp_path / "one" / "results.json").read_text())
   assert (two["data_parallel_devices"], one["data_parallel_devices"]) == (2, 1)
