@@ -1,5 +1,5 @@
-"""Data parallelism: 8 virtual CPU devices give the 1-device loss curve (algorithmic and
-char-LM trainers); batch-size errors."""
+"""Data parallelism: 8 virtual CPU devices give the 1-device results for every trainer (the
+algorithmic and char-LM ones in the default suite, the others behind `slow`); batch-size errors."""
 import json
 import os
 import pathlib
