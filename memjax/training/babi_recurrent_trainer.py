@@ -26,7 +26,6 @@ events, checkpoints/.
 """
 import functools
 import json
-import pathlib
 import time
 from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
@@ -253,7 +252,7 @@ class RecurrentBabi:
     self.optimizer = optim.make_optimizer(config.train)
     # Data parallel: each step's stories split along the mesh's `data` axis
     # (every seed's batch alike), parameters replicated, gradients all-reduced.
-    self.mesh = parallel.make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
+    self.mesh = parallel.config_mesh(config)
     parallel.check_batch_size(int(config.train.batch_size), self.mesh)
     self.unroll = int(config.train.scan_unroll)
     self.remat = bool(config.train.remat)
@@ -389,7 +388,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   for task, files in missing.items():
     print(f"bAbI {data_cfg.setting}: task {task} skipped, missing {', '.join(files)}", flush=True)
   is_chief = jax.process_index() == 0  # process 0 writes logs and results; all write checkpoints
-  workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
+  workdir_path = check_workdir(config, workdir)
   data = babi.load_babi_stories(data_cfg.babi_dir, data_cfg.setting, requested,
                                 validation_fraction=float(data_cfg.validation_fraction),
                                 skip_missing=bool(data_cfg.skip_missing))

@@ -329,9 +329,9 @@ def _pad(split: babi.EncodedSplit):
 
 
 def task_error_pct(predict: Callable, params, split: babi.EncodedSplit,
-                   tasks: Sequence[int], mesh=None) -> np.ndarray:
+                   tasks: Sequence[int], mesh) -> np.ndarray:
   """`[num_seeds, len(tasks)]` test error in percent of each seed on each task."""
-  inputs = _pad(split) if mesh is None else parallel.replicate(_pad(split), mesh)
+  inputs = parallel.replicate(_pad(split), mesh)
   predictions = parallel.to_host(predict(params, *inputs))[:, :split.num_examples]
   wrong = predictions != split.answer[None, :]
   return np.stack([100.0 * wrong[:, split.task == t].mean(axis=1) for t in tasks], axis=1)
@@ -339,12 +339,11 @@ def task_error_pct(predict: Callable, params, split: babi.EncodedSplit,
 
 def _train_tasks(config: ml_collections.ConfigDict, tasks: List[int], workdir: pathlib.Path,
                  writer: metrics_lib.MetricWriter, tag: str, seed: int,
-                 mesh=None) -> Dict[str, Any]:
+                 mesh) -> Dict[str, Any]:
   """Trains `num_seeds` models on `tasks` (one task = per-task run) and evaluates them.
 
   `mesh`: the seeds are split along its `data` axis (where they divide evenly).
   """
-  mesh = parallel.make_mesh(1) if mesh is None else mesh
   data_cfg, train = config.data, config.train
   data = babi.load_babi(data_cfg.babi_dir, data_cfg.setting, tasks,
                         memory_size=int(data_cfg.memory_size),
@@ -477,13 +476,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   start_time = time.time() if start_time is None else start_time
   halvings(0, 1, config.train.get("decay_rule", "every"))  # a bad rule is named before any work
-  mesh = parallel.make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
+  mesh = parallel.config_mesh(config)
   if mesh.size > 1 and int(config.num_seeds) % mesh.size:
     print(f"num_seeds={config.num_seeds} does not split over the {mesh.size} devices: every "
           f"device trains every seed (use a multiple of {mesh.size} seeds to split them)",
           flush=True)
   is_chief = jax.process_index() == 0  # process 0 writes logs and results; all write checkpoints
-  workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
+  workdir_path = check_workdir(config, workdir)
   mode = config.data.mode
   if mode not in ("joint", "per_task"):
     raise ConfigError(f"config.data.mode={mode!r} is not 'joint' or 'per_task'")

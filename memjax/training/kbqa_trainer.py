@@ -28,7 +28,6 @@ newest good checkpoint and sees the batches an uninterrupted run would.
 Outputs: `results.json`, `log.txt`, TensorBoard events, `checkpoints/`.
 """
 import functools
-import pathlib
 import time
 from typing import Any, Dict, NamedTuple, Optional, Tuple
 
@@ -267,7 +266,7 @@ def _run(config: ml_collections.ConfigDict, workdir: str, experiment: _Experimen
          start_time: float, mesh) -> Dict[str, Any]:
   train = config.train
   is_chief = jax.process_index() == 0  # process 0 writes logs and results; all write checkpoints
-  workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
+  workdir_path = check_workdir(config, workdir)
   writer = metrics_lib.MetricWriter(workdir, enabled=is_chief)
   checkpointer = checkpoint_lib.Checkpointer(str(workdir_path / "checkpoints"),
                                              max_to_keep=train.get("keep_checkpoints", 3))
@@ -535,7 +534,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   start_time = time.time() if start_time is None else start_time
   # Data parallel as the algorithmic trainer: each batch split along the mesh's
   # `data` axis, parameters replicated, gradients all-reduced.
-  mesh = parallel.make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
+  mesh = parallel.config_mesh(config)
   parallel.check_batch_size(int(config.train.batch_size), mesh)
   name = config.task.name
   if name == "synthetic_kbqa":

@@ -138,7 +138,7 @@ class LMExperiment:
       raise ConfigError(f"train.batch_size={self.batch_size} must be >= 1")
     # Data parallel as the algorithmic trainer: the training rows (and their
     # memories) split along the mesh's `data` axis, parameters replicated.
-    self.mesh = parallel.make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
+    self.mesh = parallel.config_mesh(config)
     if for_training:
       parallel.check_batch_size(self.batch_size, self.mesh)
     self._device_streams = None
@@ -448,7 +448,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   log_every = positive_int(config, "train.log_every")
   eval_every = positive_int(config, "train.eval_every")
   check_checkpoint_fields(config)
-  workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
+  workdir_path = check_workdir(config, workdir)
   experiment = LMExperiment(config)
   train = config.train
   eval_config = config.get("eval", ml_collections.ConfigDict())

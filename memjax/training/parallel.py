@@ -30,6 +30,11 @@ def make_mesh(num_devices: Optional[int] = None) -> Mesh:
   return Mesh(np.asarray(devices), (DATA_AXIS,))
 
 
+def config_mesh(config) -> Mesh:
+  """The mesh of `config.parallel.num_devices` (absent or 0: all devices)."""
+  return make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
+
+
 def check_batch_size(batch_size: int, mesh: Mesh, name: str = "train.batch_size") -> None:
   """The global batch must split evenly over the data axis."""
   num_devices = mesh.shape[DATA_AXIS]
@@ -98,14 +103,11 @@ def shard_batch(tree: Any, mesh: Mesh) -> Any:
 
   Leaves whose batch does not divide the device count stay replicated.
   """
-  num_devices = mesh.shape[DATA_AXIS]
-  if num_devices == 1:
-    return tree
-
   def constrain(leaf):
-    if leaf.ndim == 0 or leaf.shape[0] % num_devices:
+    sharding = batch_sharding(leaf.shape, mesh)
+    if sharding.spec == PartitionSpec():  # one device, or a batch that does not split
       return leaf
-    return jax.lax.with_sharding_constraint(leaf, NamedSharding(mesh, PartitionSpec(DATA_AXIS)))
+    return jax.lax.with_sharding_constraint(leaf, sharding)
 
   return jax.tree_util.tree_map(constrain, tree)
 

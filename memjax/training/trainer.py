@@ -97,7 +97,7 @@ class Experiment:
     if self.num_seeds < 1:
       raise ConfigError(f"num_seeds={self.num_seeds} must be >= 1")
     self.nonfinite_steps = tuple(config.train.get("debug_nonfinite_steps", ()))
-    self.mesh = parallel.make_mesh(int(config.get("parallel", {}).get("num_devices", 0) or 0))
+    self.mesh = parallel.config_mesh(config)
     parallel.check_batch_size(self.batch_size, self.mesh)
     # Checks the model's sizes now, with a clear message, rather than inside jit.
     jax.eval_shape(self._init_seed, jax.random.PRNGKey(0))
@@ -264,6 +264,9 @@ def _flatten(config: ml_collections.ConfigDict, prefix: str = "") -> Dict[str, A
 def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> pathlib.Path:
   """Creates the workdir, checks it is writable and that it holds no other experiment.
 
+  On a multi-host run only process 0 checks and writes config.json; the
+  others get the path.
+
   Raises:
     ConfigError with a one-line message naming the workdir and the differing key.
   """
@@ -272,6 +275,8 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> pathlib.Pa
     # of a slice would then write its own shards to its own disk.
     raise ConfigError(f"--workdir={workdir}: URLs are not supported; mount the bucket (e.g. "
                       "gcsfuse) or a shared filesystem on every host and pass that path")
+  if jax.process_index() != 0:  # every process refuses a URL, only process 0 checks the rest
+    return pathlib.Path(workdir)
   path = pathlib.Path(workdir)
   try:
     path.mkdir(parents=True, exist_ok=True)
@@ -344,7 +349,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if tuple(config.get("eval", {}).get("lengths", ())):
     positive_int(config, "eval.num_sequences", 100)
   is_chief = jax.process_index() == 0
-  workdir_path = check_workdir(config, workdir) if is_chief else pathlib.Path(workdir)
+  workdir_path = check_workdir(config, workdir)
   experiment = Experiment(config)
   train = config.train
   writer = metrics_lib.MetricWriter(workdir, enabled=is_chief)
