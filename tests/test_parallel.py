@@ -99,6 +99,21 @@ def test_graph_trainer_on_eight_devices_matches_one_device():
   assert eight["final"] == pytest.approx(one["final"]) and eight["history"] == one["history"]
 
 
+@pytest.mark.slow  # ~30 s
+def test_kbqa_trainer_on_six_devices_matches_one_device():
+  """KB-QA (key-value memory): 6 devices, which split the step's 12 questions but not the
+  1024-question evaluation chunks; those are padded to 1026, so every batch is split."""
+  result = _curves("kbqa_kv_6")["kbqa_kv_6"]
+  one, six = result["1"], result["6"]
+  assert (one["devices"], six["devices"]) == (1, 6)
+  assert six["batch_specs"] == ["P('data',)"], six["batch_specs"]
+  np.testing.assert_allclose(six["losses"], one["losses"], atol=2e-4)  # printed to 4 places
+  assert len(six["history"]) == len(one["history"]) >= 1
+  for evaluation, reference in zip(six["history"], one["history"]):
+    assert evaluation == pytest.approx(reference)
+  assert six["final"] == pytest.approx(one["final"])
+
+
 @pytest.mark.slow  # ~1 min; needs the shared bAbI data
 def test_babi_memn2n_seeds_split_over_eight_devices_match_one_device():
   """The bAbI memory-network trainer: 8 seeds, one per device, train as on one device."""

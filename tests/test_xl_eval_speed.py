@@ -39,6 +39,10 @@ def test_benchmark_rows_and_readme_table(tmp_path, capsys):
   (row,) = xl_eval_speed.benchmark(args)
   assert row["speedup_xl_hidden"] == pytest.approx(row["vanilla_ms"] / row["xl_hidden_ms"])
   assert row["cached_over_hidden"] == pytest.approx(row["xl_hidden_ms"] / row["xl_cached_ms"])
+  low, high = row["cached_over_hidden_paired_range"]
+  assert low <= row["cached_over_hidden_paired"] <= high  # one round: all three equal
+  assert row["cached_over_hidden_paired"] == pytest.approx(row["cached_over_hidden"])
   table = xl_eval_speed.readme_table([row]).splitlines()
   assert len(table) == 3 and table[2].startswith("| 8 | ")
   assert f"**{row['cached_over_hidden']:.3f}x**" in table[2]
+  assert table[2].endswith(f"| {row['cached_over_hidden_paired']:.2f}x ({low:.2f}-{high:.2f}) |")

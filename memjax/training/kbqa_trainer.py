@@ -363,8 +363,9 @@ def _kbqa_experiment(config: ml_collections.ConfigDict, mesh) -> _Experiment:
     predictions = []
     for start in range(0, split.size, _EVAL_CHUNK):
       index = np.arange(start, start + _EVAL_CHUNK) % split.size   # fixed shape: one compile
-      batch = parallel.put_batch(model.batch(split, index), mesh)
-      predictions.append(parallel.to_host(predict(params, batch)))
+      # Padded to a multiple of the devices (1024 splits over any power of two; 6 need 1026).
+      batch, count = parallel.pad_to_devices(model.batch(split, index), mesh)
+      predictions.append(parallel.to_host(predict(params, parallel.put_batch(batch, mesh)))[:count])
     predictions = np.concatenate(predictions)[:split.size]
     hits = hits_at_1(predictions, split.questions.answers)
     table = {str(h): float(np.mean(hits[split.questions.num_hops == h]))

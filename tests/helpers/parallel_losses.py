@@ -128,17 +128,39 @@ def babi_dnc_curve(num_devices, num_seeds=2, steps=4):
 
 def graph_kv_curve(num_devices, steps=4):
   """The KBQA/graph trainer: the key-value memory on graph traversal, end to end in a temp dir."""
+  config = graph_traversal_ntm.get_config("kvmemory")
+  config.train.update(num_steps=steps, log_every=1, eval_every=2, eval_batch_size=32,
+                      batch_size=8)
+  return kbqa_trainer_curve(config, num_devices)
+
+
+def kbqa_kv_curve(num_devices, steps=4):
+  """KB-QA with the key-value memory on a tiny synthetic KB; 12 questions a step, so that
+  6 devices split it, and evaluation chunks of 1024 that 6 devices do not (padded to 1026)."""
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(
+      "kbqa_kvmemory", os.path.join(ROOT, "configs", "kbqa_kvmemory.py"))
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  config = module.get_config()
+  config.task.update(num_films=40, num_people=40, num_directors=8, num_cities=8, num_countries=3,
+                     questions_per_hop=120, max_candidates=32)
+  config.train.update(num_steps=steps, log_every=1, eval_every=2, checkpoint_every=0,
+                      batch_size=12)
+  return kbqa_trainer_curve(config, num_devices)
+
+
+def kbqa_trainer_curve(config, num_devices):
+  """Runs `kbqa_trainer.train_and_evaluate` in a temp dir: printed losses, results, and the
+  sharding of every batch the trainer puts on the devices."""
   import contextlib
   import io
   import re
   import tempfile
   from memjax.training import kbqa_trainer
-  config = graph_traversal_ntm.get_config("kvmemory")
-  config.train.update(num_steps=steps, log_every=1, eval_every=2, eval_batch_size=32,
-                      batch_size=8)
   config.parallel.num_devices = num_devices
   printed = io.StringIO()
-  placed = []  # the sharding of every batch the trainer puts on the devices
+  placed = []
   put_batch = kbqa_trainer.parallel.put_batch
 
   def recording_put_batch(tree, mesh, axis=0):
@@ -154,8 +176,7 @@ def graph_kv_curve(num_devices, steps=4):
     kbqa_trainer.parallel.put_batch = put_batch
   losses = [float(x) for x in re.findall(r"\| loss ([-0-9.naif]+)", printed.getvalue())]
   return {"losses": losses, "final": results["final"], "batch_specs": sorted(set(placed)),
-          "history": [h["question_accuracy"] for h in results["history"]],
-          "devices": results["data_parallel_devices"]}
+          "history": results["history"], "devices": results["data_parallel_devices"]}
 
 
 def babi_memn2n_curve(num_devices, num_seeds=8):
@@ -215,9 +236,12 @@ if __name__ == "__main__":
     out["babi_memn2n"] = {"1": babi_memn2n_curve(1), str(n): babi_memn2n_curve(n)}
   if "graph_kv" in runs:
     out["graph_kv"] = {"1": graph_kv_curve(1), str(n): graph_kv_curve(n)}
+  if "kbqa_kv_6" in runs:  # 6 of the devices: a count that does not divide 1024
+    out["kbqa_kv_6"] = {"1": kbqa_kv_curve(1), "6": kbqa_kv_curve(6)}
   if "babi_dnc" in runs:
     out["babi_dnc"] = {"1": babi_dnc_curve(1), str(n): babi_dnc_curve(n)}
-  runs = [name for name in runs if not name.startswith("lm_") and name not in ("babi_dnc", "graph_kv", "babi_memn2n")]
+  runs = [name for name in runs if not name.startswith("lm_") and name not in ("babi_dnc", "graph_kv", "kbqa_kv_6",
+                                                                "babi_memn2n")]
   for core, seeds in ((name.rsplit("_", 1)[0], int(name.rsplit("_", 1)[1])) for name in runs):
     inspect = (core, seeds) == ("ntm", 1)
     out[f"{core}_{seeds}"] = {"1": curve(core, 1, seeds, inspect_hlo=inspect),
