@@ -42,8 +42,12 @@ def _config(core: str, batch_size: int):
 
 
 def throughput_table():
+  """Prints one row per (core, batch) as it is measured, so a run cut short keeps its rows."""
   from memjax.training.trainer import Experiment
-  rows = []
+  print(f"\nCopy training throughput on {jax.devices()[0].device_kind} ({jax.device_count()} device(s)),"
+        " lengths 1-20 padded to 41 steps")
+  print("| core | batch | ms/step | sequences/s | ms/sequence | compile s |")
+  print("|---|---|---|---|---|---|", flush=True)
   for core in _CORES.value:
     for batch_size in map(int, _BATCH_SIZES.value):
       experiment = Experiment(_config(core, batch_size))
@@ -57,14 +61,8 @@ def throughput_table():
         state, metrics = experiment.train_step(state)
       jax.block_until_ready(metrics)
       step_ms = (time.time() - start) / _STEPS.value * 1000
-      rows.append((core, batch_size, step_ms, batch_size / step_ms * 1000, step_ms / batch_size,
-                   compile_seconds))
-  print(f"\nCopy training throughput on {jax.devices()[0].device_kind} ({jax.device_count()} device(s)),"
-        " lengths 1-20 padded to 41 steps")
-  print("| core | batch | ms/step | sequences/s | ms/sequence | compile s |")
-  print("|---|---|---|---|---|---|")
-  for core, batch, step_ms, per_second, per_sequence, compile_seconds in rows:
-    print(f"| {core} | {batch} | {step_ms:.1f} | {per_second:.0f} | {per_sequence:.2f} | {compile_seconds:.1f} |")
+      print(f"| {core} | {batch_size} | {step_ms:.1f} | {batch_size / step_ms * 1000:.0f} "
+            f"| {step_ms / batch_size:.2f} | {compile_seconds:.1f} |", flush=True)
 
 
 def time_to_solve(core: str, seed: int):

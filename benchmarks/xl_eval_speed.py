@@ -34,6 +34,9 @@ times (time.perf_counter) are kept in the JSON. Pin the process to one core
 (taskset) so that CPU time is one core's time. The cached-vs-hidden ratio is
 also given per round (the two paths run back to back in each round): its median
 over rounds, with the range, shows how far a drifting shared machine moves it.
+On a GPU or TPU (--clock=auto) times are wall times instead; there:
+
+    JAX_PLATFORMS=cuda python benchmarks/xl_eval_speed.py --threads=0 --repeats=5
 """
 import argparse
 import json
@@ -60,6 +63,10 @@ def _parse(argv=None):
                       help="each timing repeats a call until this much CPU time has passed")
   parser.add_argument("--threads", type=int, default=1,
                       help="1: single-threaded XLA (one core); 0: XLA's default")
+  parser.add_argument("--clock", default="auto", choices=("auto", "cpu", "wall"),
+                      help="time per token by process CPU time (cpu) or wall time; auto: CPU "
+                           "time on the CPU backend, wall time on a GPU or TPU, where the "
+                           "host's CPU time says nothing of the device's")
   parser.add_argument("--json", default="", help="also write the table here")
   parser.add_argument("--from_json", default="",
                       help="print the README table of an earlier --json file and exit")
@@ -199,41 +206,70 @@ def build_paths(args, length: int):
   }
 
 
+# Arguments of each path that persist between calls (its memory), by position in its arguments.
+_STATE_ARGUMENTS = {"vanilla": (), "xl_hidden": (1,), "xl_cached": (1, 3), "kv_decode": (1, 3)}
+
+
+def state_bytes(name: str, fn_args) -> int:
+  """Bytes a path carries from one call to the next: XL's hidden states, or the cached
+  keys/values and the position keys (the window's tokens for vanilla are not counted)."""
+  return sum(leaf.nbytes for index in _STATE_ARGUMENTS[name]
+             for leaf in jax.tree_util.tree_leaves(fn_args[index]))
+
+
+def temp_bytes(compiled) -> int:
+  """XLA's scratch memory for one call (`memory_analysis` of the compiled step)."""
+  analysis = compiled.memory_analysis()
+  return int(getattr(analysis, "temp_size_in_bytes", 0) or 0)
+
+
+def clock_of(args) -> str:
+  if args.clock != "auto":
+    return args.clock
+  return "cpu" if jax.default_backend() == "cpu" else "wall"
+
+
 def benchmark(args):
   rows = []
+  clock = clock_of(args)
   for length in [int(x) for x in args.lengths.split(",")]:
     paths = build_paths(args, length)
-    flops, calls = {}, {}
-    for name, (fn, fn_args, tokens_per_call) in paths.items():
+    flops, calls, memory = {}, {}, {}
+    for name, (fn, fn_args, tokens_per_call) in list(paths.items()):
       flops[name] = count_flops(fn, *fn_args) / tokens_per_call
-      cpu, _ = _time(fn, fn_args, 1)  # compile
-      cpu, _ = _time(fn, fn_args, 1)  # warm
-      calls[name] = max(1, int(args.min_seconds / max(cpu, 1e-6)))
-    best_cpu = {name: math.inf for name in paths}
-    best_wall = dict(best_cpu)
-    round_cpu = {name: [] for name in paths}
+      compiled = fn.lower(*fn_args).compile()  # timed as compiled: one compilation per path
+      memory[name] = (state_bytes(name, fn_args), temp_bytes(compiled))
+      paths[name] = (compiled, fn_args, tokens_per_call)
+      fn = compiled
+      _time(fn, fn_args, 1)
+      cpu, wall = _time(fn, fn_args, 1)  # warm
+      calls[name] = max(1, int(args.min_seconds / max(cpu if clock == "cpu" else wall, 1e-6)))
+    best = {name: math.inf for name in paths}  # by `clock`
+    best_wall = dict(best)
+    rounds = {name: [] for name in paths}
     for _ in range(args.repeats):
       for name, (fn, fn_args, tokens_per_call) in paths.items():
         cpu, wall = _time(fn, fn_args, calls[name])
-        round_cpu[name].append(cpu / tokens_per_call)
-        best_cpu[name] = min(best_cpu[name], cpu / tokens_per_call)
+        rounds[name].append((cpu if clock == "cpu" else wall) / tokens_per_call)
+        best[name] = min(best[name], rounds[name][-1])
         best_wall[name] = min(best_wall[name], wall / tokens_per_call)
-    row = {"attention_length": length}
+    row = {"attention_length": length, "clock": clock}
     for name in PATHS:
-      row[f"{name}_ms"] = best_cpu[name] * 1e3
+      row[f"{name}_ms"] = best[name] * 1e3
       row[f"{name}_wall_ms"] = best_wall[name] * 1e3
       row[f"{name}_mflop"] = flops[name] / 1e6
-      row[f"{name}_gflops_per_s"] = flops[name] / best_cpu[name] / 1e9
+      row[f"{name}_gflops_per_s"] = flops[name] / best[name] / 1e9
+      row[f"{name}_state_mib"], row[f"{name}_temp_mib"] = (b / 2**20 for b in memory[name])
     for name in ("xl_hidden", "xl_cached"):
-      row[f"speedup_{name}"] = best_cpu["vanilla"] / best_cpu[name]
+      row[f"speedup_{name}"] = best["vanilla"] / best[name]
       row[f"speedup_{name}_wall"] = best_wall["vanilla"] / best_wall[name]
       row[f"flop_ratio_{name}"] = flops["vanilla"] / flops[name]
       row[f"measured_over_flop_{name}"] = row[f"speedup_{name}"] / row[f"flop_ratio_{name}"]
-    row["cached_over_hidden"] = best_cpu["xl_hidden"] / best_cpu["xl_cached"]
+    row["cached_over_hidden"] = best["xl_hidden"] / best["xl_cached"]
     # The same ratio from the two paths' times within each round (run back to back), so a
     # machine whose speed drifts between rounds (a shared VM) does not pair a fast round of one
     # path with a slow round of the other; the median over rounds, and its spread.
-    paired = sorted(h / c for h, c in zip(round_cpu["xl_hidden"], round_cpu["xl_cached"]))
+    paired = sorted(h / c for h, c in zip(rounds["xl_hidden"], rounds["xl_cached"]))
     row["cached_over_hidden_paired"] = statistics.median(paired)
     row["cached_over_hidden_paired_range"] = [paired[0], paired[-1]]
     row["flop_ratio_cached_over_hidden"] = flops["xl_hidden"] / flops["xl_cached"]
@@ -294,16 +330,22 @@ def main():
   print(f"# {args.num_layers} layers, d_model {args.d_model}, {args.num_heads} heads, d_ff "
         f"{args.d_ff}, XL segment {args.seg_len}, XL mem_len = A - segment; XLA threads="
         f"{args.threads or 'default'}; CPU cores allowed {affinity}; {platform.processor() or ''}"
-        f" {jax.devices()[0].device_kind}; ms = process CPU time per predicted token",
+        f" {jax.devices()[0].device_kind}; ms = "
+        f"{'process CPU' if clock_of(args) == 'cpu' else 'wall'} time per predicted token",
         flush=True)
   start = time.perf_counter()
   rows = benchmark(args)
-  print(f"# wall time {time.perf_counter() - start:.0f} s; GFLOP/s (CPU time): " + "; ".join(
+  print(f"# wall time {time.perf_counter() - start:.0f} s; GFLOP/s ({clock_of(args)} time): " + "; ".join(
       f"A={r['attention_length']}: " + ", ".join(f"{p} {r[p + '_gflops_per_s']:.1f}"
                                                   for p in PATHS) for r in rows), flush=True)
+  print("# memory carried between calls / XLA scratch per call, MiB: " + "; ".join(
+      f"A={r['attention_length']}: " + ", ".join(
+          f"{p} {r[p + '_state_mib']:.1f}/{r[p + '_temp_mib']:.1f}" for p in PATHS) for r in rows),
+        flush=True)
   if args.json:
     with open(args.json, "w") as f:
-      json.dump({"args": vars(args), "cpu_cores": affinity, "rows": rows}, f, indent=2)
+      json.dump({"args": vars(args), "cpu_cores": affinity, "device": jax.devices()[0].device_kind,
+                 "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

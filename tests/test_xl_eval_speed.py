@@ -42,6 +42,17 @@ def test_benchmark_rows_and_readme_table(tmp_path, capsys):
   low, high = row["cached_over_hidden_paired_range"]
   assert low <= row["cached_over_hidden_paired"] <= high  # one round: all three equal
   assert row["cached_over_hidden_paired"] == pytest.approx(row["cached_over_hidden"])
+  assert row["clock"] == "cpu"  # CPU time on the CPU backend (--clock=auto)
+  # Memory: XL carries layers x mem_len x d_model floats (+ valid flags); the cached path
+  # twice that (keys and values) plus the position keys; vanilla carries nothing.
+  layers, mem_len, width, klen = 1, 8 - 4, 8, 8
+  assert row["vanilla_state_mib"] == 0
+  assert row["xl_hidden_state_mib"] * 2**20 == layers * mem_len * width * 4 + mem_len
+  assert row["xl_cached_state_mib"] * 2**20 == (2 * layers * mem_len * width * 4 + mem_len
+                                                + layers * (klen + 1) * width * 4)
+  wall_args = xl_eval_speed._parse(["--num_layers=1", "--d_model=8", "--num_heads=2", "--d_ff=12",
+                                    "--vocab_size=5", "--seg_len=4", "--clock=wall"])
+  assert xl_eval_speed.clock_of(wall_args) == "wall"
   table = xl_eval_speed.readme_table([row]).splitlines()
   assert len(table) == 3 and table[2].startswith("| 8 | ")
   assert f"**{row['cached_over_hidden']:.3f}x**" in table[2]

@@ -17,6 +17,7 @@ import numpy as np  # noqa: E402
 import babi_dnc  # noqa: E402
 import babi_memn2n  # noqa: E402
 import graph_traversal_ntm  # noqa: E402
+import kbqa_kvmemory  # noqa: E402
 import charlm_compressive  # noqa: E402
 import charlm_transformer_xl  # noqa: E402
 import copy_ntm  # noqa: E402
@@ -137,12 +138,7 @@ def graph_kv_curve(num_devices, steps=4):
 def kbqa_kv_curve(num_devices, steps=4):
   """KB-QA with the key-value memory on a tiny synthetic KB; 12 questions a step, so that
   6 devices split it, and evaluation chunks of 1024 that 6 devices do not (padded to 1026)."""
-  import importlib.util
-  spec = importlib.util.spec_from_file_location(
-      "kbqa_kvmemory", os.path.join(ROOT, "configs", "kbqa_kvmemory.py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  config = module.get_config()
+  config = kbqa_kvmemory.get_config()
   config.task.update(num_films=40, num_people=40, num_directors=8, num_cities=8, num_countries=3,
                      questions_per_hop=120, max_candidates=32)
   config.train.update(num_steps=steps, log_every=1, eval_every=2, checkpoint_every=0,
@@ -240,8 +236,8 @@ if __name__ == "__main__":
     out["kbqa_kv_6"] = {"1": kbqa_kv_curve(1), "6": kbqa_kv_curve(6)}
   if "babi_dnc" in runs:
     out["babi_dnc"] = {"1": babi_dnc_curve(1), str(n): babi_dnc_curve(n)}
-  runs = [name for name in runs if not name.startswith("lm_") and name not in ("babi_dnc", "graph_kv", "kbqa_kv_6",
-                                                                "babi_memn2n")]
+  trainer_runs = ("babi_dnc", "graph_kv", "kbqa_kv_6", "babi_memn2n")
+  runs = [name for name in runs if not name.startswith("lm_") and name not in trainer_runs]
   for core, seeds in ((name.rsplit("_", 1)[0], int(name.rsplit("_", 1)[1])) for name in runs):
     inspect = (core, seeds) == ("ntm", 1)
     out[f"{core}_{seeds}"] = {"1": curve(core, 1, seeds, inspect_hlo=inspect),
