@@ -24,17 +24,22 @@ from absl import app, flags  # noqa: E402
 
 _SEEDS = flags.DEFINE_integer("seeds", 5, "Seeds of time-to-solve runs per core (0: skip).")
 _BATCH_SIZES = flags.DEFINE_list("batch_sizes", ["16", "64"], "Batch sizes for the throughput table.")
-_CORES = flags.DEFINE_list("cores", ["ntm", "lstm"], "Cores to benchmark.")
+_CORES = flags.DEFINE_list("cores", ["ntm", "lstm"], "Cores to benchmark: ntm, dnc, lstm, gru.")
 _STEPS = flags.DEFINE_integer("steps", 20, "Timed train steps per throughput cell.")
 _BASELINE_STEPS = flags.DEFINE_integer("baseline_steps", 2000, "Step budget of non-NTM time-to-solve runs.")
 _SOLVE_TIMEOUT = flags.DEFINE_integer("solve_timeout", 300, "Seconds before a time-to-solve run is cut.")
 
 
 def _config(core: str, batch_size: int):
+  """run.py's NTM copy config; for the others the same task with their model block
+  (the DNC's from configs/copy_dnc.py; LSTM and GRU with 256 units)."""
   sys.path.insert(0, os.path.join(_ROOT, "configs"))
   import run_copy_ntm
   config = run_copy_ntm.get_config()
-  if core != "ntm":
+  if core == "dnc":
+    import copy_dnc
+    config.model = copy_dnc.dnc_model(memory_size=32, num_read_heads=1)
+  elif core != "ntm":
     import ml_collections
     config.model = ml_collections.ConfigDict({"name": core, "hidden_size": 256})
   config.train.batch_size = batch_size
@@ -93,6 +98,9 @@ def main(argv):
   print("| core | seed | solved after s | at step | final bits/seq | process s |")
   print("|---|---|---|---|---|---|")
   for core in _CORES.value:
+    if core != "ntm" and not os.path.exists(os.path.join(_ROOT, "configs", f"copy_{core}.py")):
+      print(f"| {core} | - | no configs/copy_{core}.py to run | | | |")
+      continue
     solved = []
     for seed in range(_SEEDS.value):
       seconds, step, error, wall = time_to_solve(core, seed)
