@@ -240,9 +240,7 @@ def benchmark(args):
       compiled = fn.lower(*fn_args).compile()  # timed as compiled: one compilation per path
       memory[name] = (state_bytes(name, fn_args), temp_bytes(compiled))
       paths[name] = (compiled, fn_args, tokens_per_call)
-      fn = compiled
-      _time(fn, fn_args, 1)
-      cpu, wall = _time(fn, fn_args, 1)  # warm
+      cpu, wall = _time(compiled, fn_args, 1)  # warm
       calls[name] = max(1, int(args.min_seconds / max(cpu if clock == "cpu" else wall, 1e-6)))
     best = {name: math.inf for name in paths}  # by `clock`
     best_wall = dict(best)
