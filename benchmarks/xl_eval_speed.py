@@ -82,6 +82,7 @@ if ARGS is not None and ARGS.threads == 1:
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
 
 from memjax.transformer import TransformerXL, fast_eval  # noqa: E402
 
@@ -166,32 +167,57 @@ def _time(fn, args, calls):
   return (time.process_time() - cpu) / calls, (time.perf_counter() - wall) / calls
 
 
+def _random_like(shapes, seed: int, scale: float = 1.0):
+  """Arrays for a tree of `jax.ShapeDtypeStruct`: floats N(0, scale^2) (layer-norm scales 1,
+  biases 0), bools True (every memory slot valid), integers 0."""
+  rng = np.random.default_rng(seed)
+
+  def fill(path, leaf):
+    name = jax.tree_util.keystr(path)
+    if jnp.issubdtype(leaf.dtype, jnp.floating):
+      if name.endswith("['scale']"):
+        return jnp.ones(leaf.shape, leaf.dtype)
+      if name.endswith("['bias']"):
+        return jnp.zeros(leaf.shape, leaf.dtype)
+      return jnp.asarray(scale * rng.standard_normal(leaf.shape), leaf.dtype)
+    if leaf.dtype == jnp.bool_:
+      return jnp.ones(leaf.shape, bool)
+    return jnp.zeros(leaf.shape, leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(fill, shapes)
+
+
 def build_paths(args, length: int):
   """{path: (jitted fn, its arguments, predicted tokens per call)} at attention length A."""
   fields = dict(vocab_size=args.vocab_size, d_model=args.d_model, num_layers=args.num_layers,
                 num_heads=args.num_heads, d_ff=args.d_ff)
   base = TransformerXL(mem_len=0, **fields)
-  params = base.init(jax.random.PRNGKey(0), base.initialize_carry(None, (1, 4)),
-                     jnp.zeros((1, 4), jnp.int32))
+  # Parameters, memories and position keys are random arrays of the shapes the model gives
+  # (`jax.eval_shape`, no compilation): their values do not change the timing or the FLOPs, and
+  # compiling the model's init and set-up took most of a test-sized run (~12 s). Equality of
+  # the paths is tested in tests/test_transformer_xl.py, not here.
+  params = _random_like(jax.eval_shape(base.init, jax.random.PRNGKey(0),
+                                       base.initialize_carry(None, (1, 4)),
+                                       jnp.zeros((1, 4), jnp.int32)), seed=0, scale=0.02)
   params = {"params": params["params"]}
   seg = min(args.seg_len, length)
-  tokens = jax.random.randint(jax.random.PRNGKey(1), (1, length), 0, args.vocab_size)
+  tokens = jnp.asarray(np.random.default_rng(1).integers(0, args.vocab_size, (1, length)),
+                       jnp.int32)
 
   def full_memory(model, qlen):
-    """Hidden-state carry and its cached projection, every slot valid (mid-evaluation)."""
-    carry = model.initialize_carry(None, (1, qlen))
-    memory = carry.memory._replace(
-        hidden=jax.random.normal(jax.random.PRNGKey(2), carry.memory.hidden.shape),
-        valid=jnp.ones_like(carry.memory.valid))
-    carry = carry._replace(memory=memory)
-    return carry, model.apply(params, carry, method=fast_eval.project_memory)
+    """Hidden-state carry and its cached projection, every slot valid (mid-evaluation), and the
+    position keys for attention length A."""
+    carry = _random_like(jax.eval_shape(lambda: model.initialize_carry(None, (1, qlen))), seed=2)
+    cache = _random_like(jax.eval_shape(
+        lambda: model.apply(params, carry, method=fast_eval.project_memory)), seed=3)
+    keys = _random_like(jax.eval_shape(
+        lambda: model.apply(params, length, method=fast_eval.position_keys)), seed=4)
+    return carry, cache, keys
 
   xl = base.clone(mem_len=length - seg)
-  carry, cache = full_memory(xl, seg)
+  carry, cache, segment_keys = full_memory(xl, seg)
   decoder = base.clone(mem_len=length - 1)
-  _, decode_cache = full_memory(decoder, 1)
-  segment_keys = xl.apply(params, length, method=fast_eval.position_keys)
-  decode_keys = decoder.apply(params, length, method=fast_eval.position_keys)
+  _, decode_cache, decode_keys = full_memory(decoder, 1)
 
   vanilla = jax.jit(lambda p, w: base.apply(p, w, query_chunk=args.seg_len,
                                             method=fast_eval.sliding_window_logits))
