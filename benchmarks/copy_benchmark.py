@@ -49,23 +49,16 @@ def _config(core: str, batch_size: int):
 def throughput_table():
   """Prints one row per (core, batch) as it is measured, so a run cut short keeps its rows."""
   from memjax.training.trainer import Experiment
+  import lm_throughput  # its step timing; benchmarks/ is on sys.path when this file runs
   print(f"\nCopy training throughput on {jax.devices()[0].device_kind} ({jax.device_count()} device(s)),"
         " lengths 1-20 padded to 41 steps")
   print("| core | batch | ms/step | sequences/s | ms/sequence | compile s |")
   print("|---|---|---|---|---|---|", flush=True)
   for core in _CORES.value:
     for batch_size in map(int, _BATCH_SIZES.value):
-      experiment = Experiment(_config(core, batch_size))
-      state = experiment.init_state(0)
-      start = time.time()
-      state, metrics = experiment.train_step(state)
-      jax.block_until_ready(metrics)
-      compile_seconds = time.time() - start
-      start = time.time()
-      for _ in range(_STEPS.value):
-        state, metrics = experiment.train_step(state)
-      jax.block_until_ready(metrics)
-      step_ms = (time.time() - start) / _STEPS.value * 1000
+      compile_seconds, step_seconds, _ = lm_throughput.time_train_steps(
+          Experiment(_config(core, batch_size)), _STEPS.value)
+      step_ms = step_seconds * 1000
       print(f"| {core} | {batch_size} | {step_ms:.1f} | {batch_size / step_ms * 1000:.0f} "
             f"| {step_ms / batch_size:.2f} | {compile_seconds:.1f} |", flush=True)
 

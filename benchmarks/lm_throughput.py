@@ -59,14 +59,9 @@ def _set(config, assignment: str) -> None:
   block[key] = type(block[key])(value) if not isinstance(block[key], bool) else value == "True"
 
 
-def measure(model: str, batch_size: int, steps: int, text_path: str, overrides=()) -> dict:
-  from memjax.training.lm_trainer import LMExperiment
-  config = __import__(_MODELS[model]).get_config()
-  config.data.path = text_path
-  config.train.batch_size = batch_size
-  for assignment in overrides:
-    _set(config, assignment)
-  experiment = LMExperiment(config)
+def time_train_steps(experiment, steps: int):
+  """(compile seconds, wall seconds per step after compilation, the last step's metrics) of a
+  trainer experiment's `train_step` from `init_state(0)` (also used by copy_benchmark.py)."""
   state = experiment.init_state(0)
   start = time.perf_counter()
   state, metrics = experiment.train_step(state)
@@ -76,7 +71,17 @@ def measure(model: str, batch_size: int, steps: int, text_path: str, overrides=(
   for _ in range(steps):
     state, metrics = experiment.train_step(state)
   jax.block_until_ready(metrics)
-  step_seconds = (time.perf_counter() - start) / steps
+  return compile_seconds, (time.perf_counter() - start) / steps, metrics
+
+
+def measure(model: str, batch_size: int, steps: int, text_path: str, overrides=()) -> dict:
+  from memjax.training.lm_trainer import LMExperiment
+  config = __import__(_MODELS[model]).get_config()
+  config.data.path = text_path
+  config.train.batch_size = batch_size
+  for assignment in overrides:
+    _set(config, assignment)
+  compile_seconds, step_seconds, metrics = time_train_steps(LMExperiment(config), steps)
   tokens = batch_size * int(config.train.seg_len)
   return {"model": model, "batch_size": batch_size, "seg_len": int(config.train.seg_len),
           "mem_len": int(config.model.mem_len),
