@@ -274,8 +274,7 @@ def test_resume_across_device_counts_and_from_before_added_keys(tmp_path):
   (tmp_path / "config.json").write_text(json.dumps({**saved, "model.controller_size": 16}))
   with pytest.raises(ConfigError, match="model.controller_size was 16 there"):
     trainer.check_workdir(tiny_config(), str(tmp_path))
-  saved_without = dict(saved)
-  (tmp_path / "config.json").write_text(json.dumps(saved_without))
+  (tmp_path / "config.json").write_text(json.dumps(saved))
   nan_steps = tiny_config()
   nan_steps.train.debug_nonfinite_steps = (3,)  # not the old default: another experiment
   with pytest.raises(ConfigError, match="train.debug_nonfinite_steps was None there"):

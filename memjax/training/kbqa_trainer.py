@@ -364,8 +364,7 @@ def _kbqa_experiment(config: ml_collections.ConfigDict, mesh) -> _Experiment:
     for start in range(0, split.size, _EVAL_CHUNK):
       index = np.arange(start, start + _EVAL_CHUNK) % split.size   # fixed shape: one compile
       # Padded to a multiple of the devices (1024 splits over any power of two; 6 need 1026).
-      batch, count = parallel.pad_to_devices(model.batch(split, index), mesh)
-      predictions.append(parallel.to_host(predict(params, parallel.put_batch(batch, mesh)))[:count])
+      predictions.append(parallel.run_padded(predict, params, model.batch(split, index), mesh))
     predictions = np.concatenate(predictions)[:split.size]
     hits = hits_at_1(predictions, split.questions.answers)
     table = {str(h): float(np.mean(hits[split.questions.num_hops == h]))
@@ -502,9 +501,7 @@ def _graph_experiment(config: ml_collections.ConfigDict, mesh) -> _Experiment:
     results = []
     for i in range(0, size, chunk):
       batch = task.sample(np.random.default_rng([eval_rng_seed, i]), chunk)._asdict()
-      padded, count = parallel.pad_to_devices(batch, mesh)  # split over every device
-      outputs = parallel.to_host(correct(params, parallel.put_batch(padded, mesh)))
-      results.append(jax.tree_util.tree_map(lambda x, count=count: x[:count], outputs))
+      results.append(parallel.run_padded(correct, params, batch, mesh))  # split over every device
     question = np.concatenate([r[0] for r in results])
     step_correct = np.concatenate([r[1] for r in results])
     step_mask = np.concatenate([r[2] for r in results])

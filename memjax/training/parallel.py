@@ -9,7 +9,7 @@ several hosts, every process runs the same program over the global mesh.
 (The bAbI memory-network trainer splits its vmapped seeds instead of its tiny
 batches: `put_batch` of the `[num_seeds, ...]` parameters.)
 """
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import jax
 import numpy as np
@@ -85,6 +85,17 @@ def pad_to_devices(tree: Any, mesh: Mesh) -> Tuple[Any, int]:
     return tree, n
   pad = lambda leaf: np.concatenate([np.asarray(leaf)] + [np.asarray(leaf)[-1:]] * extra)
   return jax.tree_util.tree_map(pad, tree), n
+
+
+def run_padded(fn: Callable, params: Any, batch: Any, mesh: Mesh) -> Any:
+  """`fn(params, batch)` on a host batch `[n, ...]` of any n, split over the mesh.
+
+  Pads the batch to a multiple of the devices (`pad_to_devices`), places it
+  (`put_batch`), gathers the outputs (`to_host`) and keeps their first n rows.
+  """
+  padded, count = pad_to_devices(batch, mesh)
+  outputs = to_host(fn(params, put_batch(padded, mesh)))
+  return jax.tree_util.tree_map(lambda leaf: leaf[:count], outputs)
 
 
 def to_host(tree: Any) -> Any:
