@@ -23,7 +23,6 @@ predicted token. `XLA GFLOP` is XLA's own count for the compiled step
 """
 import argparse
 import os
-import platform
 import sys
 
 
@@ -55,6 +54,7 @@ import jax.numpy as jnp  # noqa: E402
 
 from memjax.cores import init_core  # noqa: E402
 from memjax.transformer import CompressiveTransformer, fast_eval  # noqa: E402
+import machine  # noqa: E402
 import xl_eval_speed  # noqa: E402  (its timing; its XLA flags are set only when run itself)
 
 
@@ -92,7 +92,7 @@ def benchmark(args):
   print(f"# Compressive Transformer, {args.num_layers} layers, d_model {args.d_model}, "
         f"{args.num_heads} heads, d_ff {args.d_ff}, segment {args.seg_len}, "
         f"{args.function} at rate {args.rate}, mem_len = compressed_mem_len = (A - segment) / 2;"
-        f" {platform.processor() or ''} {jax.devices()[0].device_kind}, one XLA thread; "
+        f" {machine.describe()} {jax.devices()[0].device_kind}, one XLA thread; "
         f"ms = process CPU time per predicted token", flush=True)
   print("| A | mem_len + compressed | hidden ms/tok | cached ms/tok | cached vs hidden "
         "| XLA GFLOP/tok hidden | cached | FLOP ratio |")

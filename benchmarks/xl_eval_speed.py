@@ -42,7 +42,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import sys
 import time
@@ -85,6 +84,9 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 from memjax.transformer import TransformerXL, fast_eval  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import machine  # noqa: E402
 
 PATHS = ("vanilla", "xl_hidden", "xl_cached", "kv_decode")
 
@@ -353,7 +355,7 @@ def main():
   affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
   print(f"# {args.num_layers} layers, d_model {args.d_model}, {args.num_heads} heads, d_ff "
         f"{args.d_ff}, XL segment {args.seg_len}, XL mem_len = A - segment; XLA threads="
-        f"{args.threads or 'default'}; CPU cores allowed {affinity}; {platform.processor() or ''}"
+        f"{args.threads or 'default'}; CPU cores allowed {affinity}; {machine.describe()}"
         f" {jax.devices()[0].device_kind}; ms = "
         f"{'process CPU' if clock_of(args) == 'cpu' else 'wall'} time per predicted token",
         flush=True)
@@ -368,8 +370,8 @@ def main():
         flush=True)
   if args.json:
     with open(args.json, "w") as f:
-      json.dump({"args": vars(args), "cpu_cores": affinity, "device": jax.devices()[0].device_kind,
-                 "rows": rows}, f, indent=2)
+      json.dump({"args": vars(args), "cpu_cores": affinity, "cpu": machine.cpu_info(),
+                 "device": jax.devices()[0].device_kind, "rows": rows}, f, indent=2)
 
 
 if __name__ == "__main__":

@@ -57,3 +57,37 @@ def test_benchmark_rows_and_readme_table(tmp_path, capsys):
   assert len(table) == 3 and table[2].startswith("| 8 | ")
   assert f"**{row['cached_over_hidden']:.3f}x**" in table[2]
   assert table[2].endswith(f"| {row['cached_over_hidden_paired']:.2f}x ({low:.2f}-{high:.2f}) |")
+
+
+_X86_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC
+flags\t\t: fpu sse4_2 avx avx2 avx512f avx512bw
+
+processor\t: 1
+cpu family\t: 99
+model name\t: another
+"""
+_ARM_CPUINFO = """processor\t: 0
+BogoMIPS\t: 50.00
+Features\t: fp asimd evtstrm aes
+CPU implementer\t: 0x41
+"""
+
+
+def test_machine_names_the_processor_and_its_widest_vector_extension(tmp_path):
+  """benchmarks/machine.py, which every evaluation-speed table's header and JSON record."""
+  machine = xl_eval_speed.machine
+  x86, arm = tmp_path / "x86", tmp_path / "arm"
+  x86.write_text(_X86_CPUINFO)
+  arm.write_text(_ARM_CPUINFO)
+  info = machine.cpu_info(str(x86))
+  # The first processor only; avx512f is reported, not the narrower avx2.
+  assert info == {"model_name": "AMD EPYC", "family": "25", "model": "17", "vector": "avx512f"}
+  assert machine.describe(info) == "AMD EPYC (family 25, model 17, avx512f)"
+  arm_info = machine.cpu_info(str(arm))
+  assert arm_info["vector"] == "asimd" and arm_info["family"] == ""
+  missing = machine.cpu_info(str(tmp_path / "absent"))
+  assert missing["vector"] == "" and machine.describe(missing) == missing["model_name"]
