@@ -202,6 +202,159 @@ def test_cached_projection_path_equals_the_hidden_state_path(function, mem_len,
     assert np.asarray(cache.compressed.valid)[0].all()
 
 
+def test_most_used_keeps_the_most_attended_real_states_of_a_partly_stale_block():
+  """Rae et al. compress the m real states that fall out into m / c; after a reset a block of
+  n evicted slots may hold fewer. The kept ones are the most attended real states."""
+  states = np.arange(6, dtype=np.float32).reshape(1, 6, 1)
+  usage = np.array([[0, 0, 5, 1, 7, 3]], np.float32)  # stale slots 0, 1 got no attention
+  valid = np.array([[False, False, True, True, True, True]])
+  kept = np.asarray(compression.most_used(states, usage, 2, valid))[0, :, 0]
+  new_valid = np.asarray(compression.compressed_validity(valid, 2, "most_used"))[0]
+  # 4 real states at rate 2: the 2 most used (states 4 and 2), in time order, in the last slots.
+  np.testing.assert_array_equal(new_valid, [False, True, True])
+  np.testing.assert_array_equal(kept[new_valid], [2, 4])
+  # A block with fewer real states than the rate keeps none; a full one keeps n / rate.
+  assert not np.asarray(compression.compressed_validity(
+      np.array([[False] * 5 + [True]]), 2, "most_used")).any()
+  assert np.asarray(compression.compressed_validity(np.ones((1, 6), bool), 2, "most_used")).all()
+  # The pooling rule is unchanged: a window is valid when all its states are.
+  np.testing.assert_array_equal(
+      np.asarray(compression.compressed_validity(valid, 2, "mean_pool"))[0], [False, True, True])
+
+
+def _numpy_layer_norm(x, p):
+  mean = x.mean(-1, keepdims=True)
+  return (x - mean) / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + 1e-6) * p["scale"] + p["bias"]
+
+
+def _numpy_content_attention(p, queries, memory, heads):
+  """softmax(q k^T / sqrt(d_head)) v with the layer's W_q, W_k, W_v: `[qlen, d]`."""
+  head_dim = queries.shape[-1] // heads
+  q, k, v = (x @ p[name]["kernel"] for x, name in
+             ((queries, "query"), (memory, "key"), (memory, "value")))
+  q, k, v = (x.reshape(len(x), heads, head_dim) for x in (q, k, v))
+  scores = np.einsum("ind,jnd->ijn", q, k) / np.sqrt(head_dim)
+  weights = np.exp(scores - scores.max(1, keepdims=True))
+  weights /= weights.sum(1, keepdims=True)
+  return np.einsum("ijn,jnd->ind", weights, v).reshape(len(queries), -1)
+
+
+def _numpy_compressive_segment(p, tokens, memory, compressed, mem_len, compressed_len, rate,
+                               function, heads=2):
+  """One segment of one example, as Rae et al. (2019) Algorithms 1 and 2 write it, in float64.
+
+  `memory`, `compressed`: per layer the real states only (`[m, d]`, `[cm, d]`, growing from 0
+  as in the released Transformer-XL code), keys `[cm o m o h]`, the released code's left-pad
+  rel-shift; old_mem = the states that fall out of `[m o h]`, cm <- last compressed_len of
+  `[cm o f_c(old_mem)]`. Returns (logits, memory, compressed, reconstruction loss).
+  """
+  qlen, width = len(tokens), p["embedding"]["embedding"].shape[1]
+  head_dim = width // heads
+  hidden = p["embedding"]["embedding"][tokens] * np.sqrt(width)
+  mlen = len(compressed[0]) + len(memory[0])
+  klen = mlen + qlen
+  future = np.triu(np.ones((qlen, klen)), 1 + mlen) > 0
+  distances = np.arange(klen - 1, -1, -1.0)
+  angles = distances[:, None] / 10000 ** (np.arange(0, width, 2.0) / width)
+  encodings = np.concatenate([np.sin(angles), np.cos(angles)], -1)
+  layer_inputs, usages = [hidden], []
+  for n in range(len(memory)):
+    layer, attention = p[f"layer_{n}"], p[f"layer_{n}"]["attention"]
+    keys_in = np.concatenate([compressed[n], memory[n], hidden], 0)
+    q = (hidden @ attention["query"]["kernel"]).reshape(qlen, heads, head_dim)
+    k = (keys_in @ attention["key"]["kernel"]).reshape(klen, heads, head_dim)
+    v = (keys_in @ attention["value"]["kernel"]).reshape(klen, heads, head_dim)
+    r = (encodings @ attention["position"]["kernel"]).reshape(klen, heads, head_dim)
+    position = np.einsum("ind,jnd->ijn", q + attention["position_bias"], r)
+    padded = np.concatenate([np.zeros((qlen, 1, heads)), position], 1)
+    position = padded.reshape(klen + 1, qlen, heads)[1:].reshape(qlen, klen, heads)
+    scores = (np.einsum("ind,jnd->ijn", q + attention["content_bias"], k) + position)
+    scores = scores / np.sqrt(head_dim)
+    scores[future] = -np.inf
+    weights = np.exp(scores - scores.max(1, keepdims=True))
+    weights /= weights.sum(1, keepdims=True)
+    usages.append(weights.sum((0, 2))[len(compressed[n]):])  # attention each of [m o h] got
+    attended = np.einsum("ijn,jnd->ind", weights, v).reshape(qlen, -1)
+    x = _numpy_layer_norm(hidden + attended @ layer["attention_output"]["kernel"],
+                          layer["attention_norm"])
+    feed_forward = (np.maximum(x @ layer["ff_hidden"]["kernel"] + layer["ff_hidden"]["bias"], 0)
+                    @ layer["ff_output"]["kernel"] + layer["ff_output"]["bias"])
+    hidden = _numpy_layer_norm(x + feed_forward, layer["ff_norm"])
+    layer_inputs.append(hidden)
+  logits = hidden @ p["readout"]["kernel"] + p["readout"]["bias"]
+  new_memory, new_compressed, reconstruction = [], [], 0.0
+  for n in range(len(memory)):
+    states = np.concatenate([memory[n], layer_inputs[n]], 0)
+    old = states[:max(0, len(states) - mem_len)]
+    new_memory.append(states[len(old):])
+    if not len(old):
+      new_compressed.append(compressed[n])
+      continue
+    windows = old.reshape(len(old) // rate, rate, width)
+    if function == "mean_pool":
+      squeezed = windows.mean(1)
+    elif function == "conv":
+      conv = p[f"compressor_{n}"]
+      squeezed = np.einsum("wcd,cde->we", windows, conv["conv_kernel"]) + conv["conv_bias"]
+    else:  # most_used: the len(old) / rate most attended, in time order
+      squeezed = old[np.sort(np.argsort(-usages[n][:len(old)], kind="stable")[:len(windows)])]
+    attention = p[f"layer_{n}"]["attention"]
+    reconstruction += np.mean((_numpy_content_attention(attention, layer_inputs[n], old, heads)
+                               - _numpy_content_attention(attention, layer_inputs[n], squeezed,
+                                                          heads)) ** 2)
+    new_compressed.append(np.concatenate([compressed[n], squeezed], 0)[-compressed_len:])
+  return logits, new_memory, new_compressed, reconstruction
+
+
+# mem_len 6 with segments of 4: the second segment evicts a block of 2 stale + 2 real states.
+@pytest.mark.parametrize("function", [
+    "most_used", "mean_pool", pytest.param("conv", marks=pytest.mark.slow)])
+def test_both_paths_equal_a_numpy_compressive_transformer_through_a_partial_eviction(function):
+  mem_len, compressed_len, rate, seg_len, segments = 6, 4, 2, 4, 4
+  model = _model(function, mem_len=mem_len, compressed_mem_len=compressed_len, rate=rate)
+  params = _params(model)["params"]
+  # Sharper attention than at initialisation, so that which states are kept matters.
+  params = jax.tree_util.tree_map(lambda x: x * 8.0 if x.ndim == 2 and x.shape[0] == D_MODEL
+                                  else x, params)
+  rng = np.random.default_rng(0)
+  for n in range(LAYERS):
+    for bias in ("content_bias", "position_bias"):
+      params[f"layer_{n}"]["attention"][bias] = jnp.asarray(rng.normal(size=(2, D_MODEL // 2)),
+                                                            jnp.float32)
+  reference_params = jax.tree_util.tree_map(lambda x: np.asarray(x, np.float64), params)
+  variables = {"params": params}
+  tokens = np.asarray(_tokens(seg_len * segments))
+  carry = model.initialize_carry(None, (2, seg_len))
+  cache = fast_eval.empty_cached_compressive_memory(model, 2)
+  keys = model.apply(variables, compressed_len + mem_len + seg_len, method=fast_eval.position_keys)
+  step = jax.jit(lambda carry, x: model.apply(variables, carry, x, mutable=["losses"]))
+  cached = jax.jit(functools.partial(model.apply, variables,
+                                     method=fast_eval.compressive_cached_step))
+  empty = [np.zeros((0, D_MODEL))] * LAYERS
+  memories, compressed = [list(empty), list(empty)], [list(empty), list(empty)]
+  for s in range(segments):
+    segment = tokens[:, s * seg_len:(s + 1) * seg_len]
+    (carry, logits), losses = step(carry, jnp.asarray(segment))
+    cache, cached_logits = cached(cache, jnp.asarray(segment), keys)
+    reconstructions = []
+    for b in range(2):
+      expected, memories[b], compressed[b], reconstruction = _numpy_compressive_segment(
+          reference_params, segment[b], memories[b], compressed[b], mem_len, compressed_len,
+          rate, function)
+      np.testing.assert_allclose(np.asarray(logits[b]), expected, rtol=1e-4, atol=1e-4,
+                                 err_msg=f"segment {s}, example {b}")
+      np.testing.assert_allclose(np.asarray(cached_logits[b]), expected, rtol=1e-4, atol=1e-4,
+                                 err_msg=f"cached, segment {s}, example {b}")
+      reconstructions.append(reconstruction)
+    if s >= 2:  # every evicted block real: the loss is the paper's (0 for part-stale blocks)
+      np.testing.assert_allclose(float(losses["losses"]["reconstruction"][0]),
+                                 np.mean(reconstructions), rtol=1e-4)
+  for b in range(2):  # the real compressed slots are the reference's compressed memory
+    valid = np.asarray(carry.compressed.valid[b])
+    np.testing.assert_allclose(np.asarray(carry.compressed.hidden[b])[:, valid],
+                               np.stack(compressed[b]), rtol=1e-4, atol=1e-4)
+
+
 def test_cached_path_errors_name_what_is_wrong():
   model = _model("conv", mem_len=4, compressed_mem_len=4, rate=2)
   params = _params(model)

@@ -7,7 +7,8 @@ by f_c, one of
     max_pool    max over each window of c consecutive states
     mean_pool   mean over each window of c consecutive states
     conv        1D convolution, kernel size c and stride c (learned): W [c, d, d], b [d]
-    most_used   the n / c states that received most attention, in their order
+    most_used   the n / c states that received most attention, in their order (of a
+                block holding m < n real states, the m / c most attended real ones)
 
 and appended to the compressed memory. The compression function is trained
 only by the attention-reconstruction loss (eq. 1)
@@ -45,22 +46,47 @@ def mean_pool(states: jax.Array, rate: int) -> jax.Array:
   return jnp.mean(_windows(states, rate), axis=2)
 
 
-def most_used(states: jax.Array, usage: jax.Array, rate: int) -> jax.Array:
-  """Keeps the n / rate states with the largest `usage` (`[batch, n]`), in time order.
+def most_used(states: jax.Array, usage: jax.Array, rate: int,
+              valid: Optional[jax.Array] = None) -> jax.Array:
+  """The floor(#real / rate) real states with the largest `usage` (`[batch, n]`), in time order.
 
-  Returns `[batch, n / rate, d]`.
+  Rae et al. compress the m states that fall out of the memory into m / c; a
+  fixed-size block of n evicted slots may hold fewer real states (`valid`,
+  `[batch, n]` bool; all real when omitted), e.g. the first eviction after a
+  reset. The kept states fill the last slots of `[batch, n / rate, d]`, in time
+  order; the slots before them are filler, marked invalid by
+  `compressed_validity(valid, rate, "most_used")`.
   """
+  length = states.shape[1]
   keep = _windows(states, rate).shape[1]
-  _, indices = jax.lax.top_k(usage, keep)
-  indices = jnp.sort(indices, axis=-1)
+  if valid is None:
+    valid = jnp.ones(usage.shape, bool)
+  # Real states rank first (masked slots get no attention, so they would tie at 0).
+  _, ranked = jax.lax.top_k(jnp.where(valid, usage, -jnp.inf), keep)
+  num_kept = jnp.sum(valid, axis=1, keepdims=True) // rate
+  chosen = jnp.arange(keep)[None, :] < num_kept
+  # Sorting keys: filler (negative) before the chosen states' time indices.
+  indices = jnp.sort(jnp.where(chosen, ranked, ranked - length), axis=-1) % length
   return jnp.take_along_axis(states, indices[..., None], axis=1)
 
 
-def compressed_validity(valid: jax.Array, rate: int) -> jax.Array:
-  """A compressed slot is valid when every state it summarises is: `[batch, n] -> [batch, n / rate]`."""
+def compressed_validity(valid: jax.Array, rate: int, function: str = "max_pool") -> jax.Array:
+  """Which compressed slots hold real states: `[batch, n] -> [batch, n / rate]` bool.
+
+  Pooling and conv: slot k summarises evicted states k c .. k c + c - 1, and is
+  valid when every one of them is. most_used: the last floor(#real / rate)
+  slots (`most_used`), so both kinds keep #real / rate slots from a block whose
+  real states are its latest, as an XL memory's are (it fills in time order and
+  a reset empties all of it). A window rule would instead judge most_used's
+  slots by positions they do not summarise.
+  """
   batch_size, length = valid.shape
   if length % rate:
     raise ValueError(f"model.compression_rate={rate} must divide the segment length {length}")
+  if function == "most_used":
+    keep = length // rate
+    num_kept = jnp.sum(valid, axis=1, keepdims=True) // rate
+    return jnp.arange(keep)[None, :] >= keep - num_kept
   return jnp.all(valid.reshape(batch_size, length // rate, rate), axis=-1)
 
 
@@ -75,7 +101,9 @@ class Compressor(nn.Module):
   rate: int
 
   @nn.compact
-  def __call__(self, states: jax.Array, usage: Optional[jax.Array] = None) -> jax.Array:
+  def __call__(self, states: jax.Array, usage: Optional[jax.Array] = None,
+               valid: Optional[jax.Array] = None) -> jax.Array:
+    """`states [batch, n, d]`; most_used reads `usage [batch, n]` and `valid [batch, n]`."""
     if self.function not in COMPRESSION_FUNCTIONS:
       raise ValueError(f"model.compression_function={self.function!r} is not one of "
                        f"{COMPRESSION_FUNCTIONS}")
@@ -88,7 +116,7 @@ class Compressor(nn.Module):
     if self.function == "most_used":
       if usage is None:
         raise ValueError("compression_function='most_used' needs the attention usage")
-      return most_used(states, usage, self.rate)
+      return most_used(states, usage, self.rate, valid)
     # A 1D convolution with kernel size = stride = c is one matmul per window of c
     # states; written as such because XLA's CPU convolution gradients are slow.
     width = states.shape[-1]

@@ -261,10 +261,11 @@ def compressive_cached_step(model: CompressiveTransformer, cache: CachedCompress
   memory = CachedMemory(keys=tuple(kept_keys), values=tuple(kept_values), valid=kept.valid)
   compressed = cache.compressed._replace(valid=compressed_valid)
   if num_compressed:
-    new_valid = compression.compressed_validity(evicted.valid, model.compression_rate)
+    new_valid = compression.compressed_validity(evicted.valid, model.compression_rate,
+                                                model.compression_function)
     keys, values = [], []
     for n, layer in enumerate(model.layers):
-      squeezed = model.compressors[n](evicted.hidden[:, n], usages[n][:, :qlen])
+      squeezed = model.compressors[n](evicted.hidden[:, n], usages[n][:, :qlen], evicted.valid)
       new_keys, new_values = layer.attention.project_keys_values(squeezed)
       keys.append(_append(compressed.keys[n], new_keys, num_compressed))
       values.append(_append(compressed.values[n], new_values, num_compressed))

@@ -285,11 +285,12 @@ class CompressiveTransformer(TransformerXL):
                 usages, qlen: int) -> XLMemory:
     """cm <- last compressed_mem_len of [cm o f_c(old_mem)]; sows the reconstruction loss."""
     new_states, reconstruction = [], 0.0
-    new_valid = compression.compressed_validity(evicted.valid, self.compression_rate)
+    new_valid = compression.compressed_validity(evicted.valid, self.compression_rate,
+                                                self.compression_function)
     complete = jnp.all(evicted.valid, axis=1)
     for n, layer in enumerate(self.layers):
       old_memory = evicted.hidden[:, n]
-      squeezed = self.compressors[n](old_memory, usages[n][:, :qlen])
+      squeezed = self.compressors[n](old_memory, usages[n][:, :qlen], evicted.valid)
       new_states.append(squeezed)
       queries = jax.lax.stop_gradient(layer_inputs[:, n])
       target = layer.attention.frozen_content_attention(queries, old_memory, evicted.valid)
