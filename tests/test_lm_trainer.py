@@ -43,8 +43,13 @@ def test_char_lm_trainer_smoke(tmp_path):
   results = lm_trainer.train_and_evaluate(config, str(tmp_path / "work"))
   assert results["steps"] == 3
   assert 0.0 < results["eval"]["bits_per_character"] < 8.0
-  # The sample continues the first 5 validation characters (char level: one id per character).
   corpus = text.load_corpus(config.data.path, "char")
+  # Whole segments of 8 of each of the 2 validation rows are scored, and their share reported.
+  scored = 2 * ((len(corpus.valid) // 2 - 1) // 8) * 8
+  assert results["eval"]["tokens"] == scored
+  assert results["eval"]["coverage"] == pytest.approx(scored / (len(corpus.valid) - 1))
+  assert 0.9 < results["eval"]["coverage"] < 1.0
+  # The sample continues the first 5 validation characters (char level: one id per character).
   assert results["sample"]["prompt"] == text.decode(corpus, corpus.valid[:5])
   assert len(results["sample"]["continuation"]) == 12
   assert set(results["sample"]["continuation"]) <= set(corpus.alphabet)

@@ -253,6 +253,16 @@ def test_chunked_sliding_window_equals_one_full_pass(length, query_chunk, fields
   np.testing.assert_allclose(np.asarray(chunked), np.asarray(full[:, -1]), rtol=1e-5, atol=1e-5)
 
 
+def test_clamp_len_zero_is_refused_naming_the_key_and_the_no_clamp_value():
+  """The released code's 0 means no clamp; here it would clamp every distance to 0."""
+  model = _model(4, clamp_len=0)
+  with pytest.raises(ValueError, match=r"model.clamp_len=0 .* set -1"):
+    model.init(jax.random.PRNGKey(0), model.initialize_carry(None, (1, 2)), _tokens(1, 2))
+  for clamp_len in (-1, None, 3):  # no clamp, no clamp, clamp at 3: all accepted
+    model = _model(4, clamp_len=clamp_len)
+    model.init(jax.random.PRNGKey(0), model.initialize_carry(None, (1, 2)), _tokens(1, 2))
+
+
 def test_longer_evaluation_memory_uses_the_same_parameters():
   tokens = _tokens(2, 12)
   short, _ = _run_segments(_model(mem_len=4), _params(), tokens, seg_len=4)

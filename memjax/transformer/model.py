@@ -136,6 +136,11 @@ class TransformerXL(MemoryCore):
       raise ValueError(f"model.dropout={self.dropout} must be in [0, 1)")
     if self.mem_len < 0:
       raise ValueError(f"model.mem_len must be >= 0, got {self.mem_len}")
+    if self.clamp_len == 0:
+      # The released Transformer-XL scripts pass 0 for "no clamp"; here it would clamp every
+      # distance to 0 and silently remove all position information.
+      raise ValueError("model.clamp_len=0 would give every distance the same encoding; for no "
+                       "clamp set -1 (the released Transformer-XL code's 0)")
     head_dim = self.head_dim or self.d_model // self.num_heads
     init = nn.initializers.normal(_INIT_STDDEV)
     self.embedding = nn.Embed(self.vocab_size, self.d_model, embedding_init=init)
