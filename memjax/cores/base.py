@@ -9,7 +9,9 @@ Leading dims are batch; `carry` is a typed NamedTuple pytree. Once its
 parameters are bound, `functools.partial(core.apply, params)` is a pure
 function `(carry, inputs) -> (carry, outputs)`, which is what `memjax.cores.unroll`
 runs over time. Everything trains through the same trainer, so a new core
-needs only these two methods (see docs/new_core.md).
+needs only these two methods and an `output_size: int` field, which the trainer
+sets from the task (README, "Writing a new memory core"). `check_core` tests a
+core against this contract without running it; the trainer calls it first.
 """
 import functools
 from typing import Any, Tuple
@@ -62,6 +64,71 @@ def _jitted_init(core: MemoryCore, rng: jax.Array, input_shape: Tuple[int, ...])
   param_rng, carry_rng = jax.random.split(rng)
   inputs = jax.numpy.zeros(input_shape, jax.numpy.float32)
   return core.init(param_rng, carry_rng, inputs, method=_initialize_and_step)
+
+
+def check_core(core: MemoryCore, input_shape: Tuple[int, ...], output_size: int) -> None:
+  """Checks one step of `core` against the contract, abstractly (`jax.eval_shape`: nothing runs).
+
+  `initialize_carry(rng, input_shape)` must return a pytree of arrays, and
+  `core(carry, inputs)` with inputs `[batch, features]` = `input_shape` must
+  return outputs `[batch, output_size]` and a carry of the same structure,
+  shapes and dtypes (what `lax.scan` over time needs). A wrong output width
+  would otherwise broadcast against the targets and train silently.
+
+  Raises:
+    ValueError naming the core and the carry leaf or the shape at fault. An
+    error raised inside the core's own code propagates with a note saying so.
+  """
+  name = type(core).__name__
+  input_shape = tuple(input_shape)
+
+  def one_step(rng):
+    param_rng, carry_rng = jax.random.split(rng)
+    inputs = jax.numpy.zeros(input_shape, jax.numpy.float32)
+    # The carry alone first (init_with_output: an initial state may use parameters), so a
+    # non-array leaf is named before the step trips over it.
+    carry, _ = core.init_with_output(param_rng, carry_rng, input_shape,
+                                     method=core.initialize_carry)
+    not_arrays = [f"{jax.tree_util.keystr(path)}: {type(leaf).__name__}"
+                  for path, leaf in jax.tree_util.tree_leaves_with_path(carry)
+                  if not isinstance(leaf, jax.Array)]
+    if not_arrays:
+      raise ValueError(f"core {name}: initialize_carry returned a carry with leaves that are "
+                       f"not arrays: {not_arrays}")
+    variables = core.init(param_rng, carry_rng, inputs, method=_initialize_and_step)
+    carry = core.apply(variables, carry_rng, input_shape, method=core.initialize_carry)
+    new_carry, outputs = core.apply(variables, carry, inputs)
+    return carry, new_carry, outputs
+
+  try:
+    carry, new_carry, outputs = jax.eval_shape(one_step, jax.random.PRNGKey(0))
+  except ValueError as error:
+    if str(error).startswith(f"core {name}:"):
+      raise
+    error.add_note(f"(raised by core {name}'s own code, during memjax.cores.base.check_core: "
+                   f"one step on zeros of shape {input_shape})")
+    raise
+  except TypeError as error:  # e.g. a step that returns a non-array
+    error.add_note(f"(during memjax.cores.base.check_core of core {name}: one step on zeros of "
+                   f"shape {input_shape}; a step returns (carry, outputs), pytrees of arrays)")
+    raise
+  expected = (input_shape[0], output_size)
+  if not isinstance(outputs, jax.ShapeDtypeStruct) or outputs.shape != expected:
+    shape = outputs.shape if isinstance(outputs, jax.ShapeDtypeStruct) else type(outputs).__name__
+    raise ValueError(f"core {name}: one step on inputs of shape {input_shape} returned outputs "
+                     f"of shape {shape}; the contract is [batch, output_size] = {expected}")
+  if jax.tree_util.tree_structure(new_carry) != jax.tree_util.tree_structure(carry):
+    raise ValueError(f"core {name}: the carry a step returns has structure "
+                     f"{jax.tree_util.tree_structure(new_carry)}, but initialize_carry's is "
+                     f"{jax.tree_util.tree_structure(carry)}")
+  changed = [f"{jax.tree_util.keystr(path)}: {old.dtype}{list(old.shape)} -> "
+             f"{new.dtype}{list(new.shape)}"
+             for (path, old), new in zip(jax.tree_util.tree_leaves_with_path(carry),
+                                         jax.tree_util.tree_leaves(new_carry))
+             if (old.shape, old.dtype) != (new.shape, new.dtype)]
+  if changed:
+    raise ValueError(f"core {name}: a step changes the carry's shapes or dtypes (a scan over "
+                     f"time needs them fixed): {changed}")
 
 
 def initial_carry(core: MemoryCore, variables: Any, rng: jax.Array,

@@ -39,7 +39,12 @@ def build_core(model_config: Mapping[str, Any], output_size: int) -> MemoryCore:
     raise ValueError(f"model.name={name!r} is not a registered core; choose one of "
                      f"{registered_cores()} or call memjax.cores.registry.register_core")
   core_class = _CORES[name]
-  allowed = {f.name for f in dataclasses.fields(core_class)} - {"parent", "name", "output_size"}
+  field_names = {f.name for f in dataclasses.fields(core_class)}
+  if "output_size" not in field_names:
+    raise ValueError(f"model.name={name!r}: core class {core_class.__name__} has no field "
+                     f"output_size; a memory core declares `output_size: int`, which the trainer "
+                     f"sets from the task")
+  allowed = field_names - {"parent", "name", "output_size"}
   unknown = sorted(set(fields) - allowed)
   if unknown:
     raise ValueError(f"model.{unknown[0]} is not a field of core {name!r}; "

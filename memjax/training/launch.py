@@ -1,8 +1,10 @@
-"""Launcher helpers: one-line errors for config overrides that name no existing key.
+"""Launcher helpers: one-line errors for a missing or broken config file, and for config
+overrides that name no existing key.
 
 `ml_collections.config_flags` raises a long traceback ending in
-`AttributeError: "'memory_slots'"` for `--config.model.memory_slots=4`; this
-check runs first and says which key, in which file, and what the block holds.
+`AttributeError: "'memory_slots'"` for `--config.model.memory_slots=4`, and
+another for a config path that does not exist or does not parse; this check
+runs first and says which key or line, in which file, and what the block holds.
 """
 import importlib.util
 import os
@@ -14,16 +16,23 @@ import ml_collections
 
 def _load_config(spec: str) -> Optional[ml_collections.ConfigDict]:
   path, _, argument = spec.partition(":")
-  if not os.path.exists(path):
-    sys.exit(f"error: --config={spec}: file {path} not found")
+  if not os.path.isfile(path):
+    what = "is a folder, not a config file" if os.path.isdir(path) else "not found"
+    sys.exit(f"error: --config={spec}: file {path} {what}")
   module_spec = importlib.util.spec_from_file_location("_memjax_config_check", path)
   module = importlib.util.module_from_spec(module_spec)
-  module_spec.loader.exec_module(module)
+  try:
+    module_spec.loader.exec_module(module)
+  except SyntaxError as error:
+    sys.exit(f"error: --config={spec}: {path} line {error.lineno}: {error.msg}")
+  if not hasattr(module, "get_config"):
+    sys.exit(f"error: --config={spec}: {path} defines no get_config()")
   return module.get_config(argument) if argument else module.get_config()
 
 
 def check_config_overrides(argv: List[str], default_config: Optional[str] = None) -> None:
-  """Exits with one line if a `--config.a.b=...` override names a key the config lacks."""
+  """Exits with one line if the config file is missing or does not parse, or a
+  `--config.a.b=...` override names a key the config lacks."""
   spec = default_config
   overrides = []
   args = argv[1:]
@@ -34,9 +43,9 @@ def check_config_overrides(argv: List[str], default_config: Optional[str] = None
       spec = args[index + 1]
     elif arg.startswith(("--config.", "-config.")):
       overrides.append(arg.split("config.", 1)[1].split("=", 1)[0])
-  if not overrides or spec is None:
+  if spec is None:
     return
-  config = _load_config(spec)
+  config = _load_config(spec)  # also when nothing is overridden: the file itself may be bad
   for override in overrides:
     node, walked = config, []
     for part in override.split("."):

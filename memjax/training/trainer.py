@@ -24,7 +24,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from memjax.cores import build_core, dynamic_unroll
+from memjax.cores import build_core, check_core, dynamic_unroll
 from memjax.tasks import AlgorithmicTask, SequenceBatch, bits_error_per_sequence, build_task
 from memjax.training import checkpoint as checkpoint_lib
 from memjax.training import metrics as metrics_lib
@@ -99,8 +99,15 @@ class Experiment:
     self.nonfinite_steps = tuple(config.train.get("debug_nonfinite_steps", ()))
     self.mesh = parallel.config_mesh(config)
     parallel.check_batch_size(self.batch_size, self.mesh)
-    # Checks the model's sizes now, with a clear message, rather than inside jit.
+    # Checks the model's sizes and the core contract now, with a clear message, rather than
+    # inside jit (or not at all: a [batch, 1] output would broadcast against the targets).
     jax.eval_shape(self._init_seed, jax.random.PRNGKey(0))
+    try:
+      check_core(self.core, (self.batch_size, self.task.input_size), self.task.output_size)
+    except ValueError as error:
+      if not str(error).startswith("core "):
+        raise
+      raise ConfigError(f"model.name={config.model.name!r}: {error}") from None
     # Experiments equal in everything the jitted functions read share compiled
     # code (jit's cache keys on the static `self`), so a resumed or repeated
     # run in the same process does not compile again.
