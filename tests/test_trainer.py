@@ -333,3 +333,14 @@ def test_delta_memory_example_core_trains_through_the_launcher(tmp_path):
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["model"] == "delta_memory" and results["steps"] == 20
   assert set(results["generalization"]) == {"5", "10", "20"}
+  # Plots from a new process: it must import the file that registered the core, and is told which.
+  example = ROOT / "examples" / "delta_memory.py"
+  visualize = [sys.executable, str(ROOT / "experiments" / "visualize.py"), f"--workdir={tmp_path}"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  refused = subprocess.run(visualize, capture_output=True, text=True, env=env)
+  assert refused.returncode != 0 and "Traceback" not in refused.stderr
+  assert f"the run registered it from {example}: pass --import={example}" in refused.stderr
+  drawn = subprocess.run(visualize + [f"--import={example}"], capture_output=True, text=True,
+                         env=env)
+  assert drawn.returncode == 0, drawn.stderr[-2000:]
+  assert (tmp_path / "plots" / "example.png").exists()

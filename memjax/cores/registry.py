@@ -3,7 +3,8 @@
 New cores register with `register_core(name, cls)`; the trainer never needs to change.
 """
 import dataclasses
-from typing import Any, Callable, Dict, Mapping
+import inspect
+from typing import Any, Callable, Dict, Mapping, Optional
 
 from memjax.cores.base import MemoryCore
 from memjax.cores.dnc import DNC
@@ -18,9 +19,23 @@ _CORES: Dict[str, Callable[..., MemoryCore]] = {
 }
 
 
+# Files that registered cores outside memjax, so that a later process (plots, sampling) can
+# say which file to import.
+_SOURCES: Dict[str, str] = {}
+
+
 def register_core(name: str, core_class: Callable[..., MemoryCore]) -> None:
   """Makes `model.name=<name>` build `core_class(output_size=..., **model_fields)`."""
   _CORES[name] = core_class
+  try:
+    _SOURCES[name] = inspect.getsourcefile(core_class) or ""
+  except TypeError:  # defined interactively: no file to point at
+    _SOURCES[name] = ""
+
+
+def core_source(name: str) -> Optional[str]:
+  """The file defining a core registered with `register_core` (None for memjax's own)."""
+  return _SOURCES.get(name) or None
 
 
 def registered_cores():

@@ -25,6 +25,7 @@ import optax
 from absl import logging
 
 from memjax.cores import build_core, check_core, dynamic_unroll
+from memjax.cores.registry import core_source
 from memjax.tasks import AlgorithmicTask, SequenceBatch, bits_error_per_sequence, build_task
 from memjax.training import checkpoint as checkpoint_lib
 from memjax.training import metrics as metrics_lib
@@ -43,6 +44,9 @@ _RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
 # used while the key did not exist: a workdir saved without the key resumes
 # when the new config holds that value.
 _ADDED_FIELD_DEFAULTS = {"train.debug_nonfinite_steps": []}
+# Beside config.json: the file that registered a user's core (`register_core`), named by
+# `load_experiment`'s error when a later process has not imported it.
+_CORE_SOURCE_FILE = "core_source.json"
 
 # Read only by the host loop, never inside jitted code. (Not `parallel`: the
 # jitted step reads the mesh, so jit's cache must tell meshes apart.)
@@ -311,6 +315,10 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str) -> pathlib.Pa
             f"--workdir={workdir} holds checkpoints of another experiment: {key} was "
             f"{previous.get(key)!r} there, now {current.get(key)!r}; use a new --workdir")
   saved.write_text(json.dumps(current, indent=2, sort_keys=True) + "\n")
+  source = core_source(str(config.get("model", {}).get("name", "")))
+  if source:  # a user's core: later processes (plots) must import this file to rebuild it
+    (path / _CORE_SOURCE_FILE).write_text(json.dumps({"model.name": config.model.name,
+                                                      "file": source}) + "\n")
   return path
 
 
@@ -530,7 +538,16 @@ def load_experiment(workdir: str):
                       "the algorithmic tasks (copy, repeat copy, recall, sort, graphs)"
                       + ("; sample a char-LM with experiments/sample.py" if kind == "char_lm"
                          else ""))
-  experiment = Experiment(config)
+  try:
+    experiment = Experiment(config)
+  except ValueError as error:
+    recorded = pathlib.Path(workdir) / _CORE_SOURCE_FILE
+    if "is not a registered core" not in str(error) or not recorded.exists():
+      raise
+    source = json.loads(recorded.read_text())["file"]
+    raise ConfigError(f"model.name={config.model.name!r} is not a registered core in this "
+                      f"process; the run registered it from {source}: pass --import={source}"
+                      ) from None
   checkpointer = checkpoint_lib.Checkpointer(str(pathlib.Path(workdir) / "checkpoints"))
   state, step = checkpointer.restore_latest(experiment.init_state(config.seed))
   checkpointer.close()
