@@ -224,7 +224,8 @@ def test_most_used_keeps_the_most_attended_real_states_of_a_partly_stale_block()
 
 def _numpy_layer_norm(x, p):
   mean = x.mean(-1, keepdims=True)
-  return (x - mean) / np.sqrt(((x - mean) ** 2).mean(-1, keepdims=True) + 1e-6) * p["scale"] + p["bias"]
+  variance = ((x - mean) ** 2).mean(-1, keepdims=True)
+  return (x - mean) / np.sqrt(variance + 1e-6) * p["scale"] + p["bias"]
 
 
 def _numpy_content_attention(p, queries, memory, heads):

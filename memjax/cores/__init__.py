@@ -14,5 +14,6 @@ from memjax.cores.recurrent import GRUCore, GRUState, LSTMCore, LSTMState
 from memjax.cores.registry import build_core, register_core
 from memjax.cores.unroll import dynamic_unroll, static_unroll
 
-__all__ = ["DNC", "DNCState", "AccessState", "MemoryCore", "check_core", "init_core", "initial_carry", "NTM", "NTMState", "LSTMCore",
-           "LSTMState", "GRUCore", "GRUState", "dynamic_unroll", "static_unroll", "build_core", "register_core"]
+__all__ = ["DNC", "DNCState", "AccessState", "MemoryCore", "check_core", "init_core",
+           "initial_carry", "NTM", "NTMState", "LSTMCore", "LSTMState", "GRUCore", "GRUState",
+           "dynamic_unroll", "static_unroll", "build_core", "register_core"]

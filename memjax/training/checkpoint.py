@@ -5,10 +5,11 @@ by path and the next older one is tried, so a run killed mid-write or with a
 damaged disk still resumes. Orbax stores array chunks without checksums, so
 bytes flipped inside one restore silently as other numbers; each save
 therefore also writes `<step>/memjax_checksums.json` (`state_checksums`), and a
-restore whose arrays do not match it counts as corrupt. A resuming trainer also moves the unreadable ones
-to `<workdir>/unreadable_checkpoints/` (`set_aside_unreadable=True`): left in
-place, orbax would never save those steps again (it skips steps at or below
-its newest), and every later restore would warn about them anew.
+restore whose arrays do not match it counts as corrupt. A resuming trainer
+also moves the unreadable ones to `<workdir>/unreadable_checkpoints/`
+(`set_aside_unreadable=True`): left in place, orbax would never save those
+steps again (it skips steps at or below its newest), and every later restore
+would warn about them anew.
 """
 import json
 import os
