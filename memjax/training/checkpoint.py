@@ -54,17 +54,6 @@ def _quiet_failed_restore_leftovers() -> None:
   sys.unraisablehook = hook
 
 
-def _path_name(path) -> str:
-  """A leaf's path as `params/layer_0/kernel`, the same for NamedTuple fields and dict keys."""
-  parts = []
-  for entry in path:
-    for attribute in ("name", "key", "idx"):
-      if hasattr(entry, attribute):
-        parts.append(str(getattr(entry, attribute)))
-        break
-  return "/".join(parts)
-
-
 def _leaf_checksum(leaf: jax.Array) -> jax.Array:
   """`[2]` uint32: the sum of the leaf's bit patterns and their position-weighted sum, mod 2^32.
 
@@ -91,8 +80,10 @@ def _checksums(state):
 def state_checksums(state: Any) -> Dict[str, List[int]]:
   """{leaf path: [sum, weighted sum]} of a pytree of arrays (every process gets the same)."""
   sums = jax.tree_util.tree_flatten_with_path(_checksums(state))[0]
-  return {_path_name(path): [int(x) for x in np.asarray(jax.device_get(value))]
-          for path, value in sums}
+  # Paths as `params/layer_0/kernel`: the same for the trainer's NamedTuple fields and for a
+  # partial restore's dict keys.
+  return {jax.tree_util.keystr(path, simple=True, separator="/"):
+          [int(x) for x in np.asarray(jax.device_get(value))] for path, value in sums}
 
 
 class CheckpointError(RuntimeError):
