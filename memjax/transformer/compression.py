@@ -46,6 +46,12 @@ def mean_pool(states: jax.Array, rate: int) -> jax.Array:
   return jnp.mean(_windows(states, rate), axis=2)
 
 
+def _most_used_count(valid: jax.Array, rate: int) -> jax.Array:
+  """`[batch, 1]`: how many states most_used keeps, floor(#real / rate) (`most_used` and
+  `compressed_validity` must agree on it)."""
+  return jnp.sum(valid, axis=1, keepdims=True) // rate
+
+
 def most_used(states: jax.Array, usage: jax.Array, rate: int,
               valid: Optional[jax.Array] = None) -> jax.Array:
   """The floor(#real / rate) real states with the largest `usage` (`[batch, n]`), in time order.
@@ -63,8 +69,7 @@ def most_used(states: jax.Array, usage: jax.Array, rate: int,
     valid = jnp.ones(usage.shape, bool)
   # Real states rank first (masked slots get no attention, so they would tie at 0).
   _, ranked = jax.lax.top_k(jnp.where(valid, usage, -jnp.inf), keep)
-  num_kept = jnp.sum(valid, axis=1, keepdims=True) // rate
-  chosen = jnp.arange(keep)[None, :] < num_kept
+  chosen = jnp.arange(keep)[None, :] < _most_used_count(valid, rate)
   # Sorting keys: filler (negative) before the chosen states' time indices.
   indices = jnp.sort(jnp.where(chosen, ranked, ranked - length), axis=-1) % length
   return jnp.take_along_axis(states, indices[..., None], axis=1)
@@ -85,8 +90,7 @@ def compressed_validity(valid: jax.Array, rate: int, function: str = "max_pool")
     raise ValueError(f"model.compression_rate={rate} must divide the segment length {length}")
   if function == "most_used":
     keep = length // rate
-    num_kept = jnp.sum(valid, axis=1, keepdims=True) // rate
-    return jnp.arange(keep)[None, :] >= keep - num_kept
+    return jnp.arange(keep)[None, :] >= keep - _most_used_count(valid, rate)
   return jnp.all(valid.reshape(batch_size, length // rate, rate), axis=-1)
 
 
