@@ -19,11 +19,11 @@ sys.path.insert(0, _ROOT)
 from absl import app, flags, logging  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from memjax.training.launch import check_config_overrides  # noqa: E402
+from memjax import launch  # noqa: E402
 
 _DEFAULT_CONFIG = os.path.join(_ROOT, "configs", "run_copy_ntm.py")
 if __name__ == "__main__":  # before the flag is defined: defining it reads the default file
-  check_config_overrides(sys.argv, _DEFAULT_CONFIG)
+  launch.check_config_overrides(sys.argv, _DEFAULT_CONFIG)
 _CONFIG = config_flags.DEFINE_config_file(
     "config", _DEFAULT_CONFIG, "ml_collections config file.",
     lock_config=True)
@@ -35,18 +35,16 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
-  from memjax.training.errors import ConfigError
-  from memjax.training.trainer import render_plots, train_and_evaluate
+  from memjax.plots import render_run
+  from memjax.training.loop import train_and_evaluate
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join(
       _ROOT, "runs", f"{config.task.name}_{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}")
   print(f"memjax: training {config.model.name} on {config.task.name} "
         f"(lengths {config.task.min_length}-{config.task.max_length}) in {workdir}", flush=True)
-  try:
+  with launch.one_line_errors():
     results = train_and_evaluate(config, workdir, start_time=_START_TIME)
-    plot_paths = render_plots(workdir)
-  except (ConfigError, ValueError, FileNotFoundError) as error:
-    sys.exit(f"error: {error}")
+    plot_paths = render_run(workdir)
   solved = results["solved_at_seconds"][0]
   print()
   print(f"Result: {results['eval_bits_error_median']:.3f} bits of error per sequence on "

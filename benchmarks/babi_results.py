@@ -7,8 +7,8 @@
 Each argument is a workdir of `experiments/train.py --config=configs/babi_*.py`
 (or its results.json). Errors are test error in percent of the seed chosen by
 validation error (best of N, as in the paper); "failed" counts tasks above
-5%. The paper's figures are the summary numbers quoted in issue 5
-(Sukhbaatar et al. 2015, Table 1 and 2); per-task paper numbers are not
+5%. The paper's figures are its summary numbers (Sukhbaatar et al. 2015,
+Table 1 and 2); per-task paper numbers are not
 reproduced here.
 """
 import argparse

@@ -33,11 +33,9 @@ _SOLVE_TIMEOUT = flags.DEFINE_integer("solve_timeout", 300, "Seconds before a ti
 def _config(core: str, batch_size: int):
   """run.py's NTM copy config; for the others the same task with their model block
   (the DNC's from configs/copy_dnc.py; LSTM and GRU with 256 units)."""
-  sys.path.insert(0, os.path.join(_ROOT, "configs"))
-  import run_copy_ntm
+  from configs import copy_dnc, run_copy_ntm
   config = run_copy_ntm.get_config()
   if core == "dnc":
-    import copy_dnc
     config.model = copy_dnc.dnc_model(memory_size=32, num_read_heads=1)
   elif core != "ntm":
     import ml_collections
@@ -48,7 +46,7 @@ def _config(core: str, batch_size: int):
 
 def throughput_table():
   """Prints one row per (core, batch) as it is measured, so a run cut short keeps its rows."""
-  from memjax.training.trainer import Experiment
+  from memjax.training.families.algorithmic import AlgorithmicFamily
   import lm_throughput  # its step timing; benchmarks/ is on sys.path when this file runs
   print(f"\nCopy training throughput on {jax.devices()[0].device_kind} ({jax.device_count()} device(s)),"
         " lengths 1-20 padded to 41 steps")
@@ -57,7 +55,7 @@ def throughput_table():
   for core in _CORES.value:
     for batch_size in map(int, _BATCH_SIZES.value):
       compile_seconds, step_seconds, _ = lm_throughput.time_train_steps(
-          Experiment(_config(core, batch_size)), _STEPS.value)
+          AlgorithmicFamily(_config(core, batch_size)), _STEPS.value)
       step_ms = step_seconds * 1000
       print(f"| {core} | {batch_size} | {step_ms:.1f} | {batch_size / step_ms * 1000:.0f} "
             f"| {step_ms / batch_size:.2f} | {compile_seconds:.1f} |", flush=True)

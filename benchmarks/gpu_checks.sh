@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The checks that need an accelerator, as one run of under 9 minutes on one GPU:
-#   issue 8: NTM, LSTM and DNC copy training throughput at batch 1,024 and 4,096, with the device
-#            name, and char-LM tokens/s (Transformer-XL, Compressive, vanilla);
-#   issue 6: Transformer-XL evaluation speed (vanilla / hidden-state XL / cached projections / KV
-#            decoding) with wall-clock times, the cached path's 2x over hidden-state XL at A >= 2048.
+#   - NTM, LSTM and DNC copy training throughput at batch 1,024 and 4,096, with the device
+#     name, and char-LM tokens/s (Transformer-XL, Compressive, vanilla);
+#   - Transformer-XL evaluation speed (vanilla / hidden-state XL / cached projections / KV
+#     decoding) with wall-clock times, the cached path's 2x over hidden-state XL at A >= 2048.
 #
 #   bash benchmarks/gpu_checks.sh [OUT_DIR]          # default $OUT, else ./gpu_checks_out
 #
@@ -32,16 +32,16 @@ print("jax", jax.__version__, "backend", jax.default_backend(), "devices", jax.d
 EOF
 nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv 2>&1 | tee -a "$out/device.txt" || true
 
-# Issue 8: per-step time and sequences/s; --seeds=0 skips the time-to-solve runs (run.py is CPU).
+# Copy throughput: per-step time and sequences/s; --seeds=0 skips the time-to-solve runs (run.py is CPU).
 # Rows print as they are measured, so a cut run keeps what it finished.
 timeout 240 python benchmarks/copy_benchmark.py --seeds=0 --cores=ntm,lstm,dnc --batch_sizes=1024,4096 \
   2>&1 | tee "$out/copy_benchmark.txt" || echo "copy_benchmark exited with $?" | tee -a "$out/copy_benchmark.txt"
 
-# Issue 6: wall times on the GPU (--clock=auto), XLA's own threading.
+# XL evaluation speed: wall times on the GPU (--clock=auto), XLA's own threading.
 timeout 180 python benchmarks/xl_eval_speed.py --threads=0 --repeats=5 \
   --json="$out/xl_eval_speed.json" 2>&1 | tee "$out/xl_eval_speed.txt" \
   || echo "xl_eval_speed exited with $?" | tee -a "$out/xl_eval_speed.txt"
 
-# Issue 8's tokens/s for the char-LM models.
+# Tokens/s of the char-LM models.
 timeout 90 python benchmarks/lm_throughput.py --batch_sizes=64,256 --json="$out/lm_throughput.json" \
   2>&1 | tee "$out/lm_throughput.txt" || echo "lm_throughput exited with $?" | tee -a "$out/lm_throughput.txt"

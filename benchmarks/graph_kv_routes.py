@@ -2,7 +2,7 @@
 
     python benchmarks/graph_kv_routes.py --workdir=/tmp/kg9/ginf_kv [--num_trees=500]
 
-Loads the newest checkpoint of a `configs/graph_inference_ntm.py:kvmemory` run,
+Loads the newest checkpoint of a `configs/graph_inference_ntm.py:kv_memory` run,
 answers `--num_trees` fresh family trees (seed 123, not the evaluation seed)
 and prints, per compound relation, the relation of the triple each hop
 attends to most (with how often), the hop the answer gate picks, and the
@@ -13,14 +13,14 @@ import pathlib
 import sys
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import app, flags
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 from memjax.knowledge import graph_tasks as gt
-from memjax.training import checkpoint as checkpoint_lib
-from memjax.training import kbqa_trainer, optim, trainer
+from memjax.training import loop
+from memjax.training.families.graph import GraphFamily
+from memjax.training.workdir import load_config
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Run directory of a graph_inference kv_memory run.")
 _NUM_TREES = flags.DEFINE_integer("num_trees", 500, "Fresh family trees to analyse.")
@@ -29,20 +29,18 @@ _NUM_TREES = flags.DEFINE_integer("num_trees", 500, "Fresh family trees to analy
 def main(argv):
   del argv
   workdir = pathlib.Path(_WORKDIR.value or sys.exit("error: --workdir is required"))
-  config = trainer.load_config(str(workdir))
+  config = load_config(str(workdir))
   if config.task.name != "graph_inference" or config.model.name != "kv_memory":
     sys.exit(f"error: {workdir} is a {config.task.name} / {config.model.name} run, not "
              "graph_inference / kv_memory")
-  task = gt.build_graph_task(dict(config.task))
-  model = kbqa_trainer.build_graph_kv_memory(config.model, task)
+  family = GraphFamily(config)
+  task, model = family.task, family.module
   batch = task.sample(np.random.default_rng(123), _NUM_TREES.value)
-  params = model.init(jax.random.PRNGKey(0), batch.inputs)["params"]
-  optimizer = optim.make_optimizer(config.train)
-  template = kbqa_trainer.TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
-  restored, step = checkpoint_lib.Checkpointer(str(workdir / "checkpoints")).restore_latest(template)
-  if restored is None:
+  state, step = loop.restore(family, str(workdir))
+  if state is None:
     sys.exit(f"error: no checkpoint under {workdir / 'checkpoints'}")
-  out = jax.jit(model.apply)({"params": restored[1]}, batch.inputs)
+  params = jax.tree_util.tree_map(lambda leaf: leaf[0], state.params)
+  out = jax.jit(model.apply)({"params": params}, batch.inputs)
   correct = np.asarray(gt.answers_correct(task, out.logits, batch.targets, batch.mask)[0])
   n, r, names = task.num_labels, task.num_relations, task.relation_names
   width = 2 * n + r

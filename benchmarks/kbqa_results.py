@@ -35,8 +35,9 @@ _TASK_NAMES = {"graph_traversal": "Traversal", "graph_shortest_path": "Shortest 
 
 def _time(run):
   minutes = f"{run['wall_seconds'] / 60:.1f} min"
-  if run.get("resumed_from_step") is not None:
-    minutes += f" (last launch only, resumed at step {run['resumed_from_step']})"
+  resumed = run.get("launch", {}).get("resumed_from_step", run.get("resumed_from_step"))
+  if resumed is not None:
+    minutes += f" (last launch only, resumed at step {resumed})"
   return minutes
 
 

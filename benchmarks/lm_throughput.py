@@ -4,12 +4,13 @@ vanilla (mem_len = 0) model at several batch sizes, printed as a table.
     python benchmarks/lm_throughput.py                                  # the configs' models
     python benchmarks/lm_throughput.py --batch_sizes=16,64,256 --json=lm_throughput.json
 
-Each cell builds the trainer's own experiment (`lm_trainer.LMExperiment`, the config of
-configs/charlm_<model>.py with --batch_size streams) on a synthetic text, so no data file is
-needed, and times `train_step` after compilation: one step trains one segment of seg_len tokens
-per stream (XL and compressive carry their memories across steps, as in training). Times are
-wall times on whatever device JAX picks (so the same command serves a GPU); all local devices
-are used, as the trainer does.
+Each cell builds the char-LM family (`memjax.training.families.language_model.CharLMFamily`,
+the config of configs/charlm_<model>.py with --batch_size streams) on a synthetic text, so no
+data file is needed, and times the loop's step (`memjax.training.loop.train_step`, the NaN/Inf
+guard included) after compilation: one step trains one segment of seg_len tokens per stream
+(XL and compressive carry their memories across steps, as in training). Times are wall times
+on whatever device JAX picks (so the same command serves a GPU); all local devices are used,
+as in training.
 """
 import argparse
 import json
@@ -59,29 +60,30 @@ def _set(config, assignment: str) -> None:
   block[key] = type(block[key])(value) if not isinstance(block[key], bool) else value == "True"
 
 
-def time_train_steps(experiment, steps: int):
+def time_train_steps(family, steps: int):
   """(compile seconds, wall seconds per step after compilation, the last step's metrics) of a
-  trainer experiment's `train_step` from `init_state(0)` (also used by copy_benchmark.py)."""
-  state = experiment.init_state(0)
+  family's step as the loop runs it, from `init_state()` (also used by copy_benchmark.py)."""
+  from memjax.training import loop
+  state = family.init_state()
   start = time.perf_counter()
-  state, metrics = experiment.train_step(state)
+  state, metrics = loop.train_step(family, state, family.batch(0))
   jax.block_until_ready(metrics)
   compile_seconds = time.perf_counter() - start
   start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = experiment.train_step(state)
+  for step in range(1, steps + 1):
+    state, metrics = loop.train_step(family, state, family.batch(step))
   jax.block_until_ready(metrics)
   return compile_seconds, (time.perf_counter() - start) / steps, metrics
 
 
 def measure(model: str, batch_size: int, steps: int, text_path: str, overrides=()) -> dict:
-  from memjax.training.lm_trainer import LMExperiment
+  from memjax.training.families.language_model import CharLMFamily
   config = __import__(_MODELS[model]).get_config()
   config.data.path = text_path
   config.train.batch_size = batch_size
   for assignment in overrides:
     _set(config, assignment)
-  compile_seconds, step_seconds, metrics = time_train_steps(LMExperiment(config), steps)
+  compile_seconds, step_seconds, metrics = time_train_steps(CharLMFamily(config), steps)
   tokens = batch_size * int(config.train.seg_len)
   return {"model": model, "batch_size": batch_size, "seg_len": int(config.train.seg_len),
           "mem_len": int(config.model.mem_len),

@@ -11,12 +11,8 @@ Smoke size (seconds):
     python experiments/train.py --config=configs/associative_recall_dnc.py --workdir=/tmp/smoke_associative_recall_dnc \
       --config.train.num_steps=20 --config.task.max_length=3 --config.model.memory_size=16
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import associative_recall_ntm  # noqa: E402
-from copy_dnc import dnc_model  # noqa: E402
+from configs import associative_recall_ntm
+from configs.copy_dnc import dnc_model
 
 
 def get_config():

@@ -10,13 +10,9 @@ the other three were still at 4.6-5.6 bits/seq.
 Run:
     python experiments/train.py --config=configs/associative_recall_ntm.py --workdir=runs/associative_recall_ntm
 """
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import copy_ntm  # noqa: E402  (every field and its comment lives there)
+from configs import copy_ntm
 
 
 def get_config():

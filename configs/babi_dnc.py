@@ -7,7 +7,7 @@ LSTM controller 256, memory 256 x 64, 4 read heads, 1 write head, RMSProp
 lr 1e-4 momentum 0.9, batch 16, en-10k. Paper result (DNC, 20 runs): mean
 test error 16.7 +/- 7.6%, best 3.8%; a task fails above 5% error.
 
-Run (trainer: memjax.training.babi_recurrent_trainer):
+Run (family: memjax.training.families.babi_recurrent):
     python experiments/train.py --config=configs/babi_dnc.py --workdir=/tmp/babi_dnc        # en-10k
     python experiments/train.py --config=configs/babi_dnc.py:1k --workdir=/tmp/babi_dnc_1k  # en (1k)
 Other cores, same data and schedule (the argument is "[1k|10k][,dnc|ntm|lstm]", any order):
@@ -21,25 +21,11 @@ Smoke size (a minute on one CPU core):
 """
 import ml_collections
 
+from configs import common
 from memjax.data.babi import default_babi_dir
 
 CORES = ("dnc", "ntm", "lstm")
 SETTINGS = {"1k": "en", "10k": "en-10k"}
-
-
-def parse_arg(arg: str):
-  """"[1k|10k][,dnc|ntm|lstm]" -> (setting suffix, core); defaults 10k, dnc."""
-  parts = [p for p in (arg or "").replace(":", ",").split(",") if p]
-  unknown = [p for p in parts if p not in SETTINGS and p not in CORES]
-  if unknown:
-    raise ValueError(f"--config=configs/babi_dnc.py:{arg}: unknown option(s) {unknown}; use "
-                     f"one of {sorted(SETTINGS)} and/or one of {list(CORES)}")
-  sizes = [p for p in parts if p in SETTINGS] or ["10k"]
-  cores = [p for p in parts if p in CORES] or ["dnc"]
-  if len(sizes) > 1 or len(cores) > 1:
-    raise ValueError(f"--config=configs/babi_dnc.py:{arg}: give at most one of "
-                     f"{sorted(SETTINGS)} and one of {list(CORES)}")
-  return sizes[0], cores[0]
 
 
 def model_config(core: str) -> ml_collections.ConfigDict:
@@ -68,10 +54,12 @@ def model_config(core: str) -> ml_collections.ConfigDict:
   return model
 
 
-def get_config(arg: str = "10k") -> ml_collections.ConfigDict:
-  size, core = parse_arg(arg)
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  """`arg` = "[1k|10k][,dnc|ntm|lstm]" (defaults 10k, dnc)."""
+  options = common.parse_arg(arg, __file__, size=("10k", "1k"), core=CORES)
+  size, core = options.size, options.core
   config = ml_collections.ConfigDict()
-  config.experiment = "babi_recurrent"  # trainer: memjax.training.babi_recurrent_trainer
+  config.experiment = "babi_recurrent"  # memjax.training.families.babi_recurrent
   config.label = f"{core.upper()} joint {size}"  # name of the run in results.json
   config.seed = 0                     # PRNG seed for parameters and batches
   config.num_seeds = 1                # models trained at once (vmap); best by validation reported

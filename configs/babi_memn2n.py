@@ -21,29 +21,22 @@ Smoke size (seconds):
 """
 import ml_collections
 
+from configs import common
 from memjax.data.babi import default_babi_dir
 
-VARIANTS = ("bow", "pe", "pe_ls", "pe_ls_rn", "pe_ls_lw")
+VARIANTS = ("pe_ls_rn", "bow", "pe", "pe_ls", "pe_ls_lw")  # the first is the default
 _LABELS = {"bow": "BoW", "pe": "PE", "pe_ls": "PE+LS", "pe_ls_rn": "PE+LS+RN",
            "pe_ls_lw": "PE+LS+LW"}
 
 
-def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
-  """`arg` = "<variant>[,per_task][,10k]" with variant in VARIANTS."""
-  parts = [p for p in (arg or "pe_ls_rn").split(",") if p]
-  variant = parts[0]
-  if variant not in VARIANTS:
-    raise ValueError(f"--config=configs/babi_memn2n.py:{arg}: variant {variant!r} is not one of "
-                     f"{VARIANTS}")
-  unknown = [p for p in parts[1:] if p not in ("per_task", "10k")]
-  if unknown:
-    raise ValueError(f"--config=configs/babi_memn2n.py:{arg}: unknown option(s) {unknown}; "
-                     "use per_task and/or 10k")
-  per_task = "per_task" in parts
-  ten_k = "10k" in parts
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  """`arg` = "[<variant>][,per_task][,10k]" with variant in VARIANTS (default pe_ls_rn)."""
+  options = common.parse_arg(arg, __file__, variant=VARIANTS, mode=("joint", "per_task"),
+                             size=("1k", "10k"))
+  variant, per_task, ten_k = options.variant, options.mode == "per_task", options.size == "10k"
 
   config = ml_collections.ConfigDict()
-  config.experiment = "babi"          # trainer: memjax.training.babi_trainer
+  config.experiment = "babi_memnn"    # memjax.training.families.babi_memnn
   config.label = _LABELS[variant]     # row name in the results table
   config.seed = 0                     # PRNG seed (per-task runs add the task number)
   config.num_seeds = 10               # models trained at once (vmap); best by validation reported
@@ -62,7 +55,7 @@ def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
   config.data.validation_fraction = 0.1  # last 10% of each task's training questions
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = "memn2n"        # memn2n | kvmemnn
+  config.model.name = "memn2n"        # memn2n | kv_memnn
   config.model.embedding_dim = 20 if per_task else 50  # d (paper: 20 per task, 50 joint)
   config.model.num_hops = 3           # K
   # bow | position (the paper's PE, J = each sentence's length) | position_authors (the
@@ -92,6 +85,7 @@ def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
   # Batches are drawn per memory-length bucket; speed only, the outputs are exact.
   config.train.memory_buckets = (6, 12, 24)
   config.train.max_grad_norm = 40.0   # per-matrix gradient norm clipping
+  config.train.log_every = 5          # epochs between progress lines
   config.train.eval_every = 5         # epochs between validation reports
   config.train.checkpoint_every = 10  # epochs between checkpoints (0: only at the end)
   config.train.keep_checkpoints = 2   # newest checkpoints kept
@@ -101,6 +95,7 @@ def get_config(arg: str = "pe_ls_rn") -> ml_collections.ConfigDict:
   config.parallel = ml_collections.ConfigDict()
   config.parallel.num_devices = 0     # devices the seeds are split over (0: all)
   if ten_k:
+    config.train.log_every = 1
     config.train.eval_every = 1
     config.train.checkpoint_every = 1
   return config

@@ -40,20 +40,11 @@ Smoke size (seconds):
 """
 import ml_collections
 
-import importlib.util
-import os
-
-
-def _load_sibling(name):
-  spec = importlib.util.spec_from_file_location(
-      name, os.path.join(os.path.dirname(os.path.abspath(__file__)), name + ".py"))
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module
+from configs import charlm_transformer_xl
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = _load_sibling("charlm_transformer_xl").get_config()
+  config = charlm_transformer_xl.get_config()
   config.model.name = "compressive"          # CompressiveTransformer
   config.model.mem_len = 16                  # uncompressed memory slots per layer
   config.model.compressed_mem_len = 16       # compressed memory slots per layer

@@ -13,23 +13,21 @@ import os
 
 import ml_collections
 
-_REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_DATA_DIR = os.environ.get("MEMJAX_DATA_DIR", os.path.join(_REPO, "..", "shared", "data"))
+from configs import common
 
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.experiment = "char_lm"      # memjax.training.lm_trainer
+  config.experiment = "char_lm"      # memjax.training.families.language_model
   config.seed = 0                    # PRNG seed for parameters
 
   config.data = ml_collections.ConfigDict()
-  config.data.source = "text"        # text (a local file) | long_range (synthetic recall)
-  config.data.path = os.path.join(_DATA_DIR, "tinyshakespeare", "input.txt")  # any text file
+  config.data.path = os.path.join(common.data_dir(), "tinyshakespeare", "input.txt")  # any text file
   config.data.level = "char"         # char (distinct UTF-8 characters) | byte (256 ids, enwik8)
   config.data.valid_fraction = 0.1   # the file's last 10% validates (nanoGPT's split)
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = "transformer_xl"  # transformer_xl | compressive | vanilla
+  config.model.name = "transformer_xl"  # transformer_xl | compressive | vanilla, or any core (configs/charlm_core.py)
   config.model.d_model = 128         # model width
   config.model.num_layers = 3        # N layers
   config.model.num_heads = 4         # H heads, head_dim = d_model / H
@@ -43,6 +41,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 16       # contiguous streams the training text is cut into
   config.train.seg_len = 32          # tokens per segment (one train step each)
+  config.train.carry_reset_probability = 0.0  # chance a row's memory restarts at a segment
   config.train.num_steps = 2000      # updates
   config.train.optimizer = "adam"    # adam | adamw | rmsprop | sgd
   config.train.learning_rate = 1e-3  # peak learning rate

@@ -10,13 +10,9 @@ Smoke size (seconds):
     python experiments/train.py --config=configs/copy_dnc.py --workdir=/tmp/smoke_copy_dnc \
       --config.train.num_steps=20 --config.task.max_length=5 --config.model.memory_size=8
 """
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import copy_ntm  # noqa: E402
+from configs import copy_ntm
 
 
 def dnc_model(memory_size: int = 32, num_read_heads: int = 1) -> ml_collections.ConfigDict:

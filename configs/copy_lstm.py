@@ -1,15 +1,11 @@
-"""LSTM baseline on copy (lengths 1-20), same task, trainer and evaluation as configs/copy_ntm.py.
+"""LSTM baseline on copy (lengths 1-20), same task, family and evaluation as configs/copy_ntm.py.
 
 Run:
     python experiments/train.py --config=configs/copy_lstm.py --workdir=/tmp/copy_lstm
 """
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import copy_ntm  # noqa: E402
+from configs import copy_ntm
 
 
 def get_config():

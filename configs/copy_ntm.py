@@ -11,7 +11,7 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.experiment = "algorithmic"   # which trainer runs it (see experiments/train.py)
+  config.experiment = "algorithmic"   # the family that trains it (memjax/training/families/)
   config.seed = 0                     # PRNG seed for parameters and data
   config.num_seeds = 1                # K > 1 trains K independent models at once (vmap)
 

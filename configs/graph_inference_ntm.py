@@ -8,27 +8,18 @@ paper: 81.8% on its family trees).
 
 Run:
     python experiments/train.py --config=configs/graph_inference_ntm.py --workdir=/tmp/ginf_ntm
-    (suffix :lstm, :dnc or :kvmemory for the other models, as in graph_traversal_ntm.py)
+    (suffix :lstm, :dnc or :kv_memory for the other models, as in graph_traversal_ntm.py)
 Smoke size:
     python experiments/train.py --config=configs/graph_inference_ntm.py --workdir=/tmp/ginf_smoke \
       --config.train.num_steps=20 --config.train.eval_every=10 --config.train.eval_batch_size=64
 """
-import importlib.util
-import pathlib
-
 import ml_collections
 
-
-def _traversal_config(core: str) -> ml_collections.ConfigDict:
-  path = pathlib.Path(__file__).with_name("graph_traversal_ntm.py")
-  spec = importlib.util.spec_from_file_location("graph_traversal_ntm", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(core)
+from configs import graph_traversal_ntm
 
 
-def get_config(core: str = "ntm") -> ml_collections.ConfigDict:
-  config = _traversal_config(core or "ntm")  # same model blocks and schedule
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  config = graph_traversal_ntm.get_config(arg)  # same model blocks and schedule
   config.task = ml_collections.ConfigDict()
   config.task.name = "graph_inference"
   config.task.num_labels = 16         # N: person label space, >= max_people

@@ -7,27 +7,18 @@ the London Underground).
 
 Run:
     python experiments/train.py --config=configs/graph_shortest_path_ntm.py --workdir=/tmp/gsp_ntm
-    (suffix :lstm, :dnc or :kvmemory for the other models, as in graph_traversal_ntm.py)
+    (suffix :lstm, :dnc or :kv_memory for the other models, as in graph_traversal_ntm.py)
 Smoke size:
     python experiments/train.py --config=configs/graph_shortest_path_ntm.py --workdir=/tmp/gsp_smoke \
       --config.train.num_steps=20 --config.train.eval_every=10 --config.train.eval_batch_size=64
 """
-import importlib.util
-import pathlib
-
 import ml_collections
 
-
-def _traversal_config(core: str) -> ml_collections.ConfigDict:
-  path = pathlib.Path(__file__).with_name("graph_traversal_ntm.py")
-  spec = importlib.util.spec_from_file_location("graph_traversal_ntm", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(core)
+from configs import graph_traversal_ntm
 
 
-def get_config(core: str = "ntm") -> ml_collections.ConfigDict:
-  config = _traversal_config(core or "ntm")  # same graphs, model blocks and schedule
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  config = graph_traversal_ntm.get_config(arg)  # same graphs, model blocks and schedule
   config.task.name = "graph_shortest_path"
   config.task.min_path = 1            # shortest paths of this length or more are asked
   config.task.max_path = 3            # longest shortest path asked (fixes the padded length)

@@ -11,15 +11,16 @@ Run:
 Other cores, same task and schedule (the suffix picks the `model` block):
     python experiments/train.py --config=configs/graph_traversal_ntm.py:lstm --workdir=/tmp/gt_lstm
     python experiments/train.py --config=configs/graph_traversal_ntm.py:dnc --workdir=/tmp/gt_dnc
-    python experiments/train.py --config=configs/graph_traversal_ntm.py:kvmemory --workdir=/tmp/gt_kv
+    python experiments/train.py --config=configs/graph_traversal_ntm.py:kv_memory --workdir=/tmp/gt_kv
 Smoke size:
     python experiments/train.py --config=configs/graph_traversal_ntm.py --workdir=/tmp/gt_smoke \
       --config.train.num_steps=20 --config.train.eval_every=10 --config.train.eval_batch_size=64
 """
 import ml_collections
 
+from configs import common
 
-CORES = ("ntm", "lstm", "dnc", "kvmemory")
+MODELS = ("ntm", "lstm", "dnc", "kv_memory")  # the argument: the first is the default
 
 
 def model_config(core: str) -> ml_collections.ConfigDict:
@@ -45,21 +46,20 @@ def model_config(core: str) -> ml_collections.ConfigDict:
     model.clip_value = 20.0           # controller outputs clipped to +-clip_value (0: off)
   elif core == "lstm":
     model.hidden_size = 256           # LSTM units (no external memory)
-  elif core == "kvmemory":
+  elif core == "kv_memory":
     # Not a recurrent core: memjax.knowledge.graph_kv_memory, the graph's triples as slots.
-    model.name = "kv_memory"
     model.embed_dim = 64              # d, width of keys, values and queries
     model.num_hops = 3                # H attention hops (>= answer steps with answer_from="hop")
     model.answer_from = "hop"         # hop: answer j reads hop j | gated: query-gated hop mixture
     model.embed_stddev = 0.1          # initial embedding scale
-  else:
-    raise ValueError(f"config suffix {core!r} is not one of {CORES} (e.g. --config=...py:lstm)")
   return model
 
 
-def get_config(core: str = "ntm") -> ml_collections.ConfigDict:
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  """`arg`: the model, one of MODELS (default ntm)."""
+  core = common.parse_arg(arg, __file__, renamed={"kvmemory": "kv_memory"}, model=MODELS).model
   config = ml_collections.ConfigDict()
-  config.experiment = "kbqa"          # runs memjax.training.kbqa_trainer (knowledge-graph trainer)
+  config.experiment = "graph"         # memjax.training.families.graph
   config.seed = 0                     # PRNG seed for parameters and data
 
   config.task = ml_collections.ConfigDict()
@@ -71,7 +71,7 @@ def get_config(core: str = "ntm") -> ml_collections.ConfigDict:
   config.task.min_path = 1            # shortest relation path asked
   config.task.max_path = 3            # longest relation path asked (fixes the padded length)
 
-  config.model = model_config(core or "ntm")
+  config.model = model_config(core)
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 32

@@ -17,11 +17,8 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.experiment = "char_lm"      # memjax.training.lm_trainer
+  config.experiment = "long_range"   # memjax.training.families.language_model
   config.seed = 0                    # PRNG seed for parameters and batches
-
-  config.data = ml_collections.ConfigDict()
-  config.data.source = "long_range"  # synthetic recall (memjax.tasks.long_range)
 
   config.task = ml_collections.ConfigDict()
   config.task.seg_len = 16           # tokens per segment

@@ -10,12 +10,8 @@ Smoke size (seconds):
     python experiments/train.py --config=configs/priority_sort_dnc.py --workdir=/tmp/smoke_priority_sort_dnc \
       --config.train.num_steps=20 --config.task.min_length=5 --config.task.max_length=5 --config.task.num_outputs=4 --config.model.memory_size=8
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import priority_sort_ntm  # noqa: E402
-from copy_dnc import dnc_model  # noqa: E402
+from configs import priority_sort_ntm
+from configs.copy_dnc import dnc_model
 
 
 def get_config():

@@ -1,15 +1,11 @@
-"""LSTM baseline on priority sort, same task, trainer and evaluation as configs/priority_sort_ntm.py.
+"""LSTM baseline on priority sort, same task, family and evaluation as configs/priority_sort_ntm.py.
 
 Run (the README row: two seeds, the NTM row's schedule):
     python experiments/train.py --config=configs/priority_sort_lstm.py --workdir=/tmp/psort_lstm \
       --config.num_seeds=2 --config.seed=1
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import copy_lstm  # noqa: E402  (the LSTM baseline's model block and learning rate live there)
-import priority_sort_ntm  # noqa: E402
+from configs import copy_lstm
+from configs import priority_sort_ntm
 
 
 def get_config():

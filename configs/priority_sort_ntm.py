@@ -3,13 +3,9 @@
 Run:
     python experiments/train.py --config=configs/priority_sort_ntm.py --workdir=runs/priority_sort_ntm
 """
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import copy_ntm  # noqa: E402  (every field and its comment lives there)
+from configs import copy_ntm
 
 
 def get_config():

@@ -14,12 +14,8 @@ Smoke size (seconds):
     python experiments/train.py --config=configs/repeat_copy_dnc.py --workdir=/tmp/smoke_repeat_copy_dnc \
       --config.train.num_steps=20 --config.task.max_length=3 --config.task.max_repeats=2 --config.model.memory_size=8
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import repeat_copy_ntm  # noqa: E402
-from copy_dnc import dnc_model  # noqa: E402
+from configs import repeat_copy_ntm
+from configs.copy_dnc import dnc_model
 
 
 def get_config():

@@ -8,13 +8,9 @@ reached 0.44 bits/seq at step 3,270 (842 s from launch); the first was still at 
 Run:
     python experiments/train.py --config=configs/repeat_copy_ntm.py --workdir=runs/repeat_copy_ntm
 """
-import os
-import sys
-
 import ml_collections
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import copy_ntm  # noqa: E402  (every field and its comment lives there)
+from configs import copy_ntm
 
 
 def get_config():

@@ -10,11 +10,7 @@ Run:
     python run.py
     python experiments/train.py --config=configs/run_copy_ntm.py --workdir=/tmp/run_copy
 """
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import copy_ntm  # noqa: E402
+from configs import copy_ntm
 
 
 def get_config():

@@ -1,14 +1,12 @@
 """Copy with the example `delta_memory` core (examples/delta_memory.py).
 
 Run:
-    python examples/delta_memory.py --config=examples/copy_delta_memory_config.py --workdir=/tmp/delta
+    python experiments/train.py --import=examples/delta_memory.py \
+        --config=examples/copy_delta_memory_config.py --workdir=/tmp/delta
 """
-import os
-import sys
+import ml_collections
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "configs"))
-import copy_ntm  # noqa: E402  (same task, trainer and evaluation; only the model block differs)
-import ml_collections  # noqa: E402
+from configs import copy_ntm  # same task, family and evaluation; only the model block differs
 
 
 def get_config():

@@ -1,4 +1,4 @@
-"""A new memory core in ~40 lines, trained on copy by memjax's own launcher and trainer.
+"""A new memory core in ~40 lines, trained on copy by memjax's own launcher and loop.
 
 A fast-weight associative memory updated by the delta rule (Schlag et al. 2021):
 
@@ -8,20 +8,22 @@ A fast-weight associative memory updated by the delta rule (Schlag et al. 2021):
 
 where h_t is an LSTM controller's output on [x_t, r_{t-1}].
 
-Run (registers the core, then hands over to experiments/train.py):
-    python examples/delta_memory.py --config=examples/copy_delta_memory_config.py --workdir=/tmp/delta
+Run (`--import` runs this file first, which registers the core):
+    python experiments/train.py --import=examples/delta_memory.py \
+        --config=examples/copy_delta_memory_config.py --workdir=/tmp/delta
+    python experiments/visualize.py --import=examples/delta_memory.py --workdir=/tmp/delta
+It trains in every family that takes cores, e.g. as a character-level LM:
+    python experiments/train.py --import=examples/delta_memory.py \
+        --config=configs/charlm_core.py --config.model.name=delta_memory --workdir=/tmp/delta_lm
 """
-import os
-import sys
 from typing import NamedTuple
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from memjax.cores import MemoryCore, register_core  # noqa: E402
-from memjax.cores.recurrent import LSTM, LSTMState, lstm_zero_state  # noqa: E402
+from memjax.cores import MemoryCore, register_core
+from memjax.cores.recurrent import LSTM, LSTMState, lstm_zero_state
 
 
 class DeltaMemoryState(NamedTuple):
@@ -57,8 +59,3 @@ class DeltaMemory(MemoryCore):
 
 
 register_core("delta_memory", DeltaMemory)
-
-if __name__ == "__main__":
-  import runpy
-  runpy.run_path(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                              "experiments", "train.py"), run_name="__main__")

@@ -9,16 +9,14 @@ needs the file that registers it (`register_core`), given by --import; the
 error for a missing one names the file the run registered it from.
 """
 import os
-import runpy
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from absl import app, flags, logging  # noqa: E402
 
-from memjax.training.checkpoint import CheckpointError  # noqa: E402
-from memjax.training.errors import ConfigError  # noqa: E402
-from memjax.training.trainer import render_plots  # noqa: E402
+from memjax import launch  # noqa: E402
+from memjax.plots import render_run  # noqa: E402
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "A run's workdir (holds config.json and checkpoints/).")
 _LENGTH = flags.DEFINE_integer("length", 0, "Sequence length to show (0: the task's max_length).")
@@ -31,16 +29,11 @@ flags.mark_flag_as_required("workdir")
 def main(argv):
   del argv
   logging.set_verbosity(logging.WARNING)
-  for path in _IMPORTS.value:
-    if not os.path.isfile(path):
-      sys.exit(f"error: --import={path}: no such file")
-    runpy.run_path(path, run_name="memjax_user_module")
-  try:
-    for path in render_plots(_WORKDIR.value, _LENGTH.value, _SEED.value):
+  with launch.one_line_errors():
+    for path in render_run(_WORKDIR.value, _LENGTH.value, _SEED.value):
       print(path)
-  except (ConfigError, ValueError, FileNotFoundError, CheckpointError) as error:
-    sys.exit(f"error: {error}")
 
 
 if __name__ == "__main__":
+  launch.run_imports(sys.argv)
   app.run(main)

@@ -78,3 +78,33 @@ def ensure_dir(path: str) -> pathlib.Path:
   directory = pathlib.Path(path)
   directory.mkdir(parents=True, exist_ok=True)
   return directory
+
+
+def render_run(workdir: str, length: int = 0, seed_index: int = 0) -> List[str]:
+  """Writes PNGs of one example of an algorithmic run's newest checkpoint (input, target and
+  output; head weightings and memory over time) to `<workdir>/plots`; returns their paths."""
+  import jax
+  import jax.numpy as jnp
+  from memjax.errors import ConfigError
+  from memjax.training.loop import load_run
+  family, state, step = load_run(workdir, "algorithmic", hint=(
+      "; plots draw the algorithmic tasks (copy, repeat copy, recall, sort); sample a char-LM "
+      "with experiments/sample.py"))
+  if not 0 <= seed_index < family.num_seeds:
+    raise ConfigError(f"--seed_index={seed_index}, but the run in --workdir={workdir} trained "
+                      f"{family.num_seeds} seed(s): use 0..{family.num_seeds - 1}")
+  task = family.task
+  length = length or task.max_length
+  params = jax.tree_util.tree_map(lambda leaf: leaf[seed_index], state.params)
+  data_rng, carry_rng = jax.random.split(jax.random.PRNGKey(1234))
+  batch = task.build(data_rng, jnp.full((1,), length, jnp.int32), max(length, task.max_length))
+  logits, _, carries = family.logits(params, batch, carry_rng, return_carries=True)
+  example = jax.tree_util.tree_map(lambda leaf: np.asarray(leaf[0]), (batch, logits, carries))
+  (inputs, targets, mask, _), example_logits, example_carries = example
+  out_dir = ensure_dir(str(pathlib.Path(workdir) / "plots"))
+  name = f"{family.config.model.name} on {task.name}, length {length}, step {step}"
+  steps = int(np.max(np.nonzero(mask)[0])) + 1 if mask.any() else inputs.shape[0]
+  written = [plot_sequence_example(str(out_dir / "example.png"), inputs, targets,
+                                         (example_logits > 0).astype(np.float32), mask, name)]
+  written += plot_memory_trace(str(out_dir / "memory.png"), example_carries, steps, name)
+  return written

@@ -1,6 +1,6 @@
 """Suite-wide setup: one persistent XLA compilation cache per test run, and fast compiles.
 
-Many tests build the same tiny model (e.g. tests/test_trainer.py's `tiny_config`)
+Many tests build the same tiny model (e.g. tests/family_configs.py's `tiny_config`)
 and so compile the same train step, and the launcher tests compile it again in
 subprocesses. With a cache shared by the xdist workers and their subprocesses
 (through JAX_COMPILATION_CACHE_DIR), each program compiles once per run. The
@@ -17,8 +17,9 @@ The HLO and its optimisation passes are the same; only the machine code is
 less optimised, so results agree with the default build to float rounding
 (not bit for bit: LLVM's vectorisation reorders some sums). Comparisons inside
 the suite (resume vs straight run, jit vs eager) run under one setting, and the
-SIGKILL-and-resume test (tests/test_trainer.py) runs its training processes at
-the default level, so exact resumption is checked on the code users run. To test
+SIGKILL-and-resume test of the algorithmic family (tests/test_kill_and_resume.py)
+runs its processes at the default level, so exact resumption is checked on the
+code users run. To test
 at full optimisation, set the level in XLA_FLAGS yourself, e.g.
 `XLA_FLAGS=--xla_backend_optimization_level=3 python -m pytest`; this file then
 leaves it alone.

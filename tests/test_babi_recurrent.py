@@ -1,5 +1,4 @@
 """bAbI word by word for recurrent cores (DNC paper setup): encoding, loss mask, launcher."""
-import importlib.util
 import json
 import os
 import pathlib
@@ -11,9 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memjax.data import babi
-from memjax.training import babi_recurrent_trainer as trainer
-from memjax.training.errors import ConfigError
+from memjax.data import babi, babi_scoring
+from memjax.errors import ConfigError
+from memjax.training import loop
+from memjax.training.families.babi_recurrent import masked_softmax_cross_entropy
+from tests.family_configs import load_config, write_babi
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
@@ -29,10 +30,7 @@ SNIPPET = """1 Mary moved to the bathroom.
 
 
 def _load_config(arg=""):
-  spec = importlib.util.spec_from_file_location("babi_dnc_config", ROOT / "configs" / "babi_dnc.py")
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg) if arg else module.get_config()
+  return load_config("babi_dnc", arg)
 
 
 def test_two_story_snippet_encodes_answer_steps_where_expected():
@@ -70,12 +68,12 @@ def test_loss_is_zero_weighted_on_non_answer_steps():
   logits = jnp.asarray(rng.normal(size=(2, 7, 5)), jnp.float32)
   targets = jnp.asarray(rng.integers(0, 5, (2, 7)), jnp.int32)
   mask = jnp.zeros((2, 7), bool).at[0, 3].set(True).at[1, 6].set(True)
-  loss = trainer.masked_softmax_cross_entropy(logits, targets, mask)
+  loss = masked_softmax_cross_entropy(logits, targets, mask)
   changed = jnp.where(mask[..., None], logits, 100.0 * logits)
   changed_targets = jnp.where(mask, targets, (targets + 1) % 5)
-  np.testing.assert_allclose(trainer.masked_softmax_cross_entropy(changed, changed_targets, mask),
+  np.testing.assert_allclose(masked_softmax_cross_entropy(changed, changed_targets, mask),
                              loss, rtol=1e-6)
-  grad = jax.grad(trainer.masked_softmax_cross_entropy)(logits, targets, mask)
+  grad = jax.grad(masked_softmax_cross_entropy)(logits, targets, mask)
   assert np.all(np.asarray(grad)[~np.asarray(mask)] == 0)
   assert np.all(np.abs(np.asarray(grad)[np.asarray(mask)]).sum(-1) > 0)
   expected = -np.mean([jax.nn.log_softmax(logits[0, 3])[targets[0, 3]],
@@ -86,41 +84,19 @@ def test_loss_is_zero_weighted_on_non_answer_steps():
 def test_a_question_is_wrong_if_any_answer_word_is_wrong():
   stories = babi.parse_babi_stories_text(SNIPPET, "snippet", task=1)
   vocab = babi.story_vocabulary(stories)
-  (bucket,) = trainer.make_buckets(stories, vocab, [64])
+  (bucket,) = babi.make_buckets(stories, vocab, [64])
   perfect = np.where(bucket.stories.mask, bucket.stories.targets, 0)[None]
   one_word_wrong = perfect.copy()
   one_word_wrong[0, 1, 18] = vocab.index["mary"]     # "apple" -> "mary": question 3 wrong
   first_wrong = perfect.copy()
   first_wrong[0, 0, 16] = vocab.index["mary"]        # story 1, question 1 wrong
   predicted = np.concatenate([perfect, one_word_wrong, first_wrong])  # three "seeds"
-  errors = trainer.question_errors([(bucket, predicted)], [1])
+  errors = babi_scoring.question_errors([(bucket, predicted)], [1])
   np.testing.assert_allclose(errors[:, 0], [0.0, 100 / 3, 100 / 3])
 
 
 def _write_fixture(root: pathlib.Path, num_stories=24):
-  """Task 1-like stories and task 8-like list answers under root/en/, train and test."""
-  rng = np.random.default_rng(0)
-  names, places = ["mary", "john", "sandra"], ["kitchen", "garden", "office", "hallway"]
-  for task in (1, 8):
-    for split in ("train", "test"):
-      lines = []
-      for _ in range(num_stories):
-        where = {}
-        line = 0
-        for q in range(2):
-          for _ in range(2):
-            name, place = rng.choice(names), rng.choice(places)
-            where[name] = place
-            line += 1
-            lines.append(f"{line} {name.capitalize()} went to the {place}.")
-          name = rng.choice(sorted(where))
-          line += 1
-          answer = where[name] if task == 1 else ",".join(sorted({where[name], "milk"}))
-          lines.append(f"{line} Where is {name.capitalize()}?\t{answer}\t1")
-      path = babi.task_file(root, "en", task, split)
-      path.parent.mkdir(parents=True, exist_ok=True)
-      path.write_text("\n".join(lines) + "\n")
-  return root
+  return write_babi(root, num_stories)
 
 
 def _launch(tmp_path, *flags, config="configs/babi_dnc.py:1k"):
@@ -148,47 +124,9 @@ def test_tiny_dnc_trains_through_the_launcher(tmp_path):
   assert set(results["best_test_error_pct"]) == {"1", "8"}
   assert all(0.0 <= e <= 100.0 for e in results["best_test_error_pct"].values())
   assert results["best_failed_tasks"] in (0, 1, 2)
-  assert [h["step"] for h in results["history"]] == []      # eval_every=3 = the last step
+  assert [h["step"] for h in results["history"]] == [3]     # the final evaluation only
   assert (tmp_path / "run" / "checkpoints" / "3").exists()
   assert "mean test error" in result.stdout and "failed tasks (>5%)" in result.stdout
-
-
-def _tiny_lstm_config(babi_dir, **train):
-  config = _load_config("1k,lstm")
-  config.data.babi_dir = str(babi_dir)
-  config.data.tasks = (1, 8)
-  config.model.hidden_size = 16
-  config.num_seeds = 2
-  config.train.update(batch_size=4, num_steps=4, log_every=2, eval_every=2, eval_batch_size=16,
-                      checkpoint_every=2, learning_rate=1e-2, length_buckets=(32, 64), **train)
-  return config
-
-
-def test_stop_and_resume_is_bit_identical_with_two_vmapped_seeds(tmp_path):
-  from memjax.training import checkpoint as checkpoint_lib
-  _write_fixture(tmp_path / "babi")
-  straight = trainer.train_and_evaluate(_tiny_lstm_config(tmp_path / "babi"), str(tmp_path / "a"))
-  trainer.train_and_evaluate(_tiny_lstm_config(tmp_path / "babi", stop_at_step=2),
-                             str(tmp_path / "b"))
-  resumed = trainer.train_and_evaluate(_tiny_lstm_config(tmp_path / "babi"), str(tmp_path / "b"))
-  assert resumed["resumed_from_step"] == 2 and resumed["steps"] == straight["steps"] == 4
-
-  def final_params(run):
-    checkpointer = checkpoint_lib.Checkpointer(str(tmp_path / run / "checkpoints"))
-    experiment = trainer.RecurrentBabi(_tiny_lstm_config(tmp_path / "babi"),
-                                       straight["vocab_size"])
-    state, step = checkpointer.restore_latest(experiment.init_state(0))
-    checkpointer.close()
-    assert step == 4
-    return jax.tree_util.tree_leaves(trainer.TrainState(*state).params)
-
-  for a, b in zip(final_params("a"), final_params("b")):
-    np.testing.assert_array_equal(a, b)
-  leaf = final_params("a")[0]
-  assert leaf.shape[0] == 2 and not np.array_equal(leaf[0], leaf[1])   # two different seeds
-  assert np.asarray(straight["seed_mean_test_error_pct"]).shape == (2,)
-  np.testing.assert_array_equal(straight["seed_mean_test_error_pct"],
-                                resumed["seed_mean_test_error_pct"])
 
 
 def test_bad_config_fields_are_named_in_one_line(tmp_path):
@@ -200,19 +138,19 @@ def test_bad_config_fields_are_named_in_one_line(tmp_path):
   config.data.babi_dir = str(tmp_path / "babi")
   with pytest.raises(ConfigError, match=r"config\.train\.length_buckets=\(64, 32\)"):
     config.train.length_buckets = (64, 32)
-    trainer.train_and_evaluate(config, str(tmp_path / "x"))
+    loop.train_and_evaluate(config, str(tmp_path / "x"))
   config = _load_config("1k,lstm")
   config.data.babi_dir = str(tmp_path / "babi")
   config.train.lr = 1.0
   with pytest.raises(ConfigError, match=r"config\.train\.lr is not a field"):
-    trainer.train_and_evaluate(config, str(tmp_path / "x"))
+    loop.train_and_evaluate(config, str(tmp_path / "x"))
   config = _load_config("1k,lstm")
   config.data.babi_dir = str(tmp_path / "babi")
   config.data.tasks = (1, 8)
   config.model.memory_size = 4                    # the LSTM has no memory
   with pytest.raises(ConfigError, match="model.memory_size is not a field of core 'lstm'"):
-    trainer.train_and_evaluate(config, str(tmp_path / "x"))
-  with pytest.raises(ValueError, match=r"unknown option\(s\) \['2k'\]"):
+    loop.train_and_evaluate(config, str(tmp_path / "x"))
+  with pytest.raises(ValueError, match=r"configs/babi_dnc.py:2k: unknown option '2k'"):
     _load_config("2k")
   assert not (tmp_path / "x").exists()            # field errors leave no workdir behind
 

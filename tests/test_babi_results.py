@@ -10,7 +10,7 @@ import babi_results  # noqa: E402
 
 
 def _results(errors, label="PE+LS+RN", setting="en", mode="joint"):
-  """A results.json as babi_trainer writes it, for tasks 1..len(errors)."""
+  """A results.json as the babi_memnn family writes it, for tasks 1..len(errors)."""
   tasks = list(range(1, len(errors) + 1))
   return {
       "label": label, "model": "memn2n", "setting": setting, "mode": mode, "num_hops": 3,

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from memjax.training.checkpoint import CheckpointError, Checkpointer
+from memjax.checkpoint import CheckpointError, Checkpointer
 
 
 def _state(step, optimizer):
@@ -80,12 +80,12 @@ def _flip_bytes_inside_the_largest_data_file(step_dir):
 
 
 def test_bytes_flipped_inside_an_array_are_caught_by_the_checksums(tmp_path, capsys):
-  from memjax.training.trainer import TrainState
+  from memjax.training.family import TrainState
 
-  def train_state(step):  # the trainer's own state type, a NamedTuple of arrays
+  def train_state(step):  # the loop's own state type, a NamedTuple of arrays
     weights = np.random.default_rng(step).standard_normal((64, 256)).astype(np.float32)
     return TrainState(step=np.asarray(step, np.int32), params={"w": weights},
-                      opt_state={"mu": np.zeros((64, 256), np.float32)},
+                      opt_state={"mu": np.zeros((64, 256), np.float32)}, carry=(),
                       rng=np.zeros((1, 2), np.uint32), nonfinite_streak=np.zeros(1, np.int32),
                       nonfinite_total=np.zeros(1, np.int32))
 
@@ -107,7 +107,7 @@ def test_bytes_flipped_inside_an_array_are_caught_by_the_checksums(tmp_path, cap
 
 
 def test_checksums_do_not_depend_on_the_layout_and_see_single_bits_and_swaps():
-  from memjax.training.checkpoint import state_checksums
+  from memjax.checkpoint import state_checksums
   x = np.random.default_rng(0).standard_normal((8, 4)).astype(np.float32)
   reference = state_checksums({"x": x})["x"]
   assert state_checksums({"x": np.ascontiguousarray(x)})["x"] == reference

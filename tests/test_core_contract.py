@@ -93,9 +93,9 @@ def test_a_registered_class_without_output_size_is_named():
 
 
 def test_the_trainer_refuses_a_broken_core_in_one_line_naming_model_name():
-  from memjax.training.errors import ConfigError
-  from memjax.training.trainer import Experiment
   import configs.copy_ntm as copy_ntm
+  from memjax.errors import ConfigError
+  from memjax.training.families.algorithmic import AlgorithmicFamily
 
   config = copy_ntm.get_config()
   config.model = {"name": "toy_core", "mistake": "narrow_output"}
@@ -104,6 +104,6 @@ def test_the_trainer_refuses_a_broken_core_in_one_line_naming_model_name():
     with pytest.raises(ConfigError, match=r"^model.name='toy_core': core ToyCore: one step on "
                                           r"inputs of shape \(16, 9\) returned outputs of "
                                           r"shape \(16, 1\)"):
-      Experiment(config)
+      AlgorithmicFamily(config)
   finally:
     del _CORES["toy_core"]

@@ -280,8 +280,8 @@ def test_configs_build_the_core(config_name):
 
 @pytest.mark.slow
 def test_trainer_smoke_on_copy(tmp_path):
-  """The copy config, shrunk, end to end through memjax.training.trainer into a temp dir."""
-  from memjax.training import trainer
+  """The copy config, shrunk, end to end through the loop (algorithmic family) into a temp dir."""
+  from memjax.training import loop
   config = _load_config("copy_dnc")
   config.task.max_length = 3
   config.model.memory_size = 4
@@ -291,7 +291,7 @@ def test_trainer_smoke_on_copy(tmp_path):
   config.train.eval_batch_size = 8
   config.eval.lengths = (3,)
   config.eval.num_sequences = 4
-  results = trainer.train_and_evaluate(config, str(tmp_path))
+  results = loop.train_and_evaluate(config, str(tmp_path))
   assert results["steps"] == 4 and results["model"] == "dnc"
   assert np.isfinite(results["eval_bits_error_median"])
   assert (tmp_path / "results.json").exists()

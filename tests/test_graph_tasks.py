@@ -128,45 +128,50 @@ def test_bad_task_fields_are_named(fields, message):
     gt.build_graph_task(fields)
 
 
-# --- the graph-task pipeline (memjax.training.kbqa_trainer) ------------------------------------
+# --- the graph family (memjax.training.families.graph) ----------------------------------------
 
 def _load_config(name, core):
-  import importlib.util
-  import pathlib
-  path = pathlib.Path(__file__).resolve().parent.parent / "configs" / f"{name}.py"
-  spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(core)
+  from tests.family_configs import load_config
+  return load_config(name, core)
 
 
 @pytest.mark.parametrize("name", ["graph_traversal_ntm", "graph_shortest_path_ntm",
                                   "graph_inference_ntm"])
 @pytest.mark.parametrize("core", ["ntm", "lstm", "dnc"])
 def test_configs_build_their_task_and_core(name, core):
-  from memjax.cores import build_core, registry
+  from memjax.cores import build_core
   config = _load_config(name, core)
+  assert config.experiment == "graph"
   task = gt.build_graph_task(dict(config.task))
-  if core == "dnc" and "dnc" not in registry.registered_cores():
-    pytest.skip("dnc core not registered yet")
   build_core(dict(config.model), task.output_size)
   if core != "lstm":
     assert config.model.memory_size >= task.max_edges
 
 
-def test_unknown_config_suffix_is_named():
-  with pytest.raises(ValueError, match="config suffix 'transformer'"):
+def test_unknown_and_renamed_config_arguments_are_named():
+  with pytest.raises(ValueError, match="unknown option 'transformer'"):
     _load_config("graph_traversal_ntm", "transformer")
+  with pytest.raises(ValueError, match="'kvmemory' is now 'kv_memory'"):
+    _load_config("graph_traversal_ntm", "kvmemory")
+
+
+def test_the_old_experiment_name_of_graph_tasks_is_refused_with_the_new_one(tmp_path):
+  from memjax.errors import ConfigError
+  from memjax.training import loop
+  config = _load_config("graph_traversal_ntm", "ntm")
+  config.experiment = "kbqa"
+  with pytest.raises(ConfigError, match="the DNC graph tasks are now config.experiment='graph'"):
+    loop.train_and_evaluate(config, str(tmp_path))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("core", ["ntm", "lstm"])
-def test_graph_pipeline_trains_and_evaluates(tmp_path, core):
+def test_graph_family_trains_and_evaluates_cores(tmp_path, core):
   import json
-  from memjax.training import kbqa_trainer
+  from memjax.training import loop
   config = _load_config("graph_traversal_ntm", core)
   config.train.update(num_steps=4, log_every=2, eval_every=2, eval_batch_size=32, batch_size=8)
-  kbqa_trainer.train_and_evaluate(config, str(tmp_path))
+  loop.train_and_evaluate(config, str(tmp_path))
   saved = json.loads((tmp_path / "results.json").read_text())
   assert saved["task"] == "graph_traversal" and saved["paper_accuracy"] == 0.988
   assert 0.0 <= saved["final"]["question_accuracy"] <= 1.0

@@ -157,17 +157,7 @@ def test_bad_options_name_the_config_key():
                    jax.random.PRNGKey(0), inputs)
 
 
-# --- the KB-QA pipeline (memjax.training.kbqa_trainer) -----------------------------------------
-
-def _load_config(name, argument=None):
-  import importlib.util
-  import pathlib
-  path = pathlib.Path(__file__).resolve().parent.parent / "configs" / f"{name}.py"
-  spec = importlib.util.spec_from_file_location(name, path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config() if argument is None else module.get_config(argument)
-
+# --- the KB-QA family (memjax.training.families.kbqa) -----------------------------------------
 
 def _tiny_kbqa(config):
   config.task.update(num_films=40, num_people=40, num_directors=8, num_cities=8, num_countries=3,
@@ -177,31 +167,35 @@ def _tiny_kbqa(config):
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("model.name", "transformer", r"model.name='transformer' is not one of \('kv_memory', 'lstm'\)"),
+    ("model.name", "transformer_xl", r"model.name='transformer_xl' is one of the segment-level "
+     r"language models; experiment 'kbqa' takes key-value memories \(kv_memory\); question "
+     r"readers \(lstm\)"),
+    ("model.name", "kvmemory", r"model.name='kvmemory' is now 'kv_memory'"),
     ("task.num_movies", 3, r"task.num_movies is not a field of task 'synthetic_kbqa'"),
-    ("task.name", "webquestions", r"task.name='webquestions' is not one of"),
 ])
 def test_kbqa_config_errors_name_the_key(tmp_path, field, value, message):
-  from memjax.training import kbqa_trainer
-  from memjax.training.errors import ConfigError
-  config = _tiny_kbqa(_load_config("kbqa_kvmemory"))
+  from memjax.errors import ConfigError
+  from memjax.training import loop
+  from tests.family_configs import load_config
+  config = _tiny_kbqa(load_config("kbqa_kv_memory"))
   section, key = field.split(".")
   config[section][key] = value
   with pytest.raises(ConfigError, match=message):
-    kbqa_trainer.train_and_evaluate(config, str(tmp_path))
+    loop.train_and_evaluate(config, str(tmp_path))
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("config_name", ["kbqa_kvmemory", "kbqa_lstm"])
-def test_kbqa_pipeline_trains_evaluates_and_resumes(tmp_path, config_name):
+@pytest.mark.parametrize("config_name", ["kbqa_kv_memory", "kbqa_lstm"])
+def test_kbqa_family_trains_evaluates_and_resumes(tmp_path, config_name):
   import json
-  from memjax.training import kbqa_trainer
-  config = _tiny_kbqa(_load_config(config_name))
-  results = kbqa_trainer.train_and_evaluate(config, str(tmp_path))
+  from memjax.training import loop
+  from tests.family_configs import load_config
+  config = _tiny_kbqa(load_config(config_name))
+  results = loop.train_and_evaluate(config, str(tmp_path))
   saved = json.loads((tmp_path / "results.json").read_text())
   assert saved["steps"] == 6 and saved["num_triples"] > 100
   for split in ("valid", "test", "test_heldout"):
     assert 0.0 <= saved["final"][f"{split}_hits1_hopall"] <= 1.0
   assert results["final"] == saved["final"]
   config.train.num_steps = 9  # a relaunch resumes from step 6
-  assert kbqa_trainer.train_and_evaluate(config, str(tmp_path))["steps"] == 9
+  assert loop.train_and_evaluate(config, str(tmp_path))["steps"] == 9

@@ -3,7 +3,7 @@ import pathlib
 
 import pytest
 
-from memjax.training.launch import check_config_overrides
+from memjax.launch import check_config_overrides
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 COPY_NTM = str(ROOT / "configs" / "copy_ntm.py")

@@ -9,7 +9,7 @@ import pytest
 from memjax.cores import dynamic_unroll, init_core
 from memjax.tasks.long_range import QUERY_TOKEN, LongRangeRecallTask
 from memjax.transformer import TransformerXL
-from tests.config_files import load_config
+from tests.family_configs import load_config
 
 
 def test_layout_and_answer():
@@ -72,11 +72,11 @@ def test_only_a_memory_can_see_the_answer():
 @pytest.mark.parametrize("mem_len", [32, 0])
 def test_xl_solves_long_range_and_no_memory_does_not(tmp_path, mem_len):
   """configs/long_range_xl.py as shipped: XL > 95% recall, mem_len=0 near chance (1/8)."""
-  from memjax.training import lm_trainer
+  from memjax.training import loop
   config = load_config("long_range_xl")
   config.model.mem_len = mem_len
-  results = lm_trainer.train_and_evaluate(config, str(tmp_path / f"m{mem_len}"))
-  accuracy = results["eval"]["accuracy"]
+  results = loop.train_and_evaluate(config, str(tmp_path / f"m{mem_len}"))
+  accuracy = results["final"]["accuracy"]
   if mem_len:
     assert accuracy > 0.95
   else:
@@ -85,7 +85,7 @@ def test_xl_solves_long_range_and_no_memory_does_not(tmp_path, mem_len):
 
 @pytest.mark.slow  # ~35 s end to end; the model and task have fast tests above
 def test_long_range_trainer_smoke(tmp_path):
-  from memjax.training import lm_trainer
+  from memjax.training import loop
   config = load_config("long_range_xl")
   config.model.num_layers = 1
   config.model.d_model = 16
@@ -94,5 +94,5 @@ def test_long_range_trainer_smoke(tmp_path):
   config.train.batch_size = 4
   config.train.eval_every = 2
   config.eval.batch_size = 8
-  results = lm_trainer.train_and_evaluate(config, str(tmp_path / "work"))
-  assert results["steps"] == 2 and 0.0 <= results["eval"]["accuracy"] <= 1.0
+  results = loop.train_and_evaluate(config, str(tmp_path / "work"))
+  assert results["steps"] == 2 and 0.0 <= results["final"]["accuracy"] <= 1.0

@@ -9,8 +9,14 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
+from memjax.data.babi_scoring import summarize
 from memjax.models import memn2n
-from memjax.training import babi_trainer
+from memjax.models import memory_networks
+from memjax.models.babi_features import memory_buckets
+from memjax.models.memory_networks import build_memory_network
+from memjax.training import loop
+from memjax.training.families import babi_memnn
+from tests.family_configs import load_config
 
 _V, _D, _M, _J = 12, 6, 5, 4
 
@@ -276,45 +282,39 @@ def test_bad_config_names_the_key():
 
 def test_trainer_helpers():
   grads = {"a": jnp.full((2, 2), 100.0), "b": jnp.full((3,), 0.1)}
-  clipped = babi_trainer.clip_per_matrix(grads, 40.0)
+  clipped = babi_memnn.clip_per_matrix(grads, 40.0)
   np.testing.assert_allclose(jnp.linalg.norm(clipped["a"]), 40.0, rtol=1e-6)
   np.testing.assert_allclose(clipped["b"], grads["b"])
   train = ml_collections.ConfigDict(dict(linear_start=True, ls_epochs=20, ls_learning_rate=0.005,
                                          ls_decay_every=31, learning_rate=0.01, decay_every=25,
                                          num_epochs=100))
-  assert babi_trainer.learning_rate_at(0, train) == (0.005, True)
-  assert babi_trainer.learning_rate_at(20, train) == (0.01, False)
-  assert babi_trainer.learning_rate_at(20 + 25, train) == (0.005, False)
-  assert babi_trainer.total_epochs(train) == 120
+  assert babi_memnn.learning_rate_at(0, train) == (0.005, True)
+  assert babi_memnn.learning_rate_at(20, train) == (0.01, False)
+  assert babi_memnn.learning_rate_at(20 + 25, train) == (0.005, False)
+  assert babi_memnn.total_epochs(train) == 120
   # The authors' code halves at the start of epoch e when (e + 1) % 25 == 0.
   train.decay_rule = "authors"
-  assert babi_trainer.learning_rate_at(20 + 23, train) == (0.01, False)
-  assert babi_trainer.learning_rate_at(20 + 24, train) == (0.005, False)
-  assert babi_trainer.learning_rate_at(19, train) == (0.005, True)  # LS: 31 > 20 epochs
+  assert babi_memnn.learning_rate_at(20 + 23, train) == (0.01, False)
+  assert babi_memnn.learning_rate_at(20 + 24, train) == (0.005, False)
+  assert babi_memnn.learning_rate_at(19, train) == (0.005, True)  # LS: 31 > 20 epochs
   train.decay_rule = "sometimes"
   with pytest.raises(ValueError, match="config.train.decay_rule='sometimes'"):
-    babi_trainer.learning_rate_at(30, train)
+    babi_memnn.learning_rate_at(30, train)
   mask = np.arange(50)[None, :] < np.array([[0], [3], [6], [7], [50]])
-  buckets = babi_trainer.memory_buckets(mask, (6, 12))
+  buckets = memory_buckets(mask, (6, 12))
   assert [list(b) for b in buckets] == [[0, 1, 2], [3], [4]]
   test = np.array([[1.0, 10.0], [0.0, 3.0]])
   valid = np.array([[0.0, 9.0], [5.0, 2.0]])
-  joint = babi_trainer.summarize(test, valid, [1, 2], joint=True)
+  joint = summarize(test, valid, [1, 2], joint=True)
   assert joint["best_seed"] == [1, 1] and joint["best_failed_tasks"] == 0
-  per_task = babi_trainer.summarize(test, valid, [1, 2], joint=False)
+  per_task = summarize(test, valid, [1, 2], joint=False)
   assert per_task["best_seed"] == [0, 1]
   assert per_task["best_mean_test_error_pct"] == pytest.approx(2.0)
   assert joint["std_test_error_pct_over_seeds"] == pytest.approx(np.std([5.5, 1.5]))
 
 
 def _load_config(arg):
-  import importlib.util
-  import pathlib
-  path = pathlib.Path(__file__).resolve().parent.parent / "configs" / "babi_memn2n.py"
-  spec = importlib.util.spec_from_file_location("babi_memn2n_config", path)
-  module = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(module)
-  return module.get_config(arg)
+  return load_config("babi_memn2n", arg)
 
 
 def test_short_training_solves_task1(tmp_path):
@@ -332,7 +332,7 @@ def test_short_training_solves_task1(tmp_path):
   config.train.memory_buckets = ()
   config.train.eval_every = 15
   config.train.checkpoint_every = 0
-  results = babi_trainer.train_and_evaluate(config, str(tmp_path))
+  results = loop.train_and_evaluate(config, str(tmp_path))
   assert results["best_test_error_pct"]["1"] < 5.0, results["best_test_error_pct"]
   assert (tmp_path / "results.json").exists()
 
@@ -341,16 +341,16 @@ def test_short_training_solves_task1(tmp_path):
 def test_predict_with_seeds_vmapped_equals_seed_by_seed(linear):
   """The evaluation used when seeds are split over devices gives the same answers."""
   config = _load_config("pe_ls_rn")
-  model = babi_trainer.build_model(config.model, vocab_size=30, memory_size=10,
-                                   sentence_length=6, query_length=5)
+  model = build_memory_network(config.model, vocab_size=30, memory_size=10,
+                               sentence_length=6, query_length=5)
   params = jax.vmap(model.init)(jax.random.split(jax.random.PRNGKey(0), 3))
   rng = np.random.default_rng(0)
-  n = 2 * babi_trainer._EVAL_CHUNK
+  n = 2 * memory_networks.EVAL_CHUNK
   memory = rng.integers(1, 30, (n, 10, 6)).astype(np.int32)
   mask = rng.random((n, 10)) < 0.7
   query = rng.integers(1, 30, (n, 5)).astype(np.int32)
-  by_seed = babi_trainer.make_predict(model, linear)(params, memory, mask, query)
-  vmapped = babi_trainer.make_predict(model, linear, vmap_seeds=True)(params, memory, mask, query)
+  by_seed = memory_networks.make_predict(model, linear)(params, memory, mask, query)
+  vmapped = memory_networks.make_predict(model, linear, vmap_seeds=True)(params, memory, mask, query)
   chex.assert_shape(vmapped, (3, n))
   np.testing.assert_array_equal(vmapped, by_seed)
   assert len(np.unique(np.asarray(by_seed))) > 3  # not a constant answer

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from memjax.training import trainer
+from memjax.training import loop
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 FLAGS = ["--config.train.num_steps=10", "--config.train.log_every=5", "--config.eval.lengths=()",
@@ -49,8 +49,8 @@ def _two_processes_and_one(command, tmp_path):
 def test_two_processes_match_one_process(tmp_path):
   _two_processes_and_one(_command, tmp_path)
   assert (tmp_path / "two" / "results.json").exists()  # written by process 0 only, once
-  _, two, step_two = trainer.load_experiment(str(tmp_path / "two"))
-  _, one, step_one = trainer.load_experiment(str(tmp_path / "one"))
+  _, two, step_two = loop.load_run(str(tmp_path / "two"), "algorithmic")
+  _, one, step_one = loop.load_run(str(tmp_path / "one"), "algorithmic")
   assert step_two == step_one == 10
   jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                          two.params, one.params)
@@ -72,10 +72,9 @@ def _char_lm_command(workdir, text_path, *extra):
 
 @pytest.mark.slow  # ~1 min of three processes
 def test_char_lm_two_processes_match_one_process(tmp_path):
-  """The char-LM trainer on a 2-process cluster: rows split over the processes, same model."""
+  """The char-LM family on a 2-process cluster: rows split over the processes, same model."""
   import json
 
-  from memjax.training import lm_trainer
 
   text_path = tmp_path / "corpus.txt"
   text_path.write_text("the quick brown fox jumps over the lazy dog. " * 60)
@@ -84,11 +83,11 @@ def test_char_lm_two_processes_match_one_process(tmp_path):
   two = json.loads((tmp_path / "two" / "results.json").read_text())
   one = json.loads((tmp_path / "one" / "results.json").read_text())
   assert two["devices"] != one["devices"] and len(two["devices"]) == 2
-  np.testing.assert_allclose(two["eval"]["bits_per_character"], one["eval"]["bits_per_character"],
-                             rtol=1e-4)
-  assert two["sample"] == one["sample"]
-  _, params_two, step_two = lm_trainer.load_experiment(str(tmp_path / "two"))
-  _, params_one, step_one = lm_trainer.load_experiment(str(tmp_path / "one"))
+  np.testing.assert_allclose(two["final"]["bits_per_character"],
+                             one["final"]["bits_per_character"], rtol=1e-4)
+  assert two["final"]["sample"] == one["final"]["sample"]
+  _, params_two, step_two = loop.load_run(str(tmp_path / "two"), "char_lm", params_only=True)
+  _, params_one, step_one = loop.load_run(str(tmp_path / "one"), "char_lm", params_only=True)
   assert step_two == step_one == 6
   jax.tree_util.tree_map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6),
                          params_two, params_one)
@@ -96,12 +95,12 @@ def test_char_lm_two_processes_match_one_process(tmp_path):
 
 @pytest.mark.slow  # ~1 min of three processes
 def test_graph_trainer_two_processes_match_one_process(tmp_path):
-  """The knowledge-graph trainer on 2 processes: evaluation gathers predictions from both."""
+  """The graph family on 2 processes: evaluation gathers predictions from both."""
   import json
 
   def command(workdir, *extra):
     return [sys.executable, str(ROOT / "experiments" / "train.py"),
-            f"--config={ROOT / 'configs' / 'graph_traversal_ntm.py'}:kvmemory",
+            f"--config={ROOT / 'configs' / 'graph_traversal_ntm.py'}:kv_memory",
             f"--workdir={workdir}", "--config.train.num_steps=4", "--config.train.log_every=2",
             "--config.train.eval_every=2", "--config.train.eval_batch_size=32",
             "--config.train.batch_size=8", *extra]

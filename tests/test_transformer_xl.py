@@ -1,6 +1,6 @@
 """Transformer-XL: equality with a plain relative-position Transformer, memory contents,
 stop-gradient, resets, dropout, the cached-projection path, KV-cache decoding and sampling
-(the trainer's tests are in test_lm_trainer.py)."""
+(the family's tests are in test_language_model.py)."""
 import functools
 import math
 

@@ -8,10 +8,11 @@ A core is a `flax.linen.RNNCellBase`:
 Leading dims are batch; `carry` is a typed NamedTuple pytree. Once its
 parameters are bound, `functools.partial(core.apply, params)` is a pure
 function `(carry, inputs) -> (carry, outputs)`, which is what `memjax.cores.unroll`
-runs over time. Everything trains through the same trainer, so a new core
-needs only these two methods and an `output_size: int` field, which the trainer
-sets from the task (README, "Writing a new memory core"). `check_core` tests a
-core against this contract without running it; the trainer calls it first.
+runs over time. Every family that takes cores trains them through the same loop,
+so a new core needs only these two methods and an `output_size: int` field, which
+the family sets from its task (README, "Writing a new memory core"). `check_core`
+tests a core against this contract without running it; the algorithmic family
+calls it first.
 """
 import functools
 from typing import Any, Tuple

@@ -624,3 +624,42 @@ def load_babi_stories(babi_dir, setting: str = "en", tasks: Sequence[int] = tupl
   vocab = story_vocabulary(train + valid + test)
   return BabiStories(train=train, valid=valid, test=test, vocab=vocab, tasks=sorted(raw),
                      missing=missing, setting=setting)
+
+
+# ---------------------------------------------------------------------------
+# Length buckets: every batch from one bucket, one compilation per bucket.
+
+class Bucket(NamedTuple):
+  """Stories padded to one length; `index` maps them back to the split's story order."""
+  length: int
+  stories: EncodedStories
+  index: np.ndarray
+
+
+def bucket_lengths(lengths: Sequence[int], buckets: Sequence[int]) -> List[int]:
+  """The bucket lengths in use: those of `buckets` that hold some story, plus one for
+  stories longer than them all (the longest, rounded up to a multiple of 64)."""
+  lengths = np.asarray(lengths)
+  used, lower = [], 0
+  for bucket in buckets:
+    if np.any((lengths > lower) & (lengths <= bucket)):
+      used.append(int(bucket))
+    lower = bucket
+  longest = int(lengths.max()) if lengths.size else 0
+  if longest > lower:
+    used.append(int(-(-longest // 64) * 64))
+  return used
+
+
+def make_buckets(stories: Sequence[Story], vocab: Vocabulary,
+                 buckets: Sequence[int]) -> List[Bucket]:
+  """Splits `stories` by length into `Bucket`s of `bucket_lengths(...)`."""
+  lengths = np.asarray([story_length(s) for s in stories], np.int64)
+  out, lower = [], 0
+  for length in bucket_lengths(lengths, buckets):
+    index = np.nonzero((lengths > lower) & (lengths <= length))[0]
+    lower = length
+    if index.size:
+      out.append(Bucket(length, encode_stories([stories[i] for i in index], vocab, length),
+                        index))
+  return out

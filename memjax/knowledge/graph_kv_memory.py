@@ -161,3 +161,25 @@ class GraphKeyValueMemory(nn.Module):
     answer_at = step_positions(flags[..., graph_tasks.ANSWER_FLAG], a)    # [B, T, A]
     logits = jnp.einsum("bta,baf->btf", answer_at, answers)
     return GraphKVOutputs(logits, hop_weights, gates, slot_mask)
+
+
+def build_graph_kv_memory(model_config, task: graph_tasks.GraphTask) -> GraphKeyValueMemory:
+  """`GraphKeyValueMemory` for `task` from a config's `model` block (name "kv_memory").
+
+  Raises:
+    ConfigError naming the `model.*` field that is unknown or cannot work.
+  """
+  from memjax.errors import ConfigError
+  fields = {k: v for k, v in dict(model_config).items() if k != "name"}
+  allowed = {"embed_dim", "num_hops", "answer_from", "embed_stddev"}
+  unknown = sorted(set(fields) - allowed)
+  if unknown:
+    raise ConfigError(f"model.{unknown[0]} is not a field of model 'kv_memory' on graph tasks; "
+                      f"its fields are {sorted(allowed | {'name'})}")
+  module = GraphKeyValueMemory(task.num_labels, task.num_relations, task.max_query_steps,
+                               task.max_answer_steps, **fields)
+  try:
+    module.check()
+  except ValueError as error:
+    raise ConfigError(f"{error} (task {task.name!r})") from None
+  return module

@@ -7,7 +7,7 @@ Each candidate triple i = (s_i, r_i, o_i) from key hashing is one memory slot:
 
 The question x (bag of words without the entity mention, plus the linked
 entities) gives q_1 = A_W Phi(x) + A_E e_q. Hop h reads with the key-value memory
-network's hop (`memjax.models.memn2n.memory_hop`, as `memjax.models.kvmemnn`
+network's hop (`memjax.models.memn2n.memory_hop`, as `memjax.models.kv_memnn`
 does) and updates the query (Miller eq. 1-3):
 
     p_h,i = softmax_i(q_h . k_i + log rho_h,i)  over slots allowed at hop h
@@ -89,7 +89,7 @@ def memory_hop(query: jax.Array, keys: jax.Array, values: jax.Array, mask: jax.A
   """One read: p_i = softmax_i(q . k_i + log rho_i) over `mask`, o = sum_i p_i v_i.
 
   This is the key-value memory network's hop (`memjax.models.memn2n.memory_hop`,
-  shared with `memjax.models.kvmemnn`, itself `memjax.addressing.attention`);
+  shared with `memjax.models.kv_memnn`, itself `memjax.addressing.attention`);
   the log prior joins the logits as one extra key column against a
   constant-one query entry, so that hop runs unchanged.
 

@@ -3,8 +3,31 @@ from typing import Any, Mapping
 
 import optax
 
+from memjax.errors import ConfigError, check_choice, check_float, check_int
+
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "exponential")
+# The keys of config.train that `make_optimizer` reads.
+TRAIN_KEYS = ("optimizer", "learning_rate", "schedule", "warmup_steps", "decay_steps",
+              "decay_rate", "weight_decay", "momentum", "grad_clip_norm")
+
+
+def check_config(config, num_steps: int) -> None:
+  """Raises ConfigError naming the first optimizer key of `config.train` that cannot work
+  (e.g. warm-up as long as the run, which optax would report as `decay_steps=0`)."""
+  check_choice(config, "train.optimizer", OPTIMIZERS, "adam")
+  schedule = check_choice(config, "train.schedule", SCHEDULES, "constant")
+  check_float(config, "train.learning_rate", above=0.0)
+  warmup = check_int(config, "train.warmup_steps", 0, 0)
+  if schedule == "warmup_cosine" and warmup >= num_steps:
+    raise ConfigError(f"config.train.warmup_steps={warmup} must be < train.num_steps="
+                      f"{num_steps} (schedule warmup_cosine: warm-up must end before the run)")
+  if schedule == "exponential":
+    check_int(config, "train.decay_steps", 1, num_steps)
+    check_float(config, "train.decay_rate", 0.5, above=0.0)
+  check_float(config, "train.grad_clip_norm", 0.0, minimum=0.0)
+  check_float(config, "train.weight_decay", 1e-4, minimum=0.0)
+  check_float(config, "train.momentum", 0.0, minimum=0.0)
 
 
 def make_schedule(train: Mapping[str, Any]) -> optax.Schedule:

@@ -1,27 +1,56 @@
-"""`config.experiment` -> the module whose `train_and_evaluate(config, workdir)` runs it.
+"""`config.experiment` -> the model family that runs it (a `memjax.training.family.Family`).
 
-Imports are lazy so that a launcher pays only for the experiment it runs.
+Imports are lazy so that a launcher pays only for the family it runs. A user's
+family registers with `register_family(name, "module:Class")` (or the class itself).
 """
 import importlib
-from typing import Callable, Dict
+from typing import Dict, Union
 
-from memjax.training.errors import ConfigError
+import ml_collections
 
-_EXPERIMENTS: Dict[str, str] = {
-    "algorithmic": "memjax.training.trainer",
-    "babi": "memjax.training.babi_trainer",
-    "babi_recurrent": "memjax.training.babi_recurrent_trainer",
-    "char_lm": "memjax.training.lm_trainer",
-    "kbqa": "memjax.training.kbqa_trainer",
+from memjax.errors import ConfigError
+
+_FAMILIES: Dict[str, Union[str, type]] = {
+    "algorithmic": "memjax.training.families.algorithmic:AlgorithmicFamily",
+    "char_lm": "memjax.training.families.language_model:CharLMFamily",
+    "long_range": "memjax.training.families.language_model:LongRangeFamily",
+    "kbqa": "memjax.training.families.kbqa:KBQAFamily",
+    "graph": "memjax.training.families.graph:GraphFamily",
+    "babi_memnn": "memjax.training.families.babi_memnn:BabiMemNNFamily",
+    "babi_recurrent": "memjax.training.families.babi_recurrent:BabiRecurrentFamily",
 }
+# Experiment names that changed meaning or spelling, refused with what to write instead.
+_RENAMED = {"babi": "config.experiment='babi_memnn' (memory networks on bAbI)"}
 
 
-def register_experiment(name: str, module: str) -> None:
-  """Makes `config.experiment=<name>` run `<module>.train_and_evaluate`."""
-  _EXPERIMENTS[name] = module
+def register_family(name: str, family: Union[str, type]) -> None:
+  """Makes `config.experiment=<name>` train with `family` (a class or "module:Class")."""
+  _FAMILIES[name] = family
 
 
-def get_train_and_evaluate(name: str) -> Callable:
-  if name not in _EXPERIMENTS:
-    raise ConfigError(f"config.experiment={name!r} is not one of {sorted(_EXPERIMENTS)}")
-  return importlib.import_module(_EXPERIMENTS[name]).train_and_evaluate
+def registered_families():
+  return sorted(_FAMILIES)
+
+
+def family_class(config: ml_collections.ConfigDict) -> type:
+  """The family class of `config.experiment` (default "algorithmic").
+
+  Raises:
+    ConfigError for an unknown experiment, or an old name, naming the new one.
+  """
+  name = config.get("experiment", "algorithmic")
+  if name == "kbqa" and str(config.get("task", {}).get("name", "")).startswith("graph_"):
+    raise ConfigError(f"config.experiment='kbqa' with task.name={config.task.name!r}: the DNC "
+                      "graph tasks are now config.experiment='graph'")
+  if name == "char_lm" and config.get("data", {}).get("source", "text") != "text":
+    raise ConfigError(f"config.data.source={config.data.source!r}: the synthetic long-range "
+                      "task is now config.experiment='long_range' (see configs/long_range_xl.py)")
+  if name in _RENAMED:
+    raise ConfigError(f"config.experiment={name!r} is now {_RENAMED[name]}")
+  if name not in _FAMILIES:
+    raise ConfigError(f"config.experiment={name!r} is not one of {registered_families()}")
+  family = _FAMILIES[name]
+  if isinstance(family, str):
+    module, _, class_name = family.partition(":")
+    family = getattr(importlib.import_module(module), class_name)
+  return family

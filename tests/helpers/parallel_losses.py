@@ -8,23 +8,15 @@ import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "configs"))
 
 import jax  # noqa: E402
 import ml_collections  # noqa: E402
 import numpy as np  # noqa: E402
 
-import babi_dnc  # noqa: E402
-import babi_memn2n  # noqa: E402
-import graph_traversal_ntm  # noqa: E402
-import kbqa_kvmemory  # noqa: E402
-import charlm_compressive  # noqa: E402
-import charlm_transformer_xl  # noqa: E402
-import copy_ntm  # noqa: E402
-import long_range_xl  # noqa: E402
-from memjax.training.babi_recurrent_trainer import RecurrentBabi  # noqa: E402
-from memjax.training.lm_trainer import LMExperiment  # noqa: E402
-from memjax.training.trainer import Experiment  # noqa: E402
+from configs import (babi_dnc, babi_memn2n, charlm_compressive, charlm_transformer_xl,  # noqa: E402
+                     copy_ntm, graph_traversal_ntm, kbqa_kv_memory, long_range_xl)
+from memjax.training import loop  # noqa: E402
+from memjax.training import registry  # noqa: E402
 
 
 def config_for(core, num_devices, num_seeds):
@@ -40,17 +32,26 @@ def config_for(core, num_devices, num_seeds):
   return config
 
 
-def curve(core, num_devices, num_seeds, steps=6, inspect_hlo=False):
-  experiment = Experiment(config_for(core, num_devices, num_seeds))
-  state = experiment.init_state(0)
-  losses = []
-  for _ in range(steps):
-    state, metrics = experiment.train_step(state)
+def _family(config):
+  return registry.family_class(config)(config)
+
+
+def _train(family, steps):
+  """(state, [per-step losses]) of `steps` loop steps from the family's initial state."""
+  state, losses = family.init_state(), []
+  for step in range(steps):
+    state, metrics = loop.train_step(family, state, family.batch(step))
     losses.append(np.asarray(metrics["loss"]).tolist())
+  return state, losses
+
+
+def curve(core, num_devices, num_seeds, steps=6, inspect_hlo=False):
+  family = _family(config_for(core, num_devices, num_seeds))
+  state, losses = _train(family, steps)
   result = {"losses": losses,
             "param_sharding": str(jax.tree_util.tree_leaves(state.params)[0].sharding)}
   if inspect_hlo:  # a second (AOT) compile: done once per device count to keep the test short
-    hlo = experiment.train_step.lower(experiment, state).compile().as_text()
+    hlo = loop._jitted_step.lower(family, state, ()).compile().as_text()
     result["all_reduce"] = "all-reduce" in hlo
   return result
 
@@ -69,6 +70,7 @@ def lm_config_for(kind, num_devices, text_path):
   else:
     config = long_range_xl.get_config()
     config.task.update(num_segments=2, seg_len=8)
+    config.eval.batch_size = 64
     config.model.mem_len = 4
     config.train.batch_size = 16
   config.model.update(num_layers=1, d_model=16, num_heads=2, d_ff=32)
@@ -78,50 +80,46 @@ def lm_config_for(kind, num_devices, text_path):
 
 
 def lm_curve(kind, num_devices, text_path, steps=6):
-  experiment = LMExperiment(lm_config_for(kind, num_devices, text_path))
-  state = experiment.init_state(0)
-  losses = []
-  for _ in range(steps):
-    state, metrics = experiment.train_step(state)
-    losses.append(float(metrics["loss"]))
-  evaluation = (experiment.evaluate(state.params, max_segments=3, batch_size=16)
-                if kind != "long_range" else experiment.evaluate(state.params, batch_size=64))
+  config = lm_config_for(kind, num_devices, text_path)
+  if kind != "long_range":
+    config.eval.update(max_segments=3, batch_size=16)
+  family = _family(config)
+  state, losses = _train(family, steps)
+  losses = [loss[0] for loss in losses]
+  evaluation = family.evaluate(state, steps, final=False)
   carry = jax.tree_util.tree_leaves(state.carry)
   extra = {}
   if kind == "xl":
-    # What sample.py / load_experiment build: a training batch (12) that does not split
+    # What sample.py (loop.load_run) builds: a training batch (12) that does not split
     # over the devices still evaluates, on every device.
+    from memjax.training.families.language_model import CharLMFamily
     config = lm_config_for(kind, num_devices, text_path)
+    config.eval.update(max_segments=3, batch_size=16)
     config.train.batch_size = 12
-    extra["eval_only"] = LMExperiment(config, for_training=False).evaluate(
-        state.params, max_segments=3, batch_size=16)
-    extra["streams_sharding"] = str(experiment._device_streams.sharding)
+    extra["eval_only"] = CharLMFamily(config, for_training=False).bits_per_character(
+        family.seed_params(state))
+    extra["streams_sharding"] = str(family._device_streams.sharding)
   return {**extra, "losses": losses, "eval": evaluation,
           "param_sharding": str(jax.tree_util.tree_leaves(state.params)[0].sharding),
           "carry_sharding": str(carry[0].sharding) if carry else ""}
 
 
 def babi_dnc_curve(num_devices, num_seeds=2, steps=4):
-  """The bAbI-recurrent trainer's DNC (2 vmapped seeds) on random word ids: losses, predictions."""
-  config = babi_dnc.get_config()
+  """The bAbI-recurrent family's DNC (2 vmapped seeds) on tiny stories: losses, predictions."""
+  import tempfile
+  from tests.family_configs import write_babi
+  config = babi_dnc.get_config("1k")
+  config.data.update(babi_dir=str(write_babi(__import__("pathlib").Path(tempfile.mkdtemp()))),
+                     tasks=(1, 8))
   config.model.update(controller_size=16, memory_size=8, word_size=6, num_read_heads=2)
   config.num_seeds = num_seeds
-  config.train.learning_rate = 1e-2
+  config.train.update(learning_rate=1e-2, length_buckets=(32, 64))
   config.parallel.num_devices = num_devices
-  vocab_size, batch_size, length = 12, 16, 10
-  experiment = RecurrentBabi(config, vocab_size)
-  rng = np.random.default_rng(0)
-  state = experiment.init_state(0)
-  losses = []
-  for _ in range(steps):
-    inputs = rng.integers(1, vocab_size, (num_seeds, batch_size, length)).astype(np.int32)
-    targets = rng.integers(1, vocab_size, (num_seeds, batch_size, length)).astype(np.int32)
-    mask = rng.random((num_seeds, batch_size, length)) < 0.3
-    state, metrics = experiment.train_step(state, *experiment.put_batch(inputs, targets, mask))
-    losses.append(np.asarray(metrics["loss"]).tolist())
-  from memjax.training import parallel
-  predicted = experiment.predict(state.params,
-                                 parallel.put_batch(inputs[0], experiment.mesh))
+  family = _family(config)
+  state, losses = _train(family, steps)
+  from memjax import parallel
+  inputs = family.train_buckets[0].stories.inputs[:16]
+  predicted = family.predict(state.params, parallel.put_batch(inputs, family.mesh))
   return {"losses": losses, "predictions": parallel.to_host(predicted).tolist(),
           "predictions_sharding": str(predicted.sharding),
           "param_sharding": str(jax.tree_util.tree_leaves(state.params)[0].sharding)}
@@ -129,47 +127,47 @@ def babi_dnc_curve(num_devices, num_seeds=2, steps=4):
 
 def graph_kv_curve(num_devices, steps=4):
   """The KBQA/graph trainer: the key-value memory on graph traversal, end to end in a temp dir."""
-  config = graph_traversal_ntm.get_config("kvmemory")
+  config = graph_traversal_ntm.get_config("kv_memory")
   config.train.update(num_steps=steps, log_every=1, eval_every=2, eval_batch_size=32,
                       batch_size=8)
-  return kbqa_trainer_curve(config, num_devices)
+  return family_run_curve(config, num_devices)
 
 
 def kbqa_kv_curve(num_devices, steps=4):
   """KB-QA with the key-value memory on a tiny synthetic KB; 12 questions a step, so that
   6 devices split it, and evaluation chunks of 1024 that 6 devices do not (padded to 1026)."""
-  config = kbqa_kvmemory.get_config()
+  config = kbqa_kv_memory.get_config()
   config.task.update(num_films=40, num_people=40, num_directors=8, num_cities=8, num_countries=3,
                      questions_per_hop=120, max_candidates=32)
   config.train.update(num_steps=steps, log_every=1, eval_every=2, checkpoint_every=0,
                       batch_size=12)
-  return kbqa_trainer_curve(config, num_devices)
+  return family_run_curve(config, num_devices)
 
 
-def kbqa_trainer_curve(config, num_devices):
-  """Runs `kbqa_trainer.train_and_evaluate` in a temp dir: printed losses, results, and the
-  sharding of every batch the trainer puts on the devices."""
+def family_run_curve(config, num_devices):
+  """Runs the family through `loop.train_and_evaluate` in a temp dir: printed losses, results,
+  and the sharding of every batch the family puts on the devices."""
   import contextlib
   import io
   import re
   import tempfile
-  from memjax.training import kbqa_trainer
+  from memjax import parallel
   config.parallel.num_devices = num_devices
   printed = io.StringIO()
   placed = []
-  put_batch = kbqa_trainer.parallel.put_batch
+  put_batch = parallel.put_batch
 
   def recording_put_batch(tree, mesh, axis=0):
     out = put_batch(tree, mesh, axis)
     placed.append(str(jax.tree_util.tree_leaves(out)[0].sharding.spec))
     return out
 
-  kbqa_trainer.parallel.put_batch = recording_put_batch
+  parallel.put_batch = recording_put_batch
   try:
     with contextlib.redirect_stdout(printed):
-      results = kbqa_trainer.train_and_evaluate(config, tempfile.mkdtemp())
+      results = loop.train_and_evaluate(config, tempfile.mkdtemp())
   finally:
-    kbqa_trainer.parallel.put_batch = put_batch
+    parallel.put_batch = put_batch
   losses = [float(x) for x in re.findall(r"\| loss ([-0-9.naif]+)", printed.getvalue())]
   return {"losses": losses, "final": results["final"], "batch_specs": sorted(set(placed)),
           "history": results["history"], "devices": results["data_parallel_devices"]}
@@ -181,7 +179,7 @@ def babi_memn2n_curve(num_devices, num_seeds=8):
   import io
   import re
   import tempfile
-  from memjax.training import babi_trainer
+  from memjax import checkpoint as checkpoint_lib
   config = babi_memn2n.get_config("pe_ls_rn,per_task")
   config.data.update(babi_dir=os.environ["MEMJAX_BABI_DIR"], tasks=(1,), mode="joint",
                      memory_size=20)
@@ -191,18 +189,18 @@ def babi_memn2n_curve(num_devices, num_seeds=8):
   config.parallel.num_devices = num_devices
   printed = io.StringIO()
   saved_sharding = []  # the trained parameters' sharding, as the trainer checkpoints them
-  save = babi_trainer.checkpoint_lib.Checkpointer.save
+  save = checkpoint_lib.Checkpointer.save
 
   def recording_save(self, step, state, force=False):
     saved_sharding.append(str(jax.tree_util.tree_leaves(state.params)[0].sharding))
     return save(self, step, state, force)
 
-  babi_trainer.checkpoint_lib.Checkpointer.save = recording_save
+  checkpoint_lib.Checkpointer.save = recording_save
   try:
     with contextlib.redirect_stdout(printed):
-      results = babi_trainer.train_and_evaluate(config, tempfile.mkdtemp())
+      results = loop.train_and_evaluate(config, tempfile.mkdtemp())
   finally:
-    babi_trainer.checkpoint_lib.Checkpointer.save = save
+    checkpoint_lib.Checkpointer.save = save
   return {"test_error_pct": np.asarray(results["test_error_pct_per_seed"]["1"]).tolist(),
           "param_sharding": saved_sharding[-1],
           "loss": re.findall(r"\| loss ([0-9.]+)", printed.getvalue()),

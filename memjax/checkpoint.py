@@ -5,7 +5,7 @@ by path and the next older one is tried, so a run killed mid-write or with a
 damaged disk still resumes. Orbax stores array chunks without checksums, so
 bytes flipped inside one restore silently as other numbers; each save
 therefore also writes `<step>/memjax_checksums.json` (`state_checksums`), and a
-restore whose arrays do not match it counts as corrupt. A resuming trainer
+restore whose arrays do not match it counts as corrupt. A resuming run
 also moves the unreadable ones to `<workdir>/unreadable_checkpoints/`
 (`set_aside_unreadable=True`): left in place, orbax would never save those
 steps again (it skips steps at or below its newest), and every later restore
@@ -80,7 +80,7 @@ def _checksums(state):
 def state_checksums(state: Any) -> Dict[str, List[int]]:
   """{leaf path: [sum, weighted sum]} of a pytree of arrays (every process gets the same)."""
   sums = jax.tree_util.tree_flatten_with_path(_checksums(state))[0]
-  # Paths as `params/layer_0/kernel`: the same for the trainer's NamedTuple fields and for a
+  # Paths as `params/layer_0/kernel`: the same for the loop's NamedTuple fields and for a
   # partial restore's dict keys.
   return {jax.tree_util.keystr(path, simple=True, separator="/"):
           [int(x) for x in np.asarray(jax.device_get(value))] for path, value in sums}
@@ -155,10 +155,10 @@ class Checkpointer:
       partial: `template` is a dict of some of the saved state's fields (e.g.
         `{"params": ..., "step": ...}`), and only those are read. Evaluation
         then loads checkpoints whose other fields (optimizer state) have
-        another structure, e.g. from an older version of the trainer.
+        another structure, e.g. from an older version of memjax.
       set_aside_unreadable: once one loads, move the newer ones that did not
         to `<directory>/../unreadable_checkpoints/<step>` (on process 0 only),
-        so that training saves those steps again. For a resuming trainer;
+        so that training saves those steps again. For a resuming run;
         readers (evaluation, sampling) leave the directory as it is.
 
     Returns:

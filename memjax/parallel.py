@@ -6,7 +6,7 @@ task generators are pure functions of a key, and with partitionable threefry
 each device draws only its own slice) and all-reduces the gradients. The same
 jitted step runs on 1 CPU, 8 GPUs or a multi-host TPU slice unchanged; on
 several hosts, every process runs the same program over the global mesh.
-(The bAbI memory-network trainer splits its vmapped seeds instead of its tiny
+(The bAbI memory-network family splits its vmapped seeds instead of its tiny
 batches: `put_batch` of the `[num_seeds, ...]` parameters.)
 """
 from typing import Any, Callable, Optional, Tuple
@@ -15,7 +15,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from memjax.training.errors import ConfigError
+from memjax.errors import ConfigError
 
 DATA_AXIS = "data"
 

@@ -1,23 +1,26 @@
-"""The trainer end to end: it learns, it resumes exactly, it survives NaNs, it names bad input."""
+"""The algorithmic family end to end: it learns, stops at a target error (also after a
+relaunch), evaluates generalisation, and names bad input; the launcher's one-line errors.
+
+(What the loop does for every family, NaN/Inf steps, intervals, exact resumption after a
+stop or a SIGKILL, is tested once for all in tests/test_loop.py and test_kill_and_resume.py.)"""
 import json
 import os
 import pathlib
-import signal
 import subprocess
 import sys
-import time
 
 import jax
-import ml_collections
 import numpy as np
 import pytest
 
-from memjax.training import trainer
-from memjax.training.errors import ConfigError
+from configs import copy_ntm
+from memjax.errors import ConfigError
+from memjax.plots import render_run
+from memjax.training import loop
+from memjax.training.families import algorithmic
+from memjax.training.workdir import check_workdir, flatten_config
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "configs"))
-import copy_ntm  # noqa: E402
 
 
 def tiny_config(**train):
@@ -46,7 +49,7 @@ def test_small_ntm_learns_short_copy(tmp_path, compute_dtype):
   config.task.max_length, config.task.num_bits = 5, 6
   config.model.update(memory_size=16, word_size=10, controller_size=64, compute_dtype=compute_dtype)
   config.eval.lengths = ()
-  results = trainer.train_and_evaluate(config, str(tmp_path))
+  results = loop.train_and_evaluate(config, str(tmp_path))
   assert results["eval_bits_error_median"] < 0.25, results
   assert results["solved_at_step"][0] > 0
   saved = json.loads((tmp_path / "results.json").read_text())
@@ -56,13 +59,13 @@ def test_small_ntm_learns_short_copy(tmp_path, compute_dtype):
 
 def test_generalisation_table_with_a_larger_evaluation_memory():
   config = tiny_config()
-  experiment = trainer.Experiment(config)
-  state = experiment.init_state(0)
+  experiment = algorithmic.AlgorithmicFamily(config)
+  state = experiment.init_state()
   table = experiment.generalization(state.params, jax.random.PRNGKey(0), (2, 12), 5, memory_size=16)
   assert sorted(table) == [2, 12] and all(np.isfinite(v).all() and v.shape == (1,) for v in table.values())
   config.model.memory_init = "learned"
   with pytest.raises(ConfigError, match="eval.memory_size needs model.memory_init"):
-    trainer.Experiment(config).generalization(state.params, jax.random.PRNGKey(0), (2,), 5, memory_size=16)
+    algorithmic.AlgorithmicFamily(config).generalization(state.params, jax.random.PRNGKey(0), (2,), 5, memory_size=16)
 
 
 @pytest.mark.parametrize("stop_when", ["any", pytest.param("all", marks=pytest.mark.slow)])
@@ -75,14 +78,14 @@ def test_stop_when_any_stops_at_the_first_solved_seed(tmp_path, stop_when):
   config = tiny_config(num_steps=300, target_error=1.5, eval_every=10, screen_every=1000,
                        checkpoint_every=0, stop_when=stop_when)
   config.num_seeds = 3
-  results = trainer.train_and_evaluate(config, str(tmp_path))
+  results = loop.train_and_evaluate(config, str(tmp_path))
   solved = np.asarray(results["solved_at_step"])
   assert results["stop_reason"] == f"target error 1.5 reached ({stop_when} seeds)"
   if stop_when == "any":
     assert results["steps"] == solved[solved >= 0].min() and np.any(solved < 0)
   else:
     assert np.all(solved >= 0) and results["steps"] == solved.max() > solved.min()
-  _, state, _ = trainer.load_experiment(str(tmp_path))
+  _, state, _ = loop.load_run(str(tmp_path), "algorithmic")
   assert state.rng.shape == (3, 2)
   leaves = jax.tree_util.tree_leaves(state.params)
   assert all(leaf.shape[0] == 3 and np.all(np.isfinite(leaf)) for leaf in leaves)
@@ -91,140 +94,54 @@ def test_stop_when_any_stops_at_the_first_solved_seed(tmp_path, stop_when):
 
 def test_unknown_stop_when_is_named(tmp_path):
   with pytest.raises(ConfigError, match="train.stop_when='first'"):
-    trainer.train_and_evaluate(tiny_config(stop_when="first"), str(tmp_path))
+    loop.train_and_evaluate(tiny_config(stop_when="first"), str(tmp_path))
 
 
-def test_nan_steps_are_skipped_and_counted(tmp_path):
-  config = tiny_config(num_steps=20, debug_nonfinite_steps=(3, 4, 11))
-  results = trainer.train_and_evaluate(config, str(tmp_path))
-  assert results["nonfinite_steps_skipped"] == [3]
-  assert results["steps"] == 20 and np.isfinite(results["eval_bits_error_median"])
-
-
-def test_run_stops_after_too_many_nan_steps_naming_step_and_checkpoint(tmp_path, capsys):
-  config = tiny_config(num_steps=40, max_consecutive_nonfinite=3,
-                       debug_nonfinite_steps=tuple(range(12, 40)))
-  results = trainer.train_and_evaluate(config, str(tmp_path))
-  assert results["stop_reason"].startswith("stopped: ")
-  assert "by step 20" in results["stop_reason"]
-  assert str(tmp_path / "checkpoints" / "10") in results["stop_reason"]
-
-
-def test_a_nan_streak_between_two_log_steps_still_stops_the_run(tmp_path):
-  # Updates 3 and 4 are NaN (a streak of 2, the limit), and training recovers before
-  # step 10, the first the host looks at. (The program of test_nan_steps_are_skipped_and_counted.)
-  config = tiny_config(num_steps=20, debug_nonfinite_steps=(3, 4, 11), max_consecutive_nonfinite=2)
-  results = trainer.train_and_evaluate(config, str(tmp_path))
-  assert results["stop_reason"].startswith("stopped: 2 consecutive NaN/Inf steps by step 10")
-  assert results["steps"] == 10
-
-
-def test_nan_skip_keeps_parameters_unchanged():
-  # The config of test_nan_steps_are_skipped_and_counted: the same program (one compile per run).
-  config = tiny_config(num_steps=20, debug_nonfinite_steps=(3, 4, 11))
-  experiment = trainer.Experiment(config)
-  state = experiment.init_state(0)
-  for _ in range(3):
-    state, _ = experiment.train_step(state)
-  before = jax.tree_util.tree_map(np.asarray, state.params)
-  state, _ = experiment.train_step(state)  # step 3 is poisoned
-  jax.tree_util.tree_map(np.testing.assert_array_equal, before, jax.tree_util.tree_map(np.asarray, state.params))
-  assert int(state.nonfinite_streak[0]) == 1 and int(state.step) == 4
-  assert trainer.Experiment(tiny_config()).init_state(0).rng.shape == (1, 2)
+def test_a_missing_import_is_one_line(tmp_path):
+  result = _launch(f"--workdir={tmp_path}", "--import=no_such_core.py")
+  assert result.returncode != 0 and "Traceback" not in result.stderr
+  assert "error: --import=no_such_core.py: no such file" in result.stderr
 
 
 def _params(workdir):
-  _, state, step = trainer.load_experiment(str(workdir))
+  _, state, step = loop.load_run(str(workdir), "algorithmic")
   return state.params, step
-
-
-@pytest.mark.slow  # covered by default in the target-error resume and SIGKILL tests
-def test_stop_and_resume_is_bit_identical(tmp_path):
-  straight = tmp_path / "straight"
-  trainer.train_and_evaluate(tiny_config(), str(straight))
-  resumed = tmp_path / "resumed"
-  trainer.train_and_evaluate(tiny_config(stop_at_step=20), str(resumed))
-  assert _params(resumed)[1] == 20
-  trainer.train_and_evaluate(tiny_config(), str(resumed))
-  (a, step_a), (b, step_b) = _params(straight), _params(resumed)
-  assert step_a == step_b == 30
-  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
 
 
 def test_resume_with_a_target_error_screens_and_stops_as_an_unbroken_run(tmp_path):
   # Unbroken, target 2.0 is screened at steps 96, 121, 146 and reached at 171 (measured).
   # Stopped at 110, a resumed run that forgot the screen at 96 screened at once.
   config = lambda **kw: tiny_config(num_steps=300, target_error=2.0, log_every=1000, **kw)
-  straight = trainer.train_and_evaluate(config(), str(tmp_path / "straight"))
-  trainer.train_and_evaluate(config(stop_at_step=110), str(tmp_path / "resumed"))
-  resumed = trainer.train_and_evaluate(config(), str(tmp_path / "resumed"))
+  straight = loop.train_and_evaluate(config(), str(tmp_path / "straight"))
+  loop.train_and_evaluate(config(stop_at_step=110), str(tmp_path / "resumed"))
+  resumed = loop.train_and_evaluate(config(), str(tmp_path / "resumed"))
   assert straight["steps"] == resumed["steps"] and straight["solved_at_step"] == [straight["steps"]]
   assert straight["eval_bits_error_per_seed"] == resumed["eval_bits_error_per_seed"]
   jax.tree_util.tree_map(np.testing.assert_array_equal, _params(tmp_path / "straight")[0],
                          _params(tmp_path / "resumed")[0])
   # Relaunched once solved, it trains no further.
-  again = trainer.train_and_evaluate(config(), str(tmp_path / "straight"))
+  again = loop.train_and_evaluate(config(), str(tmp_path / "straight"))
   assert again["steps"] == straight["steps"] and again["stop_reason"] == straight["stop_reason"]
   assert again["solved_at_step"] == straight["solved_at_step"]
 
 
-def test_sigkill_mid_training_then_resume_is_bit_identical(tmp_path):
-  """A real subprocess killed with SIGKILL, relaunched with the same command."""
-  flags = ["--config.task.max_length=4", "--config.task.num_bits=4", "--config.model.memory_size=8",
-           "--config.model.word_size=6", "--config.model.controller_size=32",
-           "--config.train.batch_size=16", "--config.train.num_steps=150",
-           "--config.train.checkpoint_every=25", "--config.train.log_every=25",
-           "--config.train.eval_every=100000", "--config.train.target_error=-1",
-           "--config.train.eval_batch_size=50", "--config.eval.lengths=()"]
-
-  def command(workdir):
-    return [sys.executable, str(ROOT / "experiments" / "train.py"),
-            f"--config={ROOT / 'configs' / 'copy_ntm.py'}", f"--workdir={workdir}"] + flags
-
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  # These runs compile at XLA's default optimisation level, not the suite's level 0
-  # (tests/conftest.py), so exact resumption is checked on the code users run.
-  env["XLA_FLAGS"] = env.get("XLA_FLAGS", "").replace("--xla_backend_optimization_level=0", "").strip()
-  # The uninterrupted reference run goes alongside the one to be killed (CI has two cores).
-  straight = tmp_path / "straight"
-  reference = subprocess.Popen(command(straight), env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.STDOUT)
-  killed = tmp_path / "killed"
-  process = subprocess.Popen(command(killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-  (killed / "checkpoints").mkdir(parents=True)
-  deadline = time.time() + 240
-  while time.time() < deadline:
-    steps = [int(p.name) for p in (killed / "checkpoints").glob("*") if p.name.isdigit()]
-    if steps and max(steps) >= 50:
-      break
-    time.sleep(0.2)
-  process.send_signal(signal.SIGKILL)
-  process.wait()
-  assert process.returncode == -signal.SIGKILL
-  subprocess.run(command(killed), env=env, check=True, capture_output=True)
-  assert reference.wait(timeout=600) == 0
-  (a, step_a), (b, step_b) = _params(straight), _params(killed)
-  assert step_a == step_b == 150
-  jax.tree_util.tree_map(np.testing.assert_array_equal, a, b)
-
-
 def test_corrupt_latest_checkpoint_falls_back_to_previous(tmp_path, capsys):
-  trainer.train_and_evaluate(tiny_config(num_steps=30), str(tmp_path))
+  loop.train_and_evaluate(tiny_config(num_steps=30), str(tmp_path))
   latest = tmp_path / "checkpoints" / "30"
   for path in latest.rglob("*"):
     if path.is_file() and path.stat().st_size > 0 and "metadata" not in path.name:
       path.write_bytes(b"\x00garbage")
-  experiment = trainer.Experiment(tiny_config())
-  from memjax.training.checkpoint import Checkpointer
-  state, step = Checkpointer(str(tmp_path / "checkpoints")).restore_latest(experiment.init_state(0))
+  experiment = algorithmic.AlgorithmicFamily(tiny_config())
+  from memjax.checkpoint import Checkpointer
+  state, step = Checkpointer(str(tmp_path / "checkpoints")).restore_latest(experiment.init_state())
   assert step == 20 and state is not None
   assert f"checkpoint {latest} is corrupt" in capsys.readouterr().out
   # Resuming sets the unreadable step aside and saves it again, so it warns only once.
-  results = trainer.train_and_evaluate(tiny_config(num_steps=30), str(tmp_path))
+  results = loop.train_and_evaluate(tiny_config(num_steps=30), str(tmp_path))
   out = capsys.readouterr().out
   assert results["steps"] == 30 and "Resumed from" in out and "checkpoints/20" in out
   assert (tmp_path / "unreadable_checkpoints" / "30").is_dir()
-  state, step = Checkpointer(str(tmp_path / "checkpoints")).restore_latest(experiment.init_state(0))
+  state, step = Checkpointer(str(tmp_path / "checkpoints")).restore_latest(experiment.init_state())
   assert step == 30 and "corrupt" not in capsys.readouterr().out
 
 
@@ -232,66 +149,56 @@ def test_a_failed_run_does_not_bind_its_workdir(tmp_path):
   # It fails before its first save and leaves an empty checkpoints/ folder.
   (tmp_path / "checkpoints").mkdir()
   (tmp_path / "config.json").write_text(json.dumps({"train.eval_batch_size": 0}))
-  trainer.check_workdir(tiny_config(), str(tmp_path))
-
-
-@pytest.mark.parametrize("key,value,message", [
-    ("log_every", 0, "must be >= 1"), ("eval_every", 0, "must be >= 1"),
-    ("eval_batch_size", 0, "must be >= 1"), ("keep_checkpoints", 0, "must be >= 1"),
-    ("checkpoint_every", -1, "must be >= 0")])
-def test_zero_intervals_and_sizes_are_named_before_any_work(tmp_path, key, value, message):
-  with pytest.raises(ConfigError, match=f"config.train.{key}={value} {message}"):
-    trainer.train_and_evaluate(tiny_config(**{key: value}), str(tmp_path / "run"))
-  assert not (tmp_path / "run").exists()
+  check_workdir(tiny_config(), str(tmp_path))
 
 
 def test_plots_refuse_other_experiments_and_unknown_seeds(tmp_path):
   (tmp_path / "lm").mkdir()
   (tmp_path / "lm" / "config.json").write_text(json.dumps({"experiment": "char_lm"}))
   with pytest.raises(ConfigError, match="experiments/sample.py"):
-    trainer.render_plots(str(tmp_path / "lm"))
-  trainer.train_and_evaluate(tiny_config(num_steps=10), str(tmp_path / "copy"))
+    render_run(str(tmp_path / "lm"))
+  loop.train_and_evaluate(tiny_config(num_steps=10), str(tmp_path / "copy"))
   with pytest.raises(ConfigError, match="--seed_index=5, but .* trained 1 seed"):
-    trainer.render_plots(str(tmp_path / "copy"), seed_index=5)
+    render_run(str(tmp_path / "copy"), seed_index=5)
 
 
 def test_workdir_of_another_experiment_is_refused(tmp_path):
-  trainer.train_and_evaluate(tiny_config(num_steps=10), str(tmp_path))
+  loop.train_and_evaluate(tiny_config(num_steps=10), str(tmp_path))
   other = tiny_config(num_steps=10)
   other.model.controller_size = 16
   with pytest.raises(ConfigError, match="model.controller_size was 32 there, now 16"):
-    trainer.train_and_evaluate(other, str(tmp_path))
+    loop.train_and_evaluate(other, str(tmp_path))
 
 
 def test_resume_across_device_counts_and_from_before_added_keys(tmp_path):
   """parallel.* may change on resume; a key configs gained later resumes at its old default."""
   (tmp_path / "checkpoints" / "10").mkdir(parents=True)
-  saved = trainer._flatten(tiny_config())
+  saved = flatten_config(tiny_config())
   saved["parallel.num_devices"] = 8
   saved.pop("train.debug_nonfinite_steps")   # a workdir from before the key existed
   (tmp_path / "config.json").write_text(json.dumps(saved))
-  trainer.check_workdir(tiny_config(), str(tmp_path))
+  check_workdir(tiny_config(), str(tmp_path))
   (tmp_path / "config.json").write_text(json.dumps({**saved, "model.controller_size": 16}))
   with pytest.raises(ConfigError, match="model.controller_size was 16 there"):
-    trainer.check_workdir(tiny_config(), str(tmp_path))
+    check_workdir(tiny_config(), str(tmp_path))
   (tmp_path / "config.json").write_text(json.dumps(saved))
   nan_steps = tiny_config()
   nan_steps.train.debug_nonfinite_steps = (3,)  # not the old default: another experiment
   with pytest.raises(ConfigError, match="train.debug_nonfinite_steps was None there"):
-    trainer.check_workdir(nan_steps, str(tmp_path))
+    check_workdir(nan_steps, str(tmp_path))
 
 
 def test_url_workdir_is_refused_with_what_to_do(tmp_path):
   with pytest.raises(ConfigError, match="--workdir=gs://bucket/run: URLs are not supported; "
                                         "mount the bucket"):
-    trainer.check_workdir(tiny_config(), "gs://bucket/run")
+    check_workdir(tiny_config(), "gs://bucket/run")
 
 
 def test_unwritable_workdir_is_one_line(tmp_path):
   blocker = tmp_path / "file"
   blocker.write_text("x")
   with pytest.raises(ConfigError, match=f"--workdir={blocker}/run is not writable"):
-    trainer.check_workdir(tiny_config(), str(blocker / "run"))
+    check_workdir(tiny_config(), str(blocker / "run"))
 
 
 def _launch(*flags, config="copy_ntm.py"):
@@ -323,8 +230,11 @@ def test_bad_flags_give_one_clear_line(tmp_path, flag, message):
 
 
 def test_delta_memory_example_core_trains_through_the_launcher(tmp_path):
+  """A user's core (examples/delta_memory.py) trains with `experiments/train.py --import`,
+  and the launch ends with the summary every family prints."""
   result = subprocess.run(
-      [sys.executable, str(ROOT / "examples" / "delta_memory.py"),
+      [sys.executable, str(ROOT / "experiments" / "train.py"),
+       f"--import={ROOT / 'examples' / 'delta_memory.py'}",
        f"--config={ROOT / 'examples' / 'copy_delta_memory_config.py'}", f"--workdir={tmp_path}",
        "--config.train.num_steps=20", "--config.train.log_every=10", "--config.train.eval_every=10",
        "--config.task.max_length=4", "--config.train.eval_batch_size=50"],
@@ -332,6 +242,8 @@ def test_delta_memory_example_core_trains_through_the_launcher(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   results = json.loads((tmp_path / "results.json").read_text())
   assert results["model"] == "delta_memory" and results["steps"] == 20
+  assert (f"done: algorithmic after 20 steps: {results['headline']}\nstopped: "
+          f"{results['stop_reason']}\nresults: {tmp_path / 'results.json'}") in result.stdout
   assert set(results["generalization"]) == {"5", "10", "20"}
   # Plots from a new process: it must import the file that registered the core, and is told which.
   example = ROOT / "examples" / "delta_memory.py"

@@ -1,15 +1,18 @@
-"""Launcher helpers: one-line errors for a missing or broken config file, and for config
-overrides that name no existing key.
+"""Launcher helpers: one-line errors for a missing or broken config file, for config
+overrides that name no existing key, and for bad input found later; `--import` of a
+user's file; the final summary every launch prints.
 
 `ml_collections.config_flags` raises a long traceback ending in
 `AttributeError: "'memory_slots'"` for `--config.model.memory_slots=4`, and
-another for a config path that does not exist or does not parse; this check
-runs first and says which key or line, in which file, and what the block holds.
+another for a config path that does not exist or does not parse; these checks
+run first and say which key or line, in which file, and what the block holds.
 """
+import contextlib
 import importlib.util
 import os
+import runpy
 import sys
-from typing import List, Optional
+from typing import Any, Dict, List, Optional
 
 import ml_collections
 
@@ -27,7 +30,10 @@ def _load_config(spec: str) -> Optional[ml_collections.ConfigDict]:
     sys.exit(f"error: --config={spec}: {path} line {error.lineno}: {error.msg}")
   if not hasattr(module, "get_config"):
     sys.exit(f"error: --config={spec}: {path} defines no get_config()")
-  return module.get_config(argument) if argument else module.get_config()
+  try:
+    return module.get_config(argument) if argument else module.get_config()
+  except ValueError as error:  # e.g. an unknown config argument, named by configs/common.py
+    sys.exit(f"error: {error}")
 
 
 def check_config_overrides(argv: List[str], default_config: Optional[str] = None) -> None:
@@ -56,3 +62,36 @@ def check_config_overrides(argv: List[str], default_config: Optional[str] = None
                  f"in {spec.split(':')[0]}; {where} has {known}")
       node = node[part]
       walked.append(part)
+
+
+def run_imports(argv: List[str]) -> None:
+  """Runs each `--import=FILE` of `argv` (not as __main__), e.g. a file that registers a
+  user's core (`register_core`) or family (`register_family`); a missing file is one line."""
+  args = argv[1:]
+  paths = [arg.split("=", 1)[1] for arg in args if arg.startswith("--import=")]
+  paths += [args[i + 1] for i, arg in enumerate(args) if arg == "--import" and i + 1 < len(args)]
+  for path in paths:
+    if not os.path.isfile(path):
+      sys.exit(f"error: --import={path}: no such file")
+    runpy.run_path(path, run_name="memjax_user_module")
+
+
+@contextlib.contextmanager
+def one_line_errors():
+  """Bad flags, sizes or files found while running: one line that names the culprit, no
+  traceback (the exit status is 1)."""
+  from memjax.checkpoint import CheckpointError
+  from memjax.errors import ConfigError
+  try:
+    yield
+  except (ConfigError, ValueError, FileNotFoundError, CheckpointError) as error:
+    sys.exit(f"error: {error}")
+
+
+def summary(results: Dict[str, Any]) -> str:
+  """The lines every launch ends with: the headline figure, why it stopped, where results went."""
+  return (f"done: {results.get('experiment')} after {results.get('steps')} "
+          f"{results.get('step_unit', 'step')}s: "
+          f"{results.get('headline')}\n"
+          f"stopped: {results.get('stop_reason')}\n"
+          f"results: {results.get('results_path')}")

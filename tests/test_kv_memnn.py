@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from jax.test_util import check_grads
 
-from memjax.models import kvmemnn
+from memjax.models import kv_memnn
 
 _V, _D, _M, _J = 11, 5, 4, 3
 
@@ -40,11 +40,11 @@ def _numpy_forward(params, memory, mask, query, num_hops, null_slots=0):
 
 @pytest.mark.parametrize("num_hops", [1, 2])
 def test_forward_equals_numpy(num_hops):
-  config = kvmemnn.KVMemNNConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M,
+  config = kv_memnn.KVMemNNConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M,
                                  num_hops=num_hops, encoding="bow")
-  params = kvmemnn.init_params(jax.random.PRNGKey(0), config)
+  params = kv_memnn.init_params(jax.random.PRNGKey(0), config)
   memory, mask, query = _example()
-  out = jax.jit(lambda p: kvmemnn.apply(p, memory, mask, query, config))(params)
+  out = jax.jit(lambda p: kv_memnn.apply(p, memory, mask, query, config))(params)
   np.testing.assert_allclose(out.logits, _numpy_forward(params, memory, mask, query, num_hops),
                              rtol=1e-5, atol=1e-5)
   np.testing.assert_allclose(out.attention.sum(1), 1.0, rtol=1e-6)
@@ -52,47 +52,47 @@ def test_forward_equals_numpy(num_hops):
 
 
 def test_null_attention_equals_numpy():
-  config = kvmemnn.KVMemNNConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M, num_hops=2,
+  config = kv_memnn.KVMemNNConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M, num_hops=2,
                                  encoding="bow", null_attention=True)
-  params = kvmemnn.init_params(jax.random.PRNGKey(4), config)
+  params = kv_memnn.init_params(jax.random.PRNGKey(4), config)
   memory, mask, query = _example(num_valid=2)
-  out = kvmemnn.apply(params, memory, mask, query, config)
+  out = kv_memnn.apply(params, memory, mask, query, config)
   np.testing.assert_allclose(out.logits, _numpy_forward(params, memory, mask, query, 2,
                                                         null_slots=_M - 2), rtol=1e-5, atol=1e-5)
   assert np.all(np.asarray(out.attention.sum(1)) < 1.0)
 
 
 def test_each_hop_has_its_own_r():
-  config = kvmemnn.KVMemNNConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M, num_hops=2)
-  params = kvmemnn.init_params(jax.random.PRNGKey(1), config)
+  config = kv_memnn.KVMemNNConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M, num_hops=2)
+  params = kv_memnn.init_params(jax.random.PRNGKey(1), config)
   assert not np.allclose(params["R0"], params["R1"])
   memory, mask, query = _example()
-  base = kvmemnn.apply(params, memory, mask, query, config).logits
+  base = kv_memnn.apply(params, memory, mask, query, config).logits
   for name in ("R0", "R1"):
     changed = dict(params, **{name: params[name] * 2.0})
-    assert not np.allclose(kvmemnn.apply(changed, memory, mask, query, config).logits, base)
+    assert not np.allclose(kv_memnn.apply(changed, memory, mask, query, config).logits, base)
 
 
 def test_values_are_a_separate_encoding_from_keys():
-  config = kvmemnn.KVMemNNConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M, num_hops=1)
-  params = kvmemnn.init_params(jax.random.PRNGKey(2), config)
+  config = kv_memnn.KVMemNNConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M, num_hops=1)
+  params = kv_memnn.init_params(jax.random.PRNGKey(2), config)
   memory, mask, query = _example()
-  out = kvmemnn.apply(params, memory, mask, query, config)
+  out = kv_memnn.apply(params, memory, mask, query, config)
   # Changing the value embedding changes the answer but not where the model looks.
-  moved = kvmemnn.apply(dict(params, AV=params["AV"] * 3.0), memory, mask, query, config)
+  moved = kv_memnn.apply(dict(params, AV=params["AV"] * 3.0), memory, mask, query, config)
   np.testing.assert_allclose(moved.attention, out.attention, rtol=1e-6)
   assert not np.allclose(moved.logits, out.logits)
 
 
 def test_masking_empty_memory_and_gradients():
-  config = kvmemnn.KVMemNNConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M, num_hops=2)
-  params = kvmemnn.init_params(jax.random.PRNGKey(3), config)
+  config = kv_memnn.KVMemNNConfig(vocab_size=_V, embedding_dim=_D, memory_size=_M, num_hops=2)
+  params = kv_memnn.init_params(jax.random.PRNGKey(3), config)
   memory, mask, query = _example(num_valid=2)
-  base = kvmemnn.apply(params, memory, mask, query, config).logits
+  base = kv_memnn.apply(params, memory, mask, query, config).logits
   np.testing.assert_allclose(
-      kvmemnn.apply(params, memory.at[2:].set(5), mask, query, config).logits, base, rtol=1e-6)
-  empty = kvmemnn.apply(params, memory, jnp.zeros(_M, bool), query, config)
+      kv_memnn.apply(params, memory.at[2:].set(5), mask, query, config).logits, base, rtol=1e-6)
+  empty = kv_memnn.apply(params, memory, jnp.zeros(_M, bool), query, config)
   assert np.all(np.isfinite(empty.logits)) and np.all(np.asarray(empty.attention) == 0)
-  loss = lambda p: jax.nn.log_softmax(kvmemnn.apply(p, memory, mask, query, config).logits)[1]
+  loss = lambda p: jax.nn.log_softmax(kv_memnn.apply(p, memory, mask, query, config).logits)[1]
   check_grads(loss, (params,), order=1, modes=["rev"], atol=1e-2, rtol=1e-2)
-  assert all(np.all(params[n][0] == 0) for n in kvmemnn.word_embedding_names(params))
+  assert all(np.all(params[n][0] == 0) for n in kv_memnn.word_embedding_names(params))

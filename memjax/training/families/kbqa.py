@@ -1,0 +1,111 @@
+"""KB question answering over a synthetic film knowledge graph (`memjax.knowledge`).
+
+    config.experiment = "kbqa"      # configs/kbqa_kv_memory.py, configs/kbqa_lstm.py
+
+The graph and its 1/2/3-hop questions come from `memjax.knowledge.synthetic_kbqa`
+(a pure function of `task.seed`); questions are linked, encoded and, for the
+key-value memory, hashed to `task.max_candidates` triples
+(`memjax.knowledge.kbqa_data`). `model.name`:
+
+- `kv_memory`: `memjax.knowledge.kv_memory.KeyValueMemory` over the candidates;
+- `lstm`: an LSTM over the question's tokens (the linked entity as one token)
+  scoring every entity; no memory, so it answers only from what its weights hold.
+
+Each step trains on `train.batch_size` questions drawn from `(seed, step)`; the
+metric is hits@1 (the top entity is one of the answers) per hop count, on the
+valid split during training and on valid / test / test_heldout at the end.
+"""
+from typing import Dict
+
+import jax
+import numpy as np
+
+from memjax import parallel
+from memjax.knowledge.kbqa_data import KBQASplit, answer_coverage, build_kbqa_data
+from memjax.knowledge.kbqa_models import KBQAModel, hits_at_1
+from memjax.models import registry as model_registry
+from memjax.training import optim
+from memjax.training.family import Family, new_state, optimizer_step, over_seeds
+
+_EVAL_CHUNK = 1024  # questions per evaluation call
+
+
+class KBQAFamily(Family):
+  """Multi-hop KB-QA: a key-value memory over candidate triples, or an LSTM baseline."""
+  name = "kbqa"
+  blocks = ("task", "model")
+  host_only = ("seed",)
+  max_seeds = 1
+
+  def __init__(self, config):
+    super().__init__(config)
+    model_registry.resolve(config.model, self.name, ("kv_memory", "question_reader"),
+                           extra={"lstm": "question_reader"})
+    self.data = build_kbqa_data(config.task, with_candidates=config.model.name == "kv_memory")
+    self.model = KBQAModel(config, self.data)
+    self.batch_size = int(config.train.batch_size)
+    parallel.check_batch_size(self.batch_size, self.mesh)
+    self.optimizer = optim.make_optimizer(config.train)
+    self._predict = jax.jit(lambda params, batch: self.model.loss_and_predictions(params, batch)[1])
+    graph = self.data.dataset.graph
+    print(f"synthetic_kbqa: {graph.num_triples} triples, {graph.num_entities} entities, "
+          + ", ".join(f"{k} {v.size}" for k, v in self.data.splits.items())
+          + f" questions; linking accuracy {self.data.linking_accuracy}; built in "
+          f"{self.data.seconds:.0f}s", flush=True)
+
+  def _host_batch(self, step: int):
+    train_split = self.data.splits["train"]
+    rng = np.random.default_rng([self.seed, step])
+    return self.model.batch(train_split, rng.integers(0, train_split.size, self.batch_size))
+
+  def init_state(self):
+    params = self.model.init(jax.random.PRNGKey(self.seed), self._host_batch(0))
+    return parallel.replicate(new_state(params, self.optimizer.init(params), (),
+                                        jax.random.PRNGKey(self.seed), True), self.mesh)
+
+  def batch(self, step):
+    return parallel.put_batch(self._host_batch(step), self.mesh)
+
+  def _seed_step(self, params, opt_state, batch):
+    params, opt_state, _, metrics = optimizer_step(self.optimizer, self.model.loss_and_predictions,
+                                                   params, opt_state, batch)
+    return params, opt_state, metrics
+
+  def train_step(self, state, batch):
+    params, opt_state, metrics = over_seeds(self._seed_step, self.num_seeds, (0, 0, None),
+                                            state.params, state.opt_state, batch)
+    return state._replace(params=params, opt_state=opt_state), metrics
+
+  def _split_hits(self, params, split: KBQASplit) -> Dict[str, float]:
+    predictions = []
+    for start in range(0, split.size, _EVAL_CHUNK):
+      index = np.arange(start, start + _EVAL_CHUNK) % split.size   # fixed shape: one compile
+      # Padded to a multiple of the devices (1024 splits over any power of two; 6 need 1026).
+      predictions.append(parallel.run_padded(self._predict, params, self.model.batch(split, index),
+                                             self.mesh))
+    hits = hits_at_1(np.concatenate(predictions)[:split.size], split.questions.answers)
+    hops = split.questions.num_hops
+    table = {str(h): float(np.mean(hits[hops == h])) for h in (1, 2, 3) if np.any(hops == h)}
+    table["all"] = float(np.mean(hits))
+    return table
+
+  def evaluate(self, state, step, final):
+    params = jax.tree_util.tree_map(lambda leaf: leaf[0], state.params)
+    evaluation = {}
+    for name in (("valid", "test", "test_heldout") if final else ("valid",)):
+      for hop, value in self._split_hits(params, self.data.splits[name]).items():
+        evaluation[f"{name}_hits1_hop{hop}"] = value
+    return evaluation
+
+  def headline(self, evaluation):
+    return " | ".join(f"{k} {v:.3f}" for k, v in evaluation.items())
+
+  def results(self, state, final):
+    graph = self.data.dataset.graph
+    return {"task": "synthetic_kbqa", "model": self.model.name,
+            "num_triples": graph.num_triples, "num_entities": graph.num_entities,
+            "num_relations": graph.num_relations,
+            "split_sizes": {k: v.size for k, v in self.data.splits.items()},
+            "linking_accuracy": self.data.linking_accuracy,
+            "candidates": answer_coverage(self.data) if self.model.name == "kv_memory" else {},
+            "data_seconds": self.data.seconds}

@@ -1,0 +1,379 @@
+"""Segment-by-segment language modelling: character-level text (`char_lm`) and a synthetic
+recall across segments (`long_range`), for segment models (Transformer-XL, Compressive,
+vanilla) and for any registered recurrent core (NTM, DNC, LSTM, GRU, a user's).
+
+    config.experiment = "char_lm"      # configs/charlm_transformer_xl.py, configs/charlm_core.py
+    config.experiment = "long_range"   # configs/long_range_xl.py
+
+`char_lm`: a local text file (`data.path`, byte or char level, 90/10 split,
+`memjax.data.text`) is cut into `train.batch_size` contiguous rows; step s
+trains on segment s mod num_segments of every row with the model's carry (XL's
+memory, a core's state) from step s-1 in the train state, so a resumed run
+continues exactly; the carry restarts when the rows wrap around. Validation
+reports bits per character over the validation rows, segment by segment with
+the carry (`eval.mem_len` may exceed the training memory; `eval.cached` uses
+cached projections), and a sample continues the validation text.
+
+`long_range` (`memjax.tasks.long_range`): each step draws fresh sequences of
+`task.num_segments` segments, scans them from an empty carry and scores the last
+token; evaluation reports recall accuracy (chance = 1 / task.num_values).
+
+The loss is the mean next-token cross-entropy plus, for the Compressive
+Transformer, `train.reconstruction_weight` times the attention-reconstruction
+loss (which reaches only the compressors). Data parallel: training rows and their
+carries split along the mesh's `data` axis, parameters replicated.
+"""
+import functools
+import math
+from typing import Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from memjax import parallel
+from memjax.cores import dynamic_unroll
+from memjax.data import text
+from memjax.errors import ConfigError, check_float, check_int, config_value
+from memjax.models import registry as model_registry
+from memjax.models.language_models import CoreLM, SegmentLM, num_params
+from memjax.tasks.long_range import LongRangeRecallTask
+from memjax.training import optim
+from memjax.training.family import Family, TrainState, new_state, optimizer_step, over_seeds
+
+_DROPOUT_STREAM = 0x64726F70  # "drop": folds the dropout keys apart from the batch keys.
+_RESET_STREAM = 0x72657374    # "rest": the keys of train.carry_reset_probability
+
+
+def _cross_entropy_sum(logits: jax.Array, targets: jax.Array, mask: jax.Array) -> jax.Array:
+  """sum of -log p(target) over masked positions (nats); logits `[..., vocab]`."""
+  losses = optax.softmax_cross_entropy_with_integer_labels(logits.astype(jnp.float32), targets)
+  return jnp.sum(losses * mask)
+
+
+class _SegmentFamily(Family):
+  """What text and long-range language modelling share: the model, the step, the NaN policy."""
+  blocks = ("data", "model", "eval", "task")
+  train_keys = ("seg_len", "reconstruction_weight")
+  host_only = ("seed",)
+  max_seeds = 1
+  carries_memory = False  # whether the carry crosses training steps (text rows)
+
+  @classmethod
+  def check_config(cls, config):
+    check_float(config, "train.reconstruction_weight", 1.0, minimum=0.0)
+    if config_value(config, "eval.mem_len", -1) is not None:
+      check_int(config, "eval.mem_len", -1, -1, note=" (-1: model.mem_len)")
+    check_int(config, "eval.batch_size", 1, 16)
+
+  def __init__(self, config: ml_collections.ConfigDict, vocab_size: int, seg_len: int):
+    super().__init__(config)
+    self.vocab_size, self.seg_len = vocab_size, seg_len
+    eval_config = config.get("eval", ml_collections.ConfigDict())
+    eval_mem_len = eval_config.get("mem_len", -1)
+    eval_mem_len = None if eval_mem_len is None or eval_mem_len < 0 else int(eval_mem_len)
+    _, kind = model_registry.resolve(config.model, self.name, ("segment_lm", "core"))
+    if kind == "segment_lm":
+      self.lm = SegmentLM.from_config(config.model, vocab_size, eval_mem_len,
+                                      cached=bool(eval_config.get("cached", True)))
+    else:
+      if eval_mem_len is not None or tuple(eval_config.get("compare_mem_lens", ())):
+        raise ConfigError(f"eval.mem_len / eval.compare_mem_lens: model.name="
+                          f"{config.model.name!r} is a recurrent core (its carry is its memory);"
+                          " set eval.mem_len=-1 and eval.compare_mem_lens=()")
+      self.lm = CoreLM(model_registry.build_core(config.model, vocab_size), vocab_size)
+    self.batch_size = int(config.train.batch_size)
+    self.eval_batch_size = int(eval_config.get("batch_size", 16))
+    self.reconstruction_weight = float(config.train.get("reconstruction_weight", 1.0))
+    self.dropout = float(config.model.get("dropout", 0.0) or 0.0)
+    self.optimizer = optim.make_optimizer(config.train)
+
+  # -- state ----------------------------------------------------------------------------------
+  def initial_state(self) -> TrainState:
+    """The step-0 state, not yet placed on the mesh."""
+    param_rng, state_rng = jax.random.split(jax.random.PRNGKey(self.seed))
+    params = self.lm.init(param_rng, self.batch_size, self.seg_len)
+    carry = (self.lm.initial_carry(params, self.batch_size, self.seg_len)
+             if self.carries_memory else ())
+    return new_state(params, self.optimizer.init(params), carry, state_rng, add_seed_axis=True)
+
+  def init_state(self) -> TrainState:
+    state = self.initial_state()
+    # The carry's rows (axis 1, after the seed axis) split along `data`, the rest replicated.
+    carry = parallel.put_batch(jax.device_get(state.carry), self.mesh, axis=1)
+    return parallel.replicate(state._replace(carry=()), self.mesh)._replace(carry=carry)
+
+  # -- training -------------------------------------------------------------------------------
+  def _segment_loss(self, params, carry, rng, step, batch, dropout_rng):
+    """(mean nats, accuracy, reconstruction loss, new carry) of the step's data."""
+    raise NotImplementedError
+
+  def _seed_step(self, params, opt_state, carry, rng, step, batch):
+    dropout_rng = None
+    if self.dropout:  # a function of (rng, step), so resumes repeat it
+      dropout_rng = jax.random.fold_in(jax.random.fold_in(rng, _DROPOUT_STREAM), step)
+
+    def loss_fn(p):
+      nats, correct, reconstruction, new_carry = self._segment_loss(p, carry, rng, step, batch,
+                                                                    dropout_rng)
+      loss = nats + self.reconstruction_weight * reconstruction
+      return loss, (new_carry, {"bits_per_token": nats / math.log(2), "accuracy": correct,
+                                "reconstruction": reconstruction})
+
+    params, opt_state, (carry, extra), metrics = optimizer_step(self.optimizer, loss_fn, params,
+                                                                opt_state)
+    carry = parallel.shard_batch(carry, self.mesh)  # the memory stays with its rows' device
+    return params, opt_state, carry, {**metrics, **extra}
+
+  def train_step(self, state: TrainState, batch):
+    params, opt_state, carry, metrics = over_seeds(
+        self._seed_step, self.num_seeds, (0, 0, 0, 0, None, None), state.params, state.opt_state,
+        state.carry, state.rng, state.step, batch)
+    return state._replace(params=params, opt_state=opt_state, carry=carry), metrics
+
+  def log_line(self, metrics):
+    return (f"loss {float(np.mean(metrics['loss'])):.4f} | train bits/token "
+            f"{float(np.mean(metrics['bits_per_token'])):.4f} | acc "
+            f"{float(np.mean(metrics['accuracy'])):.3f}")
+
+  def seed_params(self, state: TrainState, seed_index: int = 0):
+    return jax.tree_util.tree_map(lambda leaf: leaf[seed_index], state.params)
+
+  def results(self, state, final):
+    return {"model": self.config.model.name, "num_params": num_params(self.seed_params(state)),
+            "vocab_size": self.vocab_size, "seg_len": self.seg_len,
+            "train_mem_len": self.lm.mem_len, "eval_mem_len": self.lm.eval_mem_len}
+
+
+# ---------------------------------------------------------------------------------------------
+# Text.
+
+@functools.partial(jax.jit, static_argnums=0)
+def _total_nats(lm, params, inputs, targets):
+  return lm.total_nats(params, inputs, targets)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 3, 4, 6))
+def _generate(lm, params, prompt, num_tokens, temperature, key, context):
+  return lm.generate(params, prompt, key, num_tokens, temperature, context)
+
+
+class CharLMFamily(_SegmentFamily):
+  """Language modelling of a text file, segment by segment with the carry across steps."""
+  name = "char_lm"
+  train_keys = _SegmentFamily.train_keys + ("carry_reset_probability",)
+  carries_memory = True
+
+  @classmethod
+  def check_config(cls, config):
+    super().check_config(config)
+    check_int(config, "train.seg_len", 1)
+    check_float(config, "data.valid_fraction", 0.1, above=0.0, below=1.0)
+    check_int(config, "eval.seg_len", 0, 0, note=" (0: train.seg_len)")
+    check_int(config, "eval.max_segments", 0, 0, note=" (0: all)")
+    check_int(config, "eval.sample_length", 0, 0, note=" (0: no sample)")
+    check_int(config, "eval.sample_prompt_length", 1, 64)
+    check_float(config, "eval.sample_temperature", 0.8, minimum=0.0)
+    check_float(config, "train.carry_reset_probability", 0.0, minimum=0.0, below=1.0)
+
+  def __init__(self, config: ml_collections.ConfigDict, for_training: bool = True):
+    """`for_training=False` (evaluation and sampling of a saved run): the training rows stay
+    on the host and `train.batch_size` need not split over the devices."""
+    data = config.data
+    self.corpus = text.load_corpus(data.path, data.get("level", "byte"),
+                                   float(data.get("valid_fraction", 0.1)))
+    super().__init__(config, self.corpus.vocab_size, int(config.train.seg_len))
+    self.train_streams = text.batchify(self.corpus.train, self.batch_size)  # host, numpy
+    self.num_train_segments = text.num_segments(self.train_streams, self.seg_len)
+    self._device_streams = None
+    if for_training:  # an argument of the jitted step, not a constant folded into it
+      parallel.check_batch_size(self.batch_size, self.mesh)
+      self._device_streams = parallel.put_batch(self.train_streams, self.mesh)
+    eval_config = config.get("eval", ml_collections.ConfigDict())
+    self.eval_seg_len = int(eval_config.get("seg_len", 0) or self.seg_len)
+    self.max_segments = int(eval_config.get("max_segments", 0) or 0)
+    self.sample_length = int(eval_config.get("sample_length", 0) or 0)
+    self.sample_prompt_length = int(eval_config.get("sample_prompt_length", 64))
+    self.sample_temperature = float(eval_config.get("sample_temperature", 0.8))
+    self.reset_probability = float(config.train.get("carry_reset_probability", 0.0))
+    self.compare_mem_lens = tuple(int(m) for m in eval_config.get("compare_mem_lens", ()))
+    if self.sample_length:  # checked now, so that a bad value stops the run before training
+      self._check_sampling(self.sample_prompt_length, self.sample_temperature)
+    self._check_evaluation()
+
+  @classmethod
+  def for_evaluation(cls, config):
+    return cls(config, for_training=False)
+
+  def state_template(self):
+    return jax.eval_shape(self.initial_state)  # shapes only: the checkpoint gives the values
+
+  def batch(self, step):
+    if self._device_streams is None:
+      raise ValueError("this CharLMFamily was built with for_training=False")
+    return self._device_streams
+
+  def _segment_loss(self, params, carry, rng, step, streams, dropout_rng):
+    index = step % self.num_train_segments
+    inputs, targets = text.segment(streams, index, self.seg_len)
+    resets = jnp.broadcast_to(index == 0, (inputs.shape[0],))
+    if self.reset_probability:  # rows also restart at random, so the model learns fresh starts
+      reset_rng = jax.random.fold_in(jax.random.fold_in(rng, _RESET_STREAM), step)
+      resets |= jax.random.bernoulli(reset_rng, self.reset_probability, resets.shape)
+    carry, logits, reconstruction = self.lm.apply(params, carry, inputs, resets, dropout_rng)
+    nats = _cross_entropy_sum(logits, targets, jnp.ones(targets.shape, jnp.float32)) / targets.size
+    correct = jnp.mean((jnp.argmax(logits, -1) == targets).astype(jnp.float32))
+    return nats, correct, reconstruction, carry
+
+  # -- evaluation -----------------------------------------------------------------------------
+  def _check_evaluation(self) -> None:
+    """A ConfigError naming the keys when the validation text cannot fill the batches
+    (before training, so that a run does not fail only at its first evaluation)."""
+    try:
+      text.num_segments(text.batchify(self.corpus.valid, self.eval_batch_size),
+                        self.eval_seg_len)
+    except ValueError as error:
+      raise ConfigError(f"eval.batch_size={self.eval_batch_size} with evaluation segments of "
+                        f"{self.eval_seg_len} (eval.seg_len) does not fit the validation "
+                        f"split of {self.corpus.path} ({len(self.corpus.valid)} tokens): "
+                        f"{error}") from None
+
+  def bits_per_character(self, params, mem_len: Optional[int] = None) -> Dict[str, float]:
+    """Validation bits per character of one seed's `params`.
+
+    The split is cut into `eval.batch_size` rows, each read in whole segments of
+    `eval.seg_len` with its carry; `tokens` counts the targets scored and
+    `coverage` their share of the split's len(valid) - 1 targets (a row's tail,
+    shorter than a segment, is not scored: 99.6% are at the default config's
+    batch 16 and segments of 32 on tiny Shakespeare). `mem_len` evaluates a
+    segment model with that memory instead of `eval.mem_len` (same parameters).
+    """
+    lm = self.lm if mem_len is None else self.lm.with_eval_mem_len(mem_len)
+    streams = text.batchify(self.corpus.valid, self.eval_batch_size)
+    inputs, targets = text.all_segments(streams, self.eval_seg_len)
+    if self.max_segments:
+      inputs, targets = inputs[:, :self.max_segments], targets[:, :self.max_segments]
+    nats = _total_nats(lm, params, *parallel.put_batch((inputs, targets), self.mesh))
+    tokens = targets.size
+    return {"bits_per_character": float(nats) / tokens / math.log(2), "tokens": tokens,
+            "coverage": tokens / (len(self.corpus.valid) - 1)}
+
+  def evaluate(self, state, step, final):
+    params = self.seed_params(state)
+    evaluation = self.bits_per_character(params)
+    if not final:
+      return evaluation
+    if self.compare_mem_lens:
+      evaluation["by_mem_len"] = {str(m): self.bits_per_character(params, m)
+                                  for m in self.compare_mem_lens}
+    if self.sample_length:
+      sample = self.sample(params, self.sample_length, self.sample_prompt_length,
+                           self.sample_temperature, self.seed)
+      print(f"  sample, temperature {self.sample_temperature}\n--- prompt (validation "
+            f"text) ---\n{sample['prompt']}\n--- model ---\n{sample['continuation']}", flush=True)
+      evaluation["sample"] = sample
+    return evaluation
+
+  def headline(self, evaluation):
+    line = (f"validation bits/char {evaluation['bits_per_character']:.4f} "
+            f"({evaluation['coverage']:.1%} of the split scored)")
+    for mem_len, other in evaluation.get("by_mem_len", {}).items():
+      line += f"; with mem_len {mem_len}: {other['bits_per_character']:.4f}"
+    return line
+
+  def sample(self, params, num_tokens: int, prompt_length: int = 64, temperature: float = 0.8,
+             seed: int = 0, prompt: Optional[str] = None) -> Dict[str, str]:
+    """Text the model writes after `prompt` (default: the first `prompt_length` validation
+    characters), token by token: a segment model through its key/value cache
+    (`fast_eval.generate`), each token seeing the last max(eval memory, eval segment - 1)
+    tokens, so the vanilla model keeps the context it was trained with; a core through its
+    carry. Returns {"prompt", "continuation"}."""
+    self._check_sampling(None if prompt else prompt_length, temperature)
+    if prompt:
+      try:
+        prompt_ids = text.encode(self.corpus, prompt)
+      except ValueError as error:
+        raise ConfigError(f"prompt: {error}") from None
+    else:
+      prompt_ids = self.corpus.valid[:prompt_length]
+    prompt_array, key = parallel.replicate((np.asarray(prompt_ids[None]),
+                                            jax.random.PRNGKey(seed)), self.mesh)
+    tokens = _generate(self.lm, params, prompt_array, num_tokens, temperature, key,
+                       self.eval_seg_len - 1)
+    return {"prompt": text.decode(self.corpus, prompt_ids),
+            "continuation": text.decode(self.corpus, jax.device_get(tokens))}
+
+  def _check_sampling(self, prompt_length: Optional[int], temperature: float) -> None:
+    if prompt_length is not None and not 1 <= prompt_length <= len(self.corpus.valid):
+      raise ConfigError(f"eval.sample_prompt_length={prompt_length} must be between 1 and the "
+                        f"validation split's {len(self.corpus.valid)} tokens")
+    if temperature < 0:
+      raise ConfigError(f"eval.sample_temperature={temperature} must be >= 0")
+
+
+# ---------------------------------------------------------------------------------------------
+# Long-range recall.
+
+def _long_range_loss(lm, task: LongRangeRecallTask, params, batch, dropout_rng=None,
+                     evaluation=False):
+  """Scans the segments from an empty carry; (mean nats, accuracy, reconstruction) at the
+  scored positions."""
+  batch_size = batch.inputs.shape[0]
+  segments = batch.inputs.reshape(batch_size, task.num_segments, task.seg_len)
+
+  def step_fn(carry_and_rng, tokens):
+    carry, rng = carry_and_rng
+    segment_rng = None
+    if rng is not None:  # a fresh dropout key per segment
+      rng, segment_rng = jax.random.split(rng)
+    carry, logits, reconstruction = lm.apply(params, carry, tokens, dropout_rng=segment_rng,
+                                             evaluation=evaluation)
+    # dynamic_unroll wants batch-leading outputs.
+    return (carry, rng), (logits, jnp.broadcast_to(reconstruction, (batch_size,)))
+
+  carry = lm.initial_carry(params, batch_size, task.seg_len, evaluation=evaluation)
+  (logits, reconstruction), _ = dynamic_unroll(step_fn, segments, (carry, dropout_rng))
+  logits = logits.reshape(batch_size, task.length, -1)
+  count = jnp.sum(batch.mask)
+  nats = _cross_entropy_sum(logits, batch.targets, batch.mask) / count
+  hits = (jnp.argmax(logits, -1) == batch.targets).astype(jnp.float32) * batch.mask
+  return nats, jnp.sum(hits) / count, jnp.mean(reconstruction)
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _long_range_evaluation(lm, task, params, batch):
+  return _long_range_loss(lm, task, params, batch, evaluation=True)
+
+
+class LongRangeFamily(_SegmentFamily):
+  """Recall of a value segments back (`memjax.tasks.long_range`): fresh sequences each step."""
+  name = "long_range"
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    task_fields = {k: v for k, v in dict(config.task).items() if k != "name"}
+    try:
+      self.task = LongRangeRecallTask(**task_fields)
+    except TypeError as error:
+      raise ConfigError(f"config.task: {error}") from None
+    super().__init__(config, self.task.vocab_size, self.task.seg_len)
+    parallel.check_batch_size(self.batch_size, self.mesh)
+
+  def _segment_loss(self, params, carry, rng, step, batch, dropout_rng):
+    batch = parallel.shard_batch(
+        self.task.sample(jax.random.fold_in(rng, step), self.batch_size), self.mesh)
+    nats, correct, reconstruction = _long_range_loss(self.lm, self.task, params, batch,
+                                                     dropout_rng)
+    return nats, correct, reconstruction, carry
+
+  def evaluate(self, state, step, final):
+    batch = parallel.put_batch(jax.device_get(
+        self.task.sample(jax.random.PRNGKey(2**31 - 1), self.eval_batch_size)), self.mesh)
+    nats, accuracy, _ = _long_range_evaluation(self.lm, self.task, self.seed_params(state),
+                                               batch)
+    return {"accuracy": float(accuracy), "bits_per_token": float(nats) / math.log(2)}
+
+  def headline(self, evaluation):
+    return (f"recall accuracy {evaluation['accuracy']:.3f} on {self.eval_batch_size} examples "
+            f"(chance {1 / self.task.num_values:.3f})")

@@ -1,0 +1,389 @@
+"""The training loop: one for every model family.
+
+    results = train_and_evaluate(config, workdir)   # config.experiment names the family
+
+`run(family, workdir)` trains any `memjax.training.family.Family` and owns, for
+all of them alike:
+
+- **checks before any work**: every interval, size and learning rate of
+  `config.train` (`check_config`), unknown keys of the top level and of `train`;
+  one line naming the key and its range;
+- **the workdir**: config.json, orbax checkpoints every `train.checkpoint_every`
+  steps and at the end, resumption from the newest good one, and the loop
+  record (`progress.LoopRecord`), so that a relaunched run evaluates, stops and
+  writes results.json as an unbroken one would, bit for bit;
+- **NaN/Inf**: a step whose loss, gradient norm or new state (parameters,
+  optimizer state, carry) holds a NaN or Inf leaves that seed's state
+  untouched and is counted; `train.max_consecutive_nonfinite` skipped steps in
+  a row stop the run with one line naming the step and the last checkpoint saved
+  before the streak began (whose parameters are finite);
+- **periodic work**: a progress line every `train.log_every` steps (rate and ETA of
+  the last interval), TensorBoard scalars, an evaluation every `train.eval_every`
+  steps (or when the family asks), a final evaluation, `train.stop_at_step`;
+- **results.json**: the family's figures, evaluation history, stop reason, skipped steps,
+  devices, and what differs between launches (times, the resumed step) under `launch`.
+"""
+import pathlib
+import time
+from typing import Any, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from memjax import checkpoint as checkpoint_lib
+from memjax import parallel
+from memjax.errors import ConfigError, check_float, check_int, config_value
+from memjax.training import metrics as metrics_lib
+from memjax.training import optim
+from memjax.training import progress
+from memjax.training import registry
+from memjax.training.family import Family, TrainState
+from memjax.training.workdir import check_workdir, load_config, unregistered_core_error
+
+# The loop's own keys of config.train, and the optimizer's (`optim.make_optimizer`).
+LOOP_TRAIN_KEYS = ("num_steps", "batch_size", "log_every", "eval_every", "checkpoint_every",
+                   "keep_checkpoints", "stop_at_step", "max_consecutive_nonfinite",
+                   "debug_nonfinite_steps", "learning_rate")
+TOP_LEVEL_KEYS = ("experiment", "seed", "num_seeds", "train", "parallel", "label", "machine",
+                  "workdir_note")
+# Read by the host loop only, never inside jitted code (`parallel` is not: the jitted step
+# reads the mesh). Families add their own (`Family.host_only`).
+HOST_ONLY_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
+                    "train.checkpoint_every", "train.keep_checkpoints", "train.stop_at_step",
+                    "train.max_consecutive_nonfinite", "eval", "workdir_note", "label", "machine")
+_DEFAULTS = {"log_every": 100, "eval_every": 1000, "keep_checkpoints": 3,
+             "max_consecutive_nonfinite": 10}
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks before any work.
+
+def check_config(config: ml_collections.ConfigDict, family_class) -> None:
+  """Raises ConfigError naming the first key the loop (or the family) cannot use."""
+  allowed_top = set(TOP_LEVEL_KEYS) | set(family_class.blocks)
+  for key in config.keys():
+    if key not in allowed_top:
+      raise ConfigError(f"config.{key} is not a field of experiment {family_class.name!r}; "
+                        f"the top level has {sorted(allowed_top)}")
+  train = config_value(config, "train")
+  allowed_train = set(LOOP_TRAIN_KEYS) | set(family_class.train_keys) | (
+      set(optim.TRAIN_KEYS) if family_class.uses_optimizer else set())
+  unknown = sorted(set(train.keys()) - allowed_train)
+  if unknown:
+    raise ConfigError(f"config.train.{unknown[0]} is not a field of experiment "
+                      f"{family_class.name!r}; train has {sorted(allowed_train)}")
+  check_int(config, "seed", 0, 0)
+  check_int(config, "num_seeds", 1, 1, maximum=family_class.max_seeds,
+            note=f" (experiment {family_class.name!r} trains one model per run)")
+  family_class.check_config(config)  # before num_steps: a family may derive it from its keys
+  num_steps = family_class.num_steps(config)
+  check_int(config, "train.batch_size", 1)
+  for key in ("log_every", "eval_every", "keep_checkpoints", "max_consecutive_nonfinite"):
+    check_int(config, f"train.{key}", 1, _DEFAULTS[key])
+  check_int(config, "train.checkpoint_every", 0, 0, note=" (0: only at the end)")
+  check_int(config, "train.stop_at_step", 0, 0, note=" (0: off)")
+  check_float(config, "train.learning_rate", above=0.0)
+  steps = config_value(config, "train.debug_nonfinite_steps", ())
+  if not all(isinstance(s, int) and s >= 0 for s in tuple(steps)):
+    raise ConfigError(f"config.train.debug_nonfinite_steps={steps!r} must be step numbers >= 0")
+  if family_class.uses_optimizer:
+    optim.check_config(config, num_steps)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# The guarded step.
+
+def _finite_per_seed(tree: Any, num_seeds: int) -> jax.Array:
+  """`[num_seeds]` bool: every float leaf of `tree` (leaves `[num_seeds, ...]`) is finite."""
+  finite = jnp.ones((num_seeds,), bool)
+  for leaf in jax.tree_util.tree_leaves(tree):
+    if jnp.issubdtype(leaf.dtype, jnp.inexact):
+      finite &= jnp.all(jnp.isfinite(leaf.reshape(num_seeds, -1)), axis=1)
+  return finite
+
+
+def _poison(params: Any, poisoned: jax.Array) -> Any:
+  """NaN in every float parameter where `poisoned` (a scalar bool): the test hook."""
+  nan_or_one = jnp.where(poisoned, jnp.nan, 1.0)
+  return jax.tree_util.tree_map(
+      lambda p: p * nan_or_one.astype(p.dtype) if jnp.issubdtype(p.dtype, jnp.inexact) else p,
+      params)
+
+
+def _guarded_step(family: Family, state: TrainState, batch: Any):
+  """The family's step, with the loop's NaN/Inf policy: per seed, a non-finite loss,
+  gradient norm or new state keeps the old state and counts the step."""
+  debug_steps = tuple(family.config.train.get("debug_nonfinite_steps", ()))
+  stepped = state
+  if debug_steps:  # test hook: NaN parameters at chosen steps exercise the real NaN path
+    stepped = state._replace(params=_poison(state.params, jnp.isin(state.step,
+                                                                     jnp.asarray(debug_steps))))
+  new, metrics = family.train_step(stepped, batch)
+  num_seeds = state.nonfinite_streak.shape[0]
+  finite = jnp.isfinite(metrics["loss"]).reshape(num_seeds)
+  if "grad_norm" in metrics:
+    finite &= jnp.isfinite(metrics["grad_norm"]).reshape(num_seeds)
+  finite &= _finite_per_seed((new.params, new.opt_state, new.carry), num_seeds)
+
+  def keep(new_tree, old_tree):
+    def select(n, o):
+      return jnp.where(finite.reshape((num_seeds,) + (1,) * (n.ndim - 1)), n, o)
+    return jax.tree_util.tree_map(select, new_tree, old_tree)
+
+  state = TrainState(
+      step=state.step + 1,
+      params=keep(new.params, state.params), opt_state=keep(new.opt_state, state.opt_state),
+      carry=keep(new.carry, state.carry), rng=keep(new.rng, state.rng),
+      nonfinite_streak=jnp.where(finite, 0, state.nonfinite_streak + 1),
+      nonfinite_total=state.nonfinite_total + (~finite).astype(jnp.int32))
+  return state, metrics
+
+
+_jitted_step = jax.jit(_guarded_step, static_argnums=0, donate_argnums=1)
+
+
+def train_step(family: Family, state: TrainState, batch: Any = ()):
+  """One guarded, jitted step of `family` (as the loop runs it); `state` is donated."""
+  return _jitted_step(family, state, batch)
+
+
+# ---------------------------------------------------------------------------------------------
+# Checkpoints: states with zero-size leaves; restoring a saved run.
+
+def _savable(state: TrainState) -> TrainState:
+  """Orbax cannot save zero-size arrays (e.g. a mem_len = 0 memory): such a carry is left out."""
+  if any(leaf.size == 0 for leaf in jax.tree_util.tree_leaves(state.carry)):
+    return state._replace(carry=())
+  return state
+
+
+def _restored(restored, fresh: TrainState) -> TrainState:
+  restored = TrainState(*restored)
+  if not jax.tree_util.tree_leaves(restored.carry) and jax.tree_util.tree_leaves(fresh.carry):
+    restored = restored._replace(carry=fresh.carry)
+  return restored
+
+
+def restore(family: Family, workdir: str, params_only: bool = False):
+  """`(state, step)` of the newest readable checkpoint of `family`'s run in `workdir`, or
+  `(None, None)`. `params_only`: `(first seed's params, step)`, read alone, so checkpoints
+  whose other fields have another structure (an older optimizer state) still load."""
+  checkpointer = checkpoint_lib.Checkpointer(str(pathlib.Path(workdir) / "checkpoints"))
+  if params_only:
+    restored, step = checkpointer.restore_latest({"params": family.state_template().params},
+                                                 partial=True)
+    restored = restored and jax.tree_util.tree_map(lambda leaf: leaf[0], restored["params"])
+  else:
+    fresh = family.init_state()
+    restored, step = checkpointer.restore_latest(_savable(fresh))
+    restored = restored and _restored(restored, fresh)
+  checkpointer.close()
+  return restored, step
+
+
+def load_run(workdir: str, experiment: str, hint: str = "", params_only: bool = False):
+  """`(family, state, step)` of a finished or running `experiment` run, from its config.json
+  and newest checkpoint (`state`: the first seed's params with `params_only`).
+
+  Raises:
+    ConfigError when the workdir holds no config.json, another experiment (the message ends
+    with `hint`), or no checkpoint; or names the file to `--import` for a user's core.
+  """
+  config = load_config(workdir)
+  kind = config.get("experiment", "algorithmic")
+  if kind != experiment:
+    raise ConfigError(f"--workdir={workdir} holds a config.experiment={kind!r} run, not "
+                      f"{experiment!r}{hint}")
+  try:
+    family = registry.family_class(config).for_evaluation(config)
+  except ValueError as error:
+    raise unregistered_core_error(workdir, config, error) from None
+  state, step = restore(family, workdir, params_only)
+  if state is None:
+    raise ConfigError(f"--workdir={workdir} holds no checkpoint yet")
+  return family, state, step
+
+
+def _scalars(evaluation: Dict[str, Any]) -> Dict[str, Any]:
+  """The numeric entries of an evaluation (scalars or per-seed vectors), for TensorBoard."""
+  out = {}
+  for key, value in evaluation.items():
+    if isinstance(value, (str, dict, type(None))):
+      continue
+    array = np.asarray(value)
+    if array.dtype.kind in "fiub" and array.ndim <= 1:
+      out[key] = array
+  return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The loop.
+
+def run(family: Family, workdir: str, start_time: Optional[float] = None,
+        tag: str = "") -> Dict[str, Any]:
+  """Trains `family` in `workdir` (checked by the caller), evaluates, writes results.json.
+
+  Args:
+    family: the model family, built from its config.
+    workdir: checkpoints, log.txt, TensorBoard events, loop_record.json, results.json.
+    start_time: `time.time()` at process launch, so reported times include start-up.
+    tag: prefixes printed lines (e.g. "task3" for one of several runs of a launch).
+
+  Returns:
+    The results, as written to `<workdir>/results.json`, plus `results_path`.
+  """
+  start_time = time.time() if start_time is None else start_time
+  config, train = family.config, family.config.train
+  workdir = pathlib.Path(workdir)
+  is_chief = jax.process_index() == 0  # process 0 writes logs and results; all write checkpoints
+
+  def say(line: str) -> None:
+    print(f"[{tag}] {line}" if tag else line, flush=True)
+
+  num_steps = family.num_steps(config)
+  stop_at = int(train.get("stop_at_step", 0) or 0)
+  last = min(num_steps, stop_at) if stop_at else num_steps
+  log = progress.Periodic(train.get("log_every", _DEFAULTS["log_every"]))
+  evaluate_periodically = progress.Periodic(train.get("eval_every", _DEFAULTS["eval_every"]))
+  checkpoint_periodically = progress.Periodic(train.get("checkpoint_every", 0) or 0)
+  max_nonfinite = int(train.get("max_consecutive_nonfinite",
+                                _DEFAULTS["max_consecutive_nonfinite"]))
+  unit = family.step_unit
+
+  writer = metrics_lib.MetricWriter(str(workdir), enabled=is_chief)
+  checkpointer = checkpoint_lib.Checkpointer(
+      str(workdir / "checkpoints"), max_to_keep=train.get("keep_checkpoints",
+                                                          _DEFAULTS["keep_checkpoints"]))
+  state = family.init_state()
+  restored, restored_step = checkpointer.restore_latest(_savable(state),
+                                                        set_aside_unreadable=True)
+  if restored is not None:
+    state = _restored(restored, state)
+    say(f"Resumed from {checkpointer.step_path(restored_step)} ({unit} {restored_step})")
+  loop_record = progress.LoopRecord(workdir, enabled=is_chief)
+  recorded = loop_record.load(restored_step) or {}
+  history = list(recorded.get("history", []))
+  family.restore_record(recorded.get("family", {}))
+
+  def save(step: int, force: bool = False) -> None:
+    loop_record.save(step, {"history": history, "family": family.record()},
+                     keep_steps=checkpointer.all_steps())
+    checkpointer.save(step, _savable(state), force=force)
+
+  def last_good_checkpoint(began: int) -> str:
+    """The newest checkpoint saved before update `began` (the streak's first)."""
+    good = [s for s in checkpointer.all_steps() if s < began]
+    return str(checkpointer.step_path(good[-1])) if good else "none"
+
+  step = int(state.step)
+  first_step = step
+  report = progress.ProgressReport(num_steps, unit, step)
+  watch = progress.NonfiniteWatch(max_nonfinite)
+  stop_reason = family.stop_reason_at_start()
+  nan_stop = False
+  if stop_reason is None and step < last:
+    say(f"compiling the train step of {family.name} ({family.num_seeds} seed(s), "
+        f"{family.mesh.size} device(s))...")
+  loop_start = time.time()
+  while stop_reason is None and step < last:
+    state, metrics = train_step(family, state, family.batch(step))
+    step += 1
+    watch.add(state.nonfinite_streak, state.step)
+    if step == first_step + 1:
+      jax.block_until_ready(state)
+      say(report.first_step_done(step))
+    checkpoint_due = checkpoint_periodically(step)
+    if log(step) or step == last:
+      host = parallel.to_host(metrics)  # whole on every process, also when seeds are split
+      rate = report.rate(step)
+      skipped = parallel.to_host(state.nonfinite_total)
+      writer.write_scalars(step, {**host, f"{unit}s_per_second": rate,
+                                  "nonfinite_total": skipped})
+      details = family.log_line(host) + (f" | {int(skipped.sum())} NaN/Inf {unit}s skipped"
+                                         if skipped.any() else "")
+      say(report.line(step, rate, time.time() - start_time, details))
+    if log(step) or checkpoint_due or step == last:
+      streak, began = watch.look()
+      if streak >= max_nonfinite:
+        stop_reason = (f"stopped: {streak} consecutive NaN/Inf {unit}s (from {unit} {began + 1})"
+                       f" by {unit} {step} (train.max_consecutive_nonfinite={max_nonfinite}); "
+                       f"lower train.learning_rate or raise train.grad_clip_norm; last good "
+                       f"checkpoint: {last_good_checkpoint(began)}")
+        nan_stop = True
+        say(stop_reason)
+        break
+    # The family's early evaluation first: it may keep track of when it last asked.
+    early = step < last and family.evaluate_now(step, metrics)
+    if step < last and (evaluate_periodically(step) or early):
+      with report.paused():
+        evaluation = family.evaluate(state, step, final=False)
+      history.append({"step": step, **evaluation})
+      writer.write_scalars(step, {f"eval/{k}": v for k, v in _scalars(evaluation).items()})
+      say(f"  eval @ {step}: {family.headline(evaluation)}")
+      stop_reason = family.after_evaluation(step, evaluation, time.time() - start_time)
+      if stop_reason:
+        break
+    # Only states whose last update was finite are saved (mid-streak ones are not).
+    if checkpoint_due and not parallel.to_host(state.nonfinite_streak).any():
+      with report.paused():
+        save(step)
+    if stop_at and step >= stop_at:
+      stop_reason = f"train.stop_at_step={stop_at} reached"
+  train_seconds = time.time() - loop_start
+  # After a NaN/Inf stop the state is not saved: the newest checkpoint stays the last good one.
+  if not nan_stop and checkpointer.latest_step() != step:
+    save(step, force=True)
+  final = family.evaluate(state, step, final=True)
+  history.append({"step": step, **final})
+  say(f"final @ {step}: {family.headline(final)}")
+  target_reason = family.after_evaluation(step, final, time.time() - start_time)
+  if stop_reason is None:
+    stop_reason = target_reason or f"train.num_steps={num_steps} reached"
+  results = {
+      "experiment": family.name,
+      **family.results(state, final),
+      "num_seeds": family.num_seeds,
+      "steps": step,
+      "step_unit": unit,
+      "stop_reason": stop_reason,
+      "headline": family.headline(final),
+      "final": final,
+      "history": history,
+      "nonfinite_steps_skipped": parallel.to_host(state.nonfinite_total).tolist(),
+      "devices": [str(d) for d in jax.devices()],
+      "data_parallel_devices": int(family.mesh.size),
+      # Everything that differs between a straight run and a killed-and-resumed one.
+      "launch": {"resumed_from_step": restored_step, "wall_seconds": time.time() - start_time,
+                 "train_seconds": train_seconds, "compile_seconds": report.compile_seconds},
+  }
+  results["wall_seconds"] = results["launch"]["wall_seconds"]
+  results = metrics_lib.to_python(results)  # as results.json holds them: lists, not arrays
+  results_path = metrics_lib.write_results(str(workdir), results, enabled=is_chief)
+  writer.close()
+  checkpointer.close()
+  results["results_path"] = results_path
+  return results
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       start_time: Optional[float] = None) -> Dict[str, Any]:
+  """Checks `config`, then trains and evaluates the family `config.experiment` names.
+
+  Args:
+    config: a config of any family (see configs/).
+    workdir: outputs go here; relaunching with the same workdir resumes.
+    start_time: `time.time()` at process launch, so reported times include start-up.
+
+  Returns:
+    The results dict (also in `<workdir>/results.json`).
+  """
+  family_class = registry.family_class(config)
+  check_config(config, family_class)
+  launch = getattr(family_class, "train_and_evaluate", None)
+  if launch is not None:  # a family that runs several loops (e.g. one per bAbI task)
+    return launch(config, workdir, start_time)
+  workdir_path = check_workdir(config, workdir, family_class.resumable)
+  return run(family_class(config), workdir_path, start_time)
