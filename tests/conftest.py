@@ -24,6 +24,7 @@ at full optimisation, set the level in XLA_FLAGS yourself, e.g.
 `XLA_FLAGS=--xla_backend_optimization_level=3 python -m pytest`; this file then
 leaves it alone.
 """
+import gc
 import os
 import shutil
 import tempfile
@@ -48,6 +49,15 @@ os.environ["JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES"] = "0"
 jax.config.update("jax_compilation_cache_dir", CACHE_DIR)
 jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+
+
+def pytest_sessionfinish(session, exitstatus):
+  # Free the compiled programs while the worker still reports: collected later, during
+  # xdist's shutdown of the worker, JAX's garbage-collection hook was interrupted and printed
+  # a KeyboardInterrupt traceback after a passing run.
+  del session, exitstatus
+  jax.clear_caches()
+  gc.collect()
 
 
 def pytest_unconfigure(config):
