@@ -43,11 +43,6 @@ def check_int(config, key: str, minimum: int = 1, default: Any = _MISSING,
   return int(value)
 
 
-def positive_int(config, key: str, default: Any = _MISSING) -> int:
-  """`config.<key>` as an int >= 1, or a ConfigError naming it."""
-  return check_int(config, key, 1, default)
-
-
 def check_float(config, key: str, default: Any = _MISSING, minimum: Optional[float] = None,
                 above: Optional[float] = None, below: Optional[float] = None) -> float:
   """`config.<key>` as a finite float, `>= minimum`, `> above`, `< below` where given."""

@@ -86,6 +86,7 @@ def render_run(workdir: str, length: int = 0, seed_index: int = 0) -> List[str]:
   import jax
   import jax.numpy as jnp
   from memjax.errors import ConfigError
+  from memjax.training.family import one_seed
   from memjax.training.loop import load_run
   family, state, step = load_run(workdir, "algorithmic", hint=(
       "; plots draw the algorithmic tasks (copy, repeat copy, recall, sort); sample a char-LM "
@@ -95,7 +96,7 @@ def render_run(workdir: str, length: int = 0, seed_index: int = 0) -> List[str]:
                       f"{family.num_seeds} seed(s): use 0..{family.num_seeds - 1}")
   task = family.task
   length = length or task.max_length
-  params = jax.tree_util.tree_map(lambda leaf: leaf[seed_index], state.params)
+  params = one_seed(state.params, seed_index)
   data_rng, carry_rng = jax.random.split(jax.random.PRNGKey(1234))
   batch = task.build(data_rng, jnp.full((1,), length, jnp.int32), max(length, task.max_length))
   logits, _, carries = family.logits(params, batch, carry_rng, return_carries=True)

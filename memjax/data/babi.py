@@ -190,6 +190,27 @@ def find_missing_files(babi_dir, setting: str, tasks: Sequence[int]) -> Dict[int
   return missing
 
 
+def requested_tasks(data_config, files: bool = True) -> Tuple[List[int], Dict[int, List[str]]]:
+  """(tasks to train, {missing task: files}) of a config's `data` block (`tasks`, `babi_dir`,
+  `setting`, `skip_missing`); `files=False` checks the task numbers only.
+
+  Raises:
+    ConfigError naming `config.data.tasks` (not bAbI tasks) or the missing files and the
+    flags that get past them.
+  """
+  from memjax.errors import ConfigError
+  requested = [int(t) for t in data_config.tasks]
+  if not requested or any(t not in TASK_NAMES for t in requested):
+    raise ConfigError(f"config.data.tasks={tuple(data_config.tasks)} must be bAbI tasks in 1..20")
+  missing = (find_missing_files(data_config.babi_dir, data_config.setting, requested)
+             if files else {})
+  if missing and not data_config.skip_missing:
+    listed = "; ".join(f"task {t}: {', '.join(f)}" for t, f in missing.items())
+    raise ConfigError(f"bAbI {data_config.setting} lacks {listed}; drop those tasks from "
+                      "--config.data.tasks or set --config.data.skip_missing=True")
+  return [t for t in requested if t not in missing], missing
+
+
 def load_raw(babi_dir, setting: str, tasks: Sequence[int], skip_missing: bool = False
              ) -> Tuple[Dict[int, Tuple[List[QAExample], List[QAExample]]], Dict[int, List[str]]]:
   """Parses train and test files of `tasks`.

@@ -32,6 +32,12 @@ import optax
 from memjax import parallel
 from memjax.errors import check_int
 from memjax.training import optim
+from memjax.training.workdir import RESUMABLE_FIELDS, flatten_config, matches
+
+# Read by the host loop only, never inside jitted code: the fields a relaunch may change but
+# `parallel` (the jitted step reads the mesh). Families add their own (`Family.host_only`); the
+# rest of the config keys the cache of compiled steps.
+HOST_ONLY_FIELDS = tuple(field for field in RESUMABLE_FIELDS if field != "parallel")
 
 
 class TrainState(NamedTuple):
@@ -107,11 +113,9 @@ class Family:
     self.seed = int(config.seed)
     self.num_seeds = int(config.get("num_seeds", 1))
     self.mesh = parallel.config_mesh(config)
-    from memjax.training import loop  # the loop's host-only keys are part of every family's
-    host_only = loop.HOST_ONLY_FIELDS + tuple(self.host_only)
+    host_only = HOST_ONLY_FIELDS + tuple(self.host_only)
     if self.uses_optimizer and config.train.get("schedule", "constant") != "constant":
       host_only = tuple(k for k in host_only if k != "train.num_steps")  # the schedule reads it
-    from memjax.training.workdir import flatten_config, matches
     self._cache_key = json.dumps(
         [type(self).__name__, {k: v for k, v in flatten_config(config).items()
                                if not matches(k, host_only)}], sort_keys=True, default=str)
@@ -198,6 +202,11 @@ def seed_keys(seed: int, num_seeds: int) -> jax.Array:
   return jax.random.split(jax.random.PRNGKey(seed), num_seeds)
 
 
+def one_seed(tree: Any, index: int = 0) -> Any:
+  """Seed `index`'s slice of a tree whose leaves lead with `[num_seeds]`."""
+  return jax.tree_util.tree_map(lambda leaf: leaf[index], tree)
+
+
 def over_seeds(function: Callable, num_seeds: int, in_axes: Sequence[Optional[int]], *args):
   """`jax.vmap(function)` over the seed axis (`in_axes[i]` = 0) of `args`; with one seed,
   a squeeze instead.
@@ -207,8 +216,7 @@ def over_seeds(function: Callable, num_seeds: int, in_axes: Sequence[Optional[in
   """
   if num_seeds > 1:
     return jax.vmap(function, in_axes=tuple(in_axes))(*args)
-  squeezed = [arg if axis is None else jax.tree_util.tree_map(lambda leaf: leaf[0], arg)
-              for arg, axis in zip(args, in_axes)]
+  squeezed = [arg if axis is None else one_seed(arg) for arg, axis in zip(args, in_axes)]
   return jax.tree_util.tree_map(lambda leaf: leaf[None], function(*squeezed))
 
 

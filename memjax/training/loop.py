@@ -39,7 +39,7 @@ from memjax.training import metrics as metrics_lib
 from memjax.training import optim
 from memjax.training import progress
 from memjax.training import registry
-from memjax.training.family import Family, TrainState
+from memjax.training.family import Family, TrainState, one_seed
 from memjax.training.workdir import check_workdir, load_config, unregistered_core_error
 
 # The loop's own keys of config.train, and the optimizer's (`optim.make_optimizer`).
@@ -48,11 +48,6 @@ LOOP_TRAIN_KEYS = ("num_steps", "batch_size", "log_every", "eval_every", "checkp
                    "debug_nonfinite_steps", "learning_rate")
 TOP_LEVEL_KEYS = ("experiment", "seed", "num_seeds", "train", "parallel", "label", "machine",
                   "workdir_note")
-# Read by the host loop only, never inside jitted code (`parallel` is not: the jitted step
-# reads the mesh). Families add their own (`Family.host_only`).
-HOST_ONLY_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
-                    "train.checkpoint_every", "train.keep_checkpoints", "train.stop_at_step",
-                    "train.max_consecutive_nonfinite", "eval", "workdir_note", "label", "machine")
 _DEFAULTS = {"log_every": 100, "eval_every": 1000, "keep_checkpoints": 3,
              "max_consecutive_nonfinite": 10}
 
@@ -175,7 +170,7 @@ def restore(family: Family, workdir: str, params_only: bool = False):
   if params_only:
     restored, step = checkpointer.restore_latest({"params": family.state_template().params},
                                                  partial=True)
-    restored = restored and jax.tree_util.tree_map(lambda leaf: leaf[0], restored["params"])
+    restored = restored and one_seed(restored["params"])
   else:
     fresh = family.init_state()
     restored, step = checkpointer.restore_latest(_savable(fresh))
@@ -338,7 +333,8 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
     save(step, force=True)
   final = family.evaluate(state, step, final=True)
   history.append({"step": step, **final})
-  say(f"final @ {step}: {family.headline(final)}")
+  headline = family.headline(final)
+  say(f"final @ {step}: {headline}")
   target_reason = family.after_evaluation(step, final, time.time() - start_time)
   if stop_reason is None:
     stop_reason = target_reason or f"train.num_steps={num_steps} reached"
@@ -349,7 +345,7 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
       "steps": step,
       "step_unit": unit,
       "stop_reason": stop_reason,
-      "headline": family.headline(final),
+      "headline": headline,
       "final": final,
       "history": history,
       "nonfinite_steps_skipped": parallel.to_host(state.nonfinite_total).tolist(),

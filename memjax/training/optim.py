@@ -17,7 +17,6 @@ def check_config(config, num_steps: int) -> None:
   (e.g. warm-up as long as the run, which optax would report as `decay_steps=0`)."""
   check_choice(config, "train.optimizer", OPTIMIZERS, "adam")
   schedule = check_choice(config, "train.schedule", SCHEDULES, "constant")
-  check_float(config, "train.learning_rate", above=0.0)
   warmup = check_int(config, "train.warmup_steps", 0, 0)
   if schedule == "warmup_cosine" and warmup >= num_steps:
     raise ConfigError(f"config.train.warmup_steps={warmup} must be < train.num_steps="

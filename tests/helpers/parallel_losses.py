@@ -17,6 +17,7 @@ from configs import (babi_dnc, babi_memn2n, charlm_compressive, charlm_transform
                      copy_ntm, graph_traversal_ntm, kbqa_kv_memory, long_range_xl)
 from memjax.training import loop  # noqa: E402
 from memjax.training import registry  # noqa: E402
+from memjax.training.family import one_seed  # noqa: E402
 
 
 def config_for(core, num_devices, num_seeds):
@@ -97,7 +98,7 @@ def lm_curve(kind, num_devices, text_path, steps=6):
     config.eval.update(max_segments=3, batch_size=16)
     config.train.batch_size = 12
     extra["eval_only"] = CharLMFamily(config, for_training=False).bits_per_character(
-        family.seed_params(state))
+        one_seed(state.params))
     extra["streams_sharding"] = str(family._device_streams.sharding)
   return {**extra, "losses": losses, "eval": evaluation,
           "param_sharding": str(jax.tree_util.tree_leaves(state.params)[0].sharding),

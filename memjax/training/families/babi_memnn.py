@@ -162,21 +162,6 @@ def make_train_epoch(model: MemoryNetwork, batch_size: int, noise_fraction: floa
   return epoch
 
 
-def _requested_tasks(config: ml_collections.ConfigDict):
-  """(tasks to train, {missing task: files}) after the checks of `data.tasks` and the files."""
-  data = config.data
-  requested = [int(t) for t in data.tasks]
-  bad = [t for t in requested if t not in babi.TASK_NAMES]
-  if not requested or bad:
-    raise ConfigError(f"config.data.tasks={tuple(data.tasks)} must be bAbI tasks in 1..20")
-  missing = babi.find_missing_files(data.babi_dir, data.setting, requested)
-  if missing and not data.skip_missing:
-    listed = "; ".join(f"task {t}: {', '.join(f)}" for t, f in missing.items())
-    raise ConfigError(f"bAbI {data.setting} lacks {listed}; drop those tasks from "
-                      "--config.data.tasks or set --config.data.skip_missing=True")
-  return [t for t in requested if t not in missing], missing
-
-
 class BabiMemNNFamily(Family):
   """`num_seeds` memory networks on bAbI tasks `tasks` (all of `data.tasks` when joint)."""
   name = "babi_memnn"
@@ -207,7 +192,7 @@ class BabiMemNNFamily(Family):
     check_float(config, "train.max_grad_norm", above=0.0)
     check_int(config, "data.memory_size", 1)
     check_float(config, "data.validation_fraction", 0.1, minimum=0.0, below=1.0)
-    _requested_tasks(config)
+    babi.requested_tasks(config.data)
 
   def __init__(self, config: ml_collections.ConfigDict, tasks: Optional[List[int]] = None,
                seed: Optional[int] = None):
@@ -215,7 +200,7 @@ class BabiMemNNFamily(Family):
     if seed is not None:
       self.seed = seed
     if tasks is None:
-      tasks, _ = _requested_tasks(config)
+      tasks, _ = babi.requested_tasks(config.data)
     data_cfg, train = config.data, config.train
     self.data = babi.load_babi(data_cfg.babi_dir, data_cfg.setting, tasks,
                                memory_size=int(data_cfg.memory_size),
@@ -327,7 +312,7 @@ class BabiMemNNFamily(Family):
     `seed + task`), each in `<workdir>/task<N>/`, then the summary of them all."""
     from memjax.training import loop  # the loop imports the families' registry
     start_time = time.time() if start_time is None else start_time
-    tasks, missing = _requested_tasks(config)
+    tasks, missing = babi.requested_tasks(config.data)
     for task, files in missing.items():
       print(f"bAbI {config.data.setting}: task {task} skipped, missing {', '.join(files)}",
             flush=True)

@@ -75,10 +75,7 @@ class BabiRecurrentFamily(Family):
       raise ConfigError(f"config.data.{unknown[0]} is not a field of experiment "
                         f"{cls.name!r}; data has {sorted(_DATA_FIELDS)}")
     check_choice(config, "data.setting", babi.SETTINGS)
-    tasks = [int(t) for t in config.data.tasks]
-    if not tasks or any(t not in babi.TASK_NAMES for t in tasks):
-      raise ConfigError(f"config.data.tasks={tuple(config.data.tasks)} must be bAbI tasks in "
-                        "1..20")
+    babi.requested_tasks(config.data, files=False)  # the files: when the data is read
     check_float(config, "data.validation_fraction", 0.1, minimum=0.0, below=1.0)
     check_int(config, "data.max_train_length", 0, 0, note=" (0: keep every story)")
     check_int(config, "train.eval_batch_size", 1, 64)
@@ -98,16 +95,12 @@ class BabiRecurrentFamily(Family):
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__(config)
     data_cfg, train = config.data, config.train
-    requested = [int(t) for t in data_cfg.tasks]
-    missing = babi.find_missing_files(data_cfg.babi_dir, data_cfg.setting, requested)
-    if missing and not data_cfg.skip_missing:
-      listed = "; ".join(f"task {t}: {', '.join(f)}" for t, f in missing.items())
-      raise ConfigError(f"bAbI {data_cfg.setting} lacks {listed}; drop those tasks from "
-                        "--config.data.tasks or set --config.data.skip_missing=True")
+    _, missing = babi.requested_tasks(data_cfg)
     for task, files in missing.items():
       print(f"bAbI {data_cfg.setting}: task {task} skipped, missing {', '.join(files)}",
             flush=True)
-    self.data = babi.load_babi_stories(data_cfg.babi_dir, data_cfg.setting, requested,
+    self.data = babi.load_babi_stories(data_cfg.babi_dir, data_cfg.setting,
+                                       [int(t) for t in data_cfg.tasks],
                                        validation_fraction=float(data_cfg.validation_fraction),
                                        skip_missing=bool(data_cfg.skip_missing))
     data = self.data

@@ -24,7 +24,7 @@ from memjax.knowledge import graph_tasks
 from memjax.knowledge.graph_kv_memory import build_graph_kv_memory
 from memjax.models import registry as model_registry
 from memjax.training import optim
-from memjax.training.family import Family, new_state, optimizer_step, over_seeds
+from memjax.training.family import Family, new_state, one_seed, optimizer_step, over_seeds
 
 _GRAPH_EVAL_CHUNK = 250  # graphs per evaluation call
 
@@ -104,7 +104,7 @@ class GraphFamily(Family):
     return graph_tasks.answers_correct(self.task, logits, batch["targets"], batch["mask"])
 
   def evaluate(self, state, step, final):
-    params = jax.tree_util.tree_map(lambda leaf: leaf[0], state.params)
+    params = one_seed(state.params)
     size = self.eval_size if final else max(self.eval_size // 4, 1)
     chunk = min(self.eval_size, _GRAPH_EVAL_CHUNK)  # one shape for every evaluation: one compile
     results = []

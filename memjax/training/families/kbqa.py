@@ -25,7 +25,7 @@ from memjax.knowledge.kbqa_data import KBQASplit, answer_coverage, build_kbqa_da
 from memjax.knowledge.kbqa_models import KBQAModel, hits_at_1
 from memjax.models import registry as model_registry
 from memjax.training import optim
-from memjax.training.family import Family, new_state, optimizer_step, over_seeds
+from memjax.training.family import Family, new_state, one_seed, optimizer_step, over_seeds
 
 _EVAL_CHUNK = 1024  # questions per evaluation call
 
@@ -90,7 +90,7 @@ class KBQAFamily(Family):
     return table
 
   def evaluate(self, state, step, final):
-    params = jax.tree_util.tree_map(lambda leaf: leaf[0], state.params)
+    params = one_seed(state.params)
     evaluation = {}
     for name in (("valid", "test", "test_heldout") if final else ("valid",)):
       for hop, value in self._split_hits(params, self.data.splits[name]).items():

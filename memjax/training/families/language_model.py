@@ -41,7 +41,8 @@ from memjax.models import registry as model_registry
 from memjax.models.language_models import CoreLM, SegmentLM, num_params
 from memjax.tasks.long_range import LongRangeRecallTask
 from memjax.training import optim
-from memjax.training.family import Family, TrainState, new_state, optimizer_step, over_seeds
+from memjax.training.family import (Family, TrainState, new_state, one_seed, optimizer_step,
+                                    over_seeds)
 
 _DROPOUT_STREAM = 0x64726F70  # "drop": folds the dropout keys apart from the batch keys.
 _RESET_STREAM = 0x72657374    # "rest": the keys of train.carry_reset_probability
@@ -138,11 +139,8 @@ class _SegmentFamily(Family):
             f"{float(np.mean(metrics['bits_per_token'])):.4f} | acc "
             f"{float(np.mean(metrics['accuracy'])):.3f}")
 
-  def seed_params(self, state: TrainState, seed_index: int = 0):
-    return jax.tree_util.tree_map(lambda leaf: leaf[seed_index], state.params)
-
   def results(self, state, final):
-    return {"model": self.config.model.name, "num_params": num_params(self.seed_params(state)),
+    return {"model": self.config.model.name, "num_params": num_params(one_seed(state.params)),
             "vocab_size": self.vocab_size, "seg_len": self.seg_len,
             "train_mem_len": self.lm.mem_len, "eval_mem_len": self.lm.eval_mem_len}
 
@@ -261,7 +259,7 @@ class CharLMFamily(_SegmentFamily):
             "coverage": tokens / (len(self.corpus.valid) - 1)}
 
   def evaluate(self, state, step, final):
-    params = self.seed_params(state)
+    params = one_seed(state.params)
     evaluation = self.bits_per_character(params)
     if not final:
       return evaluation
@@ -370,7 +368,7 @@ class LongRangeFamily(_SegmentFamily):
   def evaluate(self, state, step, final):
     batch = parallel.put_batch(jax.device_get(
         self.task.sample(jax.random.PRNGKey(2**31 - 1), self.eval_batch_size)), self.mesh)
-    nats, accuracy, _ = _long_range_evaluation(self.lm, self.task, self.seed_params(state),
+    nats, accuracy, _ = _long_range_evaluation(self.lm, self.task, one_seed(state.params),
                                                batch)
     return {"accuracy": float(accuracy), "bits_per_token": float(nats) / math.log(2)}
 
