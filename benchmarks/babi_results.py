@@ -1,8 +1,12 @@
 """Markdown results table for the bAbI memory-network runs, generated from their results.json.
 
     python benchmarks/babi_results.py /tmp/babi_memn2n /tmp/babi_bow ... > /tmp/babi_table.md
-    python benchmarks/babi_results.py --readme=README.md /tmp/babi_memn2n ...   # replaces the
-        block between <!-- babi-results:start --> and <!-- babi-results:end -->
+    python benchmarks/babi_results.py /tmp/babi_memn2n --output=/tmp/babi_table.md
+
+The table goes to stdout (and to `--output`). Maintainers regenerate the project's published
+tables with `--publish [--block=NAME]`, which replaces the block between
+`<!-- NAME:start -->` and `<!-- NAME:end -->` (default babi-results) of docs/results.md (or of
+`--results_md`); nothing else is written unless asked.
 
 Each argument is a workdir of `experiments/train.py --config=configs/babi_*.py`
 (or its results.json). Errors are test error in percent of the seed chosen by
@@ -111,27 +115,34 @@ def render(runs: List[Dict], title: str = "") -> str:
       per_task_table(runs)])
 
 
-def replace_block(readme: pathlib.Path, block: str, name: str = "babi-results") -> None:
+_RESULTS_MD = pathlib.Path(__file__).resolve().parent.parent / "docs" / "results.md"
+
+
+def replace_block(path: pathlib.Path, block: str, name: str = "babi-results") -> None:
+  """Replaces the block between `<!-- name:start -->` and `<!-- name:end -->` of `path`."""
   start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"
-  text = readme.read_text() if readme.exists() else ""
-  wrapped = f"{start}\n{block}\n{end}"
-  if start in text and end in text:
-    head, rest = text.split(start, 1)
-    text = head + wrapped + rest.split(end, 1)[1]
-  else:
-    text = text.rstrip("\n") + "\n\n## bAbI results\n\n" + wrapped + "\n"
-  readme.write_text(text)
+  text = path.read_text()
+  if text.count(start) != 1 or text.count(end) != 1:
+    raise ValueError(f"{path} needs exactly one {start} line and one {end} line")
+  head, rest = text.split(start, 1)
+  path.write_text(f"{head}{start}\n{block}\n{end}{rest.split(end, 1)[1]}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument("runs", nargs="+", help="workdirs or results.json files")
-  parser.add_argument("--readme", help="write the table into this markdown file between markers")
+  parser.add_argument("--output", help="also write the table to this file")
+  parser.add_argument("--publish", action="store_true",
+                      help="maintainers: replace the marked block of --results_md (the "
+                           "project's published results) with the table")
+  parser.add_argument("--results_md", default=str(_RESULTS_MD),
+                      help="the published results file that --publish rewrites")
   parser.add_argument("--names", default="",
                       help="';'-separated row names, one per run (default: model, label, mode, "
                            "setting)")
   parser.add_argument("--block", default="babi-results",
-                      help="marker name: the README block is <!-- NAME:start --> ... <!-- NAME:end -->")
+                      help="marker name: --publish replaces <!-- NAME:start --> ... "
+                           "<!-- NAME:end -->")
   parser.add_argument("--title", default="", help="first line of the block")
   args = parser.parse_args(argv)
   try:
@@ -146,9 +157,15 @@ def main(argv: Optional[List[str]] = None) -> int:
   for run, name in zip(runs, names):
     run["_name"] = name
   block = render(runs, args.title)
-  if args.readme:
-    replace_block(pathlib.Path(args.readme), block, args.block)
   print(block)
+  if args.output:
+    pathlib.Path(args.output).write_text(block + "\n")
+  if args.publish:
+    try:
+      replace_block(pathlib.Path(args.results_md), block, args.block)
+    except (ValueError, FileNotFoundError) as error:
+      print(f"error: --publish: {error}", file=sys.stderr)
+      return 1
   return 0
 
 

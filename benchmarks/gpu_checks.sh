@@ -14,9 +14,8 @@
 #   for v in 3.10 3.11 3.12 3.13; do pip download PyYAML==6.0.3 --only-binary=:all: --no-deps \
 #       --python-version $v --platform manylinux2014_x86_64 -d .device_wheels; done
 #
-# and carry `.device_wheels` with the run, e.g. through the device tool:
-#   run(command="bash benchmarks/gpu_checks.sh $OUT", carry=[".device_wheels"], timeout_s=600)
-# The CPU figures to compare with are the README's.
+# and copy `.device_wheels` with the checkout to the GPU machine.
+# The CPU figures to compare with are in docs/benchmarks.md and docs/results.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out="${1:-${OUT:-gpu_checks_out}}"

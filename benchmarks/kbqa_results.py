@@ -1,10 +1,12 @@
-"""Builds the README's knowledge-graph results table from run outputs (`results.json`).
+"""Knowledge-graph results tables (KB-QA, the DNC paper's graph tasks) from runs' `results.json`.
 
     python benchmarks/kbqa_results.py --workdirs=/tmp/kbqa_kv,/tmp/kbqa_lstm,/tmp/gt_ntm \
-        [--output=docs/kbqa_results.md] [--readme=README.md]
+        [--output=/tmp/kbqa_tables.md]
 
-`--readme` replaces the text between the README's `<!-- kbqa-results:start -->`
-and `<!-- kbqa-results:end -->` lines with the tables, leaving the rest alone.
+The tables go to stdout (and to `--output`). Maintainers regenerate the project's published
+tables with `--publish`, which replaces the text between the `<!-- kbqa-results:start -->` and
+`<!-- kbqa-results:end -->` lines of docs/results.md (or of `--results_md`), leaving the rest
+alone; nothing else is written unless asked.
 
 Each workdir is one run of `experiments/train.py` with `config.experiment="kbqa"`:
 KB-QA runs (task synthetic_kbqa) give a row of test hits@1 per hop count (and
@@ -22,7 +24,11 @@ from absl import app, flags
 
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Run directories holding results.json.")
 _OUTPUT = flags.DEFINE_string("output", None, "Write the markdown here (default: stdout only).")
-_README = flags.DEFINE_string("readme", None, "Replace the generated section of this README.")
+_PUBLISH = flags.DEFINE_bool("publish", False, "Maintainers: replace the generated section of "
+                             "--results_md with the tables (the project's published results).")
+_RESULTS_MD = flags.DEFINE_string(
+    "results_md", str(pathlib.Path(__file__).resolve().parent.parent / "docs" / "results.md"),
+    "The published results file that --publish rewrites.")
 
 README_START, README_END = "<!-- kbqa-results:start -->", "<!-- kbqa-results:end -->"
 
@@ -127,10 +133,10 @@ def build(workdirs) -> str:
   return "\n".join(parts)
 
 
-def replace_readme_section(text: str, table: str) -> str:
+def replace_section(text: str, table: str) -> str:
   """`text` with the lines between the start and end markers replaced by `table`."""
   if text.count(README_START) != 1 or text.count(README_END) != 1:
-    raise ValueError(f"the README needs exactly one {README_START} line and one {README_END} "
+    raise ValueError(f"the file needs exactly one {README_START} line and one {README_END} "
                      "line around the generated tables")
   head, rest = text.split(README_START)
   _, tail = rest.split(README_END)
@@ -149,12 +155,12 @@ def main(argv):
   print(table)
   if _OUTPUT.value:
     pathlib.Path(_OUTPUT.value).write_text(table + "\n")
-  if _README.value:
-    readme = pathlib.Path(_README.value)
+  if _PUBLISH.value:
+    published = pathlib.Path(_RESULTS_MD.value)
     try:
-      readme.write_text(replace_readme_section(readme.read_text(), table))
-    except ValueError as error:
-      sys.exit(f"error: --readme={_README.value}: {error}")
+      published.write_text(replace_section(published.read_text(), table))
+    except (ValueError, FileNotFoundError) as error:
+      sys.exit(f"error: --publish to {published}: {error}")
 
 
 if __name__ == "__main__":

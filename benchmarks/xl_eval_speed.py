@@ -1,7 +1,8 @@
-"""Per-token evaluation time: sliding vanilla vs Transformer-XL (hidden states / cached projections) vs KV-cache decoding.
+"""Per-token evaluation time: sliding vanilla vs Transformer-XL (hidden states / cached
+projections) vs KV-cache decoding.
 
     taskset -c 1 python benchmarks/xl_eval_speed.py --repeats=5 --json=xl_eval_speed.json  # one core, ~2-6 min
-    python benchmarks/xl_eval_speed.py --from_json=xl_eval_speed.json              # the README's table
+    python benchmarks/xl_eval_speed.py --from_json=xl_eval_speed.json   # docs/results.md's table
     python benchmarks/xl_eval_speed.py --lengths=128,512 --repeats=2            # quick look
 
 Model: 6 layers, d_model 256, 4 heads of 64 (Transformer-XL's enwik8 d_head),
@@ -68,7 +69,8 @@ def _parse(argv=None):
                            "host's CPU time says nothing of the device's")
   parser.add_argument("--json", default="", help="also write the table here")
   parser.add_argument("--from_json", default="",
-                      help="print the README table of an earlier --json file and exit")
+                      help="print the table of docs/results.md from an earlier --json file "
+                      "and exit")
   return parser.parse_args(argv)
 
 
@@ -327,7 +329,7 @@ def _paired(row) -> str:
 
 
 def readme_table(rows) -> str:
-  """The README's table (ms per predicted token; speed-ups with their FLOP ratios)."""
+  """The table of docs/results.md (ms per predicted token; speed-ups with their FLOP ratios)."""
   lines = ["| attention length A | sliding vanilla | XL, hidden-state memory | XL, cached projections "
            "| KV-cache decoding | XL speed-up (matmul-FLOP ratio, measured/FLOP) "
            "| cached XL speed-up (FLOP ratio, measured/FLOP) "

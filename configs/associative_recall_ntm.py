@@ -2,10 +2,7 @@
 
 Four seeds train at once (vmapped) and the run stops as soon as one of them is
 below `train.target_error` on 1,000 fresh sequences (best of 4, as NTM papers
-report their best runs). Measured on one core of the 2-core CPU (2026-11-25):
-the second of the 4 seeds drawn from `seed = 1` reached 0.087 bits/seq at
-step 1,945 (339 s from launch);
-the other three were still at 4.6-5.6 bits/seq.
+report their best runs). Results: docs/results.md.
 
 Run:
     python experiments/train.py --config=configs/associative_recall_ntm.py --workdir=runs/associative_recall_ntm

@@ -4,8 +4,8 @@ Each story is fed one one-hot word per step ("." ends a statement, "?" a
 question, "-" marks each answer word's step); the loss is on answer steps
 only; a question is wrong if any answer word is. Defaults are the paper's:
 LSTM controller 256, memory 256 x 64, 4 read heads, 1 write head, RMSProp
-lr 1e-4 momentum 0.9, batch 16, en-10k. Paper result (DNC, 20 runs): mean
-test error 16.7 +/- 7.6%, best 3.8%; a task fails above 5% error.
+lr 1e-4 momentum 0.9, batch 16, en-10k. A task fails above 5% error; the paper's
+figures and ours: docs/results.md.
 
 Run (family: memjax.training.families.babi_recurrent):
     python experiments/train.py --config=configs/babi_dnc.py --workdir=/tmp/babi_dnc        # en-10k
@@ -21,7 +21,7 @@ Smoke size (a minute on one CPU core):
 """
 import ml_collections
 
-from configs import common
+from memjax import config_helpers as common
 from memjax.data.babi import default_babi_dir
 
 CORES = ("dnc", "ntm", "lstm")
@@ -71,6 +71,10 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
   config.data.tasks = tuple(range(1, 21))  # bAbI tasks, trained jointly
   config.data.skip_missing = size == "10k"  # carry on without tasks lacking files (10k task 3 here)
   config.data.validation_fraction = 0.1  # last 10% of each task's training stories held out
+  # files: read the text files | tfds: the same questions through the tensorflow-datasets
+  # builder `babi` (memjax/data/babi_tfds.py), prepared once under tfds_data_dir
+  config.data.source = "files"
+  config.data.tfds_data_dir = ""      # "": $TFDS_DATA_DIR, else ~/tensorflow_datasets
   config.data.max_train_length = 0    # drop training stories longer than this many words (0: keep all)
 
   config.model = model_config(core)

@@ -18,7 +18,7 @@ Smoke size (seconds):
 import ml_collections
 
 from configs import babi_memn2n
-from configs import common
+from memjax import config_helpers as common
 
 
 def get_config(arg: str = "") -> ml_collections.ConfigDict:

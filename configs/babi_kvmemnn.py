@@ -1,5 +1,5 @@
 """Renamed to configs/babi_kv_memnn.py (key-value memories are spelt kv_ everywhere)."""
-from configs import common
+from memjax import config_helpers as common
 
 
 def get_config(arg=None):

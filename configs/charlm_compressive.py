@@ -6,7 +6,7 @@ slots, but they cover 16 + 32 = 48 past tokens.
 
 Run:
     python experiments/train.py --config=configs/charlm_compressive.py --workdir=/tmp/charlm_cmp
-The README's equal-span comparison (4,000 steps, seed 0, one core each):
+The docs/results.md equal-span comparison (4,000 steps, seed 0, one core each):
     taskset -c 1 python experiments/train.py --config=configs/charlm_transformer_xl.py \
       --workdir=/tmp/xl_s0 --config.train.num_steps=4000 --config.train.eval_every=1000 \
       --config.eval.mem_len=32
@@ -14,7 +14,7 @@ The README's equal-span comparison (4,000 steps, seed 0, one core each):
       --workdir=/tmp/cmp_s0 --config.train.num_steps=4000 --config.train.eval_every=1000
     (mean-pool row: add --config.model.compression_function=mean_pool)
     (seed-1 rows: --config.seed=1 --config.train.num_steps=2000 in both commands)
-The README's span-16 comparison (2,000 steps, seeds 0 and 1 via --config.seed):
+The docs/results.md span-16 comparison (2,000 steps, seeds 0 and 1 via --config.seed):
     python experiments/train.py --config=configs/charlm_transformer_xl.py --workdir=/tmp/xl16 \
       --config.model.mem_len=16 --config.eval.mem_len=16
     python experiments/train.py --config=configs/charlm_compressive.py --workdir=/tmp/cmp8 \
@@ -24,8 +24,8 @@ The README's span-16 comparison (2,000 steps, seeds 0 and 1 via --config.seed):
     (span-8 rows: XL --config.model.mem_len=8 --config.eval.mem_len=8; compressive
      --config.model.mem_len=4 --config.model.compressed_mem_len=4
      --config.model.compression_rate=8 --config.eval.mem_len=4)
-The README's segment-8 comparison (2,000 steps of 64 streams x 8 characters,
-evaluated in segments of 8; seeds 0-9 via --config.seed, mean pool 0-4; one core each, ~3 min):
+The docs/results.md segment-8 comparison (2,000 steps of 64 streams x 8 characters,
+evaluated in segments of 8; seeds 0-9 via --config.seed, mean pool 0-4; one core each):
     S8="--config.train.seg_len=8 --config.train.batch_size=64 --config.eval.seg_len=8 --config.train.eval_every=1000"
     python experiments/train.py --config=configs/charlm_transformer_xl.py --workdir=/tmp/xl8 $S8 \
       --config.model.mem_len=8 --config.eval.mem_len=8

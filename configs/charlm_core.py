@@ -39,7 +39,9 @@ def get_config(arg: str = "") -> ml_collections.ConfigDict:
                      f"{sorted(PRESETS)} nor a registered core ({registry.registered_cores()}); "
                      "register yours with --import=<file that calls register_core>")
   config = charlm_transformer_xl.get_config()
-  config.model = ml_collections.ConfigDict({"name": core, **PRESETS.get(core, {})})
+  # Another registered core: its own defaults, so each field is a --config.model.<key> flag.
+  config.model = ml_collections.ConfigDict({"name": core, **PRESETS[core]} if core in PRESETS
+                                           else registry.core_defaults(core))
   # XL's 1e-3 and clipping at 0.25 leave an LSTM at 3.47 bits/char after 2,000 steps; 5e-3
   # and 1.0 reach 2.58 (seed 0, 2026-12-03).
   config.train.learning_rate = 5e-3

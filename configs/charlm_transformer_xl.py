@@ -13,7 +13,7 @@ import os
 
 import ml_collections
 
-from configs import common
+from memjax import config_helpers as common
 
 
 def get_config() -> ml_collections.ConfigDict:

@@ -5,11 +5,15 @@ Run:
 Smoke size (seconds):
     python experiments/train.py --config=configs/copy_ntm.py --workdir=/tmp/smoke \
       --config.train.num_steps=20 --config.task.max_length=5 --config.model.memory_size=16
+Another registered core on the same task, training and evaluation (its model block holds
+that core's defaults, each a flag):
+    python experiments/train.py --import=examples/tape_memory.py \
+      --config=configs/copy_ntm.py:tape_memory --workdir=/tmp/tape --config.model.tape_size=24
 """
 import ml_collections
 
 
-def get_config() -> ml_collections.ConfigDict:
+def get_config(core: str = "") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.experiment = "algorithmic"   # the family that trains it (memjax/training/families/)
   config.seed = 0                     # PRNG seed for parameters and data
@@ -62,4 +66,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.lengths = (10, 20, 40, 80, 120)  # generalisation table after training
   config.eval.num_sequences = 100              # sequences per length in that table
   config.eval.memory_size = 0                  # >0: memory slots for that table (NTM weights do not depend on N)
+  if core and core != "ntm":  # `configs/copy_ntm.py:<core>`: that core's own model block
+    from memjax.cores import registry
+    try:
+      config.model = ml_collections.ConfigDict(registry.core_defaults(core))
+    except ValueError as error:
+      raise ValueError(f"--config=configs/copy_ntm.py:{core}: {error}") from None
   return config

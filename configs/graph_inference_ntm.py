@@ -3,8 +3,8 @@
 A random family tree (mother / father / son / daughter / husband / wife
 triples) arrives one triple per step; the query is (person, compound
 relation), e.g. maternal great uncle, never stated directly; the core must
-name the relative. Reported: fraction of questions answered exactly (DNC
-paper: 81.8% on its family trees).
+name the relative. Reported: fraction of questions answered exactly, beside the DNC
+paper's figure (docs/results.md).
 
 Run:
     python experiments/train.py --config=configs/graph_inference_ntm.py --workdir=/tmp/ginf_ntm

@@ -2,8 +2,8 @@
 
 Same random graphs as `configs/graph_traversal_ntm.py`; the query is one step
 (source, -, target) and the core must emit the unique shortest path's
-triples. Reported: fraction of questions answered exactly (DNC paper: 55.3% on
-the London Underground).
+triples. Reported: fraction of questions answered exactly, beside the DNC paper's figure
+on the London Underground (docs/results.md).
 
 Run:
     python experiments/train.py --config=configs/graph_shortest_path_ntm.py --workdir=/tmp/gsp_ntm

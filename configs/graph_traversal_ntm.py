@@ -3,8 +3,8 @@
 Random graphs of `task.num_nodes` nodes, each with `task.out_degree` labelled
 out-edges, arrive one triple per step; the query names a start node and a
 relation path of 1..`task.max_path` relations; the core must emit the path's
-triples. Reported: fraction of questions answered exactly (DNC paper: 98.8% on
-the London Underground, a larger graph than these).
+triples. Reported: fraction of questions answered exactly, beside the DNC paper's figure
+on the London Underground, a larger graph than these (docs/results.md).
 
 Run:
     python experiments/train.py --config=configs/graph_traversal_ntm.py --workdir=/tmp/graph_traversal_ntm
@@ -18,7 +18,7 @@ Smoke size:
 """
 import ml_collections
 
-from configs import common
+from memjax import config_helpers as common
 
 MODELS = ("ntm", "lstm", "dnc", "kv_memory")  # the argument: the first is the default
 

@@ -8,7 +8,8 @@ Run:
     python experiments/train.py --config=configs/priority_sort_dnc.py --workdir=/tmp/priority_sort_dnc
 Smoke size (seconds):
     python experiments/train.py --config=configs/priority_sort_dnc.py --workdir=/tmp/smoke_priority_sort_dnc \
-      --config.train.num_steps=20 --config.task.min_length=5 --config.task.max_length=5 --config.task.num_outputs=4 --config.model.memory_size=8
+      --config.train.num_steps=20 --config.task.min_length=5 --config.task.max_length=5 \
+      --config.task.num_outputs=4 --config.model.memory_size=8
 """
 from configs import priority_sort_ntm
 from configs.copy_dnc import dnc_model

@@ -1,6 +1,6 @@
 """LSTM baseline on priority sort, same task, family and evaluation as configs/priority_sort_ntm.py.
 
-Run (the README row: two seeds, the NTM row's schedule):
+Run (the row of docs/results.md: two seeds, the NTM row's schedule):
     python experiments/train.py --config=configs/priority_sort_lstm.py --workdir=/tmp/psort_lstm \
       --config.num_seeds=2 --config.seed=1
 """

@@ -3,10 +3,7 @@
 The task, training and evaluation fields are those of configs/repeat_copy_ntm.py (each
 commented in configs/copy_ntm.py); only the model block is the DNC's
 (memjax/cores/dnc.py). As there, 2 seeds train at once and the run stops at the
-first one under 0.5 bits/seq (`train.stop_when = "any"`). Measured on one core of
-the 2-core CPU (2026-11-25): `seed = 1` → the second of its 2 seeds at 0.33
-bits/seq, step 3,848, 686 s from launch; with `--config.seed=3` → the first at
-0.22, step 3,754, 658 s.
+first one under 0.5 bits/seq (`train.stop_when = "any"`). Results: docs/results.md.
 
 Run:
     python experiments/train.py --config=configs/repeat_copy_dnc.py --workdir=/tmp/repeat_copy_dnc

@@ -1,4 +1,4 @@
-"""The README's main job (`python run.py`): a small NTM that solves copy on a 2-core CPU in about half a minute.
+"""The README's main job (`python run.py`): a small NTM that solves copy on a CPU in a minute or so.
 
 Differs from configs/copy_ntm.py only where speed on CPU asks for it: a
 64-unit LSTM controller (the LSTM's matmuls dominate a step's cost on CPU),

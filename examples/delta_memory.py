@@ -57,5 +57,12 @@ class DeltaMemory(MemoryCore):
     outputs = nn.Dense(self.output_size)(jnp.concatenate([hidden, read], -1))
     return DeltaMemoryState(controller, memory, read), outputs
 
+  def memory_view(self, carries):
+    """What visualize.py draws (memjax/plots.py): the memory is values x keys, not slots."""
+    from memjax.plots import View
+    return {"fast-weight memory M after the last step": View(
+                carries.memory[-1], "key dimension", "value dimension"),
+            "read vector r_t": View(carries.read.T, "time step", "value dimension")}
+
 
 register_core("delta_memory", DeltaMemory)

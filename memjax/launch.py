@@ -1,6 +1,6 @@
-"""Launcher helpers: one-line errors for a missing or broken config file, for config
-overrides that name no existing key, and for bad input found later; `--import` of a
-user's file; the final summary every launch prints.
+"""Launcher helpers: one-line errors for a missing, broken or raising config file, for config
+overrides that name no existing key, for a `JAX_PLATFORMS` this JAX cannot start, and for bad
+input found later; `--import` of a user's file; the final summary every launch prints.
 
 `ml_collections.config_flags` raises a long traceback ending in
 `AttributeError: "'memory_slots'"` for `--config.model.memory_slots=4`, and
@@ -17,6 +17,18 @@ from typing import Any, Dict, List, Optional
 import ml_collections
 
 
+def _raised(error: BaseException, path: str) -> str:
+  """`<path> line N raised <Type>: <first line>`, N the deepest line of `path` in the traceback
+  (the user's mistake), else the line that called into other code."""
+  import traceback
+  target = os.path.abspath(path)
+  lines = [frame.lineno for frame in traceback.extract_tb(error.__traceback__)
+           if os.path.abspath(frame.filename) == target]
+  where = f"{path} line {lines[-1]}" if lines else path
+  message = (str(error).splitlines() or [""])[0]
+  return f"{where} raised {type(error).__name__}" + (f": {message}" if message else "")
+
+
 def _load_config(spec: str) -> Optional[ml_collections.ConfigDict]:
   path, _, argument = spec.partition(":")
   if not os.path.isfile(path):
@@ -28,12 +40,18 @@ def _load_config(spec: str) -> Optional[ml_collections.ConfigDict]:
     module_spec.loader.exec_module(module)
   except SyntaxError as error:
     sys.exit(f"error: --config={spec}: {path} line {error.lineno}: {error.msg}")
+  except Exception as error:  # a NameError, an ImportError...: the file's fault, in one line
+    sys.exit(f"error: --config={spec}: {_raised(error, path)}")
   if not hasattr(module, "get_config"):
     sys.exit(f"error: --config={spec}: {path} defines no get_config()")
   try:
     return module.get_config(argument) if argument else module.get_config()
-  except ValueError as error:  # e.g. an unknown config argument, named by configs/common.py
-    sys.exit(f"error: {error}")
+  except ValueError as error:  # e.g. an unknown config argument, named by memjax.config_helpers
+    if str(error).startswith(("--config=", "configs/")):  # it names the file already
+      sys.exit(f"error: {error}")
+    sys.exit(f"error: --config={spec}: {_raised(error, path)}")
+  except Exception as error:
+    sys.exit(f"error: --config={spec}: {_raised(error, path)}")
 
 
 def check_config_overrides(argv: List[str], default_config: Optional[str] = None) -> None:
@@ -73,19 +91,82 @@ def run_imports(argv: List[str]) -> None:
   for path in paths:
     if not os.path.isfile(path):
       sys.exit(f"error: --import={path}: no such file")
-    runpy.run_path(path, run_name="memjax_user_module")
+    try:
+      runpy.run_path(path, run_name="memjax_user_module")
+    except SystemExit:
+      raise
+    except Exception as error:  # the user's file: its error in one line, not a traceback
+      sys.exit(f"error: --import={path}: {_raised(error, path)}")
 
 
 @contextlib.contextmanager
 def one_line_errors():
   """Bad flags, sizes or files found while running: one line that names the culprit, no
   traceback (the exit status is 1)."""
-  from memjax.checkpoint import CheckpointError
+  from memjax.checkpoint import CheckpointError, DiskFullError
   from memjax.errors import ConfigError
   try:
     yield
+  except DiskFullError as error:
+    _drop_orbax_leftovers_at_exit()
+    sys.exit(f"error: {error}")
   except (ConfigError, ValueError, FileNotFoundError, CheckpointError) as error:
     sys.exit(f"error: {error}")
+  except (RuntimeError, AssertionError) as error:
+    message = platform_error(error)
+    if message is None:
+      raise
+    sys.exit(message)
+
+
+def _drop_orbax_leftovers_at_exit() -> None:
+  """After a save that found the disk full, orbax's unfinished writes are finalised while the
+  interpreter shuts down, each printing "Exception ignored in <coroutine ...>" and a
+  traceback after the one-line error; drop those (and only those) from now on."""
+  previous = sys.unraisablehook
+
+  def hook(unraisable):
+    tb = unraisable.exc_traceback
+    files = []
+    while tb is not None:
+      files.append(tb.tb_frame.f_code.co_filename)
+      tb = tb.tb_next
+    if "orbax" in repr(unraisable.object) or any("orbax" in f for f in files):
+      return
+    previous(unraisable)
+
+  sys.unraisablehook = hook
+
+
+# What to install for each platform JAX_PLATFORMS may ask for.
+_PLATFORM_WHEELS = {"cuda": "jax[cuda12]", "gpu": "jax[cuda12]", "tpu": "jax[tpu]",
+                    "rocm": "jax[rocm]"}
+
+
+def platform_error(error: BaseException) -> Optional[str]:
+  """The one line for `error` when it is JAX failing to start the platform `JAX_PLATFORMS`
+  asks for, else None.
+
+  JAX itself ends in a bare `AssertionError` (cuda without the CUDA wheel) or a
+  `RuntimeError` tens of lines deep (tpu without libtpu, a misspelt name). Recognised after
+  the fact, from where it was raised, so that nothing starts JAX before
+  `jax.distributed.initialize` may run.
+  """
+  import traceback
+  asked = os.environ.get("JAX_PLATFORMS", "").strip()
+  frames = traceback.extract_tb(error.__traceback__)
+  if not asked or not any(os.path.basename(f.filename) == "xla_bridge.py" for f in frames):
+    return None
+  names = [name.strip().lower() for name in asked.split(",") if name.strip()]
+  missing = next((name for name in names if name != "cpu"), names[0] if names else asked)
+  wheel = _PLATFORM_WHEELS.get(missing)
+  detail = str(error).split(" (set JAX_PLATFORMS=")[0].splitlines()
+  detail = f" ({detail[0][:200]})" if detail and detail[0] else ""
+  fix = (f'install it with pip install -U "{wheel}"' if wheel else
+         f"JAX knows {sorted(set(_PLATFORM_WHEELS) | {'cpu'})}")
+  return (f"error: JAX_PLATFORMS={asked} asks for platform {missing!r}, which is not available "
+          f"in this JAX installation{detail}; {fix}, or unset JAX_PLATFORMS to use what is "
+          "available")
 
 
 def summary(results: Dict[str, Any]) -> str:

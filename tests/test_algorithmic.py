@@ -255,4 +255,4 @@ def test_delta_memory_example_core_trains_through_the_launcher(tmp_path):
   drawn = subprocess.run(visualize + [f"--import={example}"], capture_output=True, text=True,
                          env=env)
   assert drawn.returncode == 0, drawn.stderr[-2000:]
-  assert (tmp_path / "plots" / "example.png").exists()
+  assert (tmp_path / "plots" / "example_seed0.png").exists()

@@ -1,9 +1,15 @@
-"""bAbI parser, vocabulary and encoding: real v1.2 files and malformed input."""
+"""bAbI parser, vocabulary and encoding: real v1.2 files and malformed input; the TFDS source."""
+import dataclasses
+import sys
+
+import jax
 import numpy as np
 import pytest
 
 from memjax.data import babi
+from memjax.errors import ConfigError
 from tests.data_paths import require_shared_data
+from tests.family_configs import tiny_config, write_babi
 
 _BABI = "babi/tasks_1-20_v1-2"
 
@@ -131,14 +137,69 @@ def test_validation_split_fraction_is_checked():
 
 
 def test_tfds_builder_writes_array_record_and_reads_back(tmp_path):
-  """The TFDS builder works without TensorFlow: array_record + as_data_source()."""
+  """The `babi` TFDS builder works without TensorFlow: array_record + tfds.data_source."""
   root = require_shared_data(_BABI)
   from memjax.data import babi_tfds  # tensorflow_datasets import is slow: only here
-  sources = babi_tfds.prepare(1, "en", str(tmp_path), str(root))
-  assert {k: len(v) for k, v in sources.items()} == {"train": 900, "validation": 100,
-                                                     "test": 1000}
-  test = babi_tfds.examples_from_records(sources["test"][i] for i in range(len(sources["test"])))
-  assert test == babi.parse_babi_file(root / "en" / "qa1_single-supporting-fact_test.txt", 1)
+  assert babi_tfds.BabiBuilder.name == "babi"
+  sources = babi_tfds.data_source(1, "en", root, str(tmp_path))
+  assert {k: len(v) for k, v in sources.items()} == {"train": 1000, "test": 1000}
+  records = sources["test"].__getitems__(range(1000))
+  # No path of this machine in the records: the file is named relative to babi_dir.
+  assert all(r["source"].decode().startswith("en/qa1_single-supporting-fact_test.txt:")
+             for r in records)
+  test = babi_tfds.examples_from_records(records)
+  expected = babi.parse_babi_file(root / "en" / "qa1_single-supporting-fact_test.txt", 1)
+  assert test == [dataclasses.replace(e, source="en/" + e.source.rsplit("/", 1)[1])
+                  for e in expected]
+  assert "tensorflow" not in sys.modules
   if not (root / "en-10k" / "qa3_three-supporting-facts_train.txt").exists():
     with pytest.raises(babi.MissingTaskFileError, match="qa3_three-supporting-facts_train.txt"):
       babi_tfds.prepare(3, "en-10k", str(tmp_path), str(root))
+
+
+def test_tfds_refuses_data_prepared_from_other_files(tmp_path):
+  from memjax.data import babi_tfds
+  root = write_babi(tmp_path / "babi", num_stories=3)
+  babi_tfds.data_source(1, "en", root, str(tmp_path / "tfds"))
+  write_babi(tmp_path / "babi", num_stories=4)    # the files change after preparation
+  with pytest.raises(ConfigError, match=r"config.data.tfds_data_dir: .*babi/en_qa1/2.0.0 was "
+                                        r"prepared from other bAbI en task 1 files"):
+    babi_tfds.data_source(1, "en", root, str(tmp_path / "tfds"))
+
+
+def test_both_sources_load_identical_arrays_of_a_real_task(tmp_path):
+  root = require_shared_data(_BABI)
+  files = babi.load_babi(root, "en", [1], memory_size=50, fit_memory_to_stories=True)
+  tfds = babi.load_babi(root, "en", [1], memory_size=50, fit_memory_to_stories=True,
+                        source="tfds", tfds_data_dir=str(tmp_path))
+  assert files.vocab.words == tfds.vocab.words
+  for split in ("train", "valid", "test"):
+    for a, b in zip(getattr(files, split), getattr(tfds, split)):
+      np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("family", ["babi_memnn", "babi_recurrent"])
+def test_both_sources_give_the_trainers_identical_batches(tmp_path, family):
+  from memjax.training import registry
+  write_babi(tmp_path / "babi", num_stories=12)
+  built = {}
+  for source in ("files", "tfds"):
+    config = tiny_config(family, tmp_path)
+    config.data.update(source=source, tfds_data_dir=str(tmp_path / "tfds"))
+    built[source] = registry.family_class(config)(config)
+  files, tfds = built["files"], built["tfds"]
+  for step in range(3):
+    leaves = [jax.tree_util.tree_leaves(f.batch(step)) for f in (files, tfds)]
+    assert len(leaves[0]) == len(leaves[1]) > 0
+    for a, b in zip(*leaves):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert files.data.vocab.words == tfds.data.vocab.words
+  if family == "babi_memnn":
+    for split in ("train", "valid", "test"):
+      for a, b in zip(getattr(files.data, split), getattr(tfds.data, split)):
+        np.testing.assert_array_equal(a, b)
+  else:
+    for a, b in zip(files.test_buckets + files.valid_buckets,
+                    tfds.test_buckets + tfds.valid_buckets):
+      for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b)):
+        np.testing.assert_array_equal(x, y)

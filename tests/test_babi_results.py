@@ -1,9 +1,8 @@
-"""benchmarks/babi_results.py: tables from results.json, README block replaced between markers."""
+"""benchmarks/babi_results.py: tables from results.json to stdout; --publish replaces only the
+marked block of the published results file."""
 import json
 import pathlib
 import sys
-
-import pytest
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent / "benchmarks"))
 import babi_results  # noqa: E402
@@ -32,10 +31,10 @@ def _write(directory: pathlib.Path, results) -> str:
 def test_tables_name_rows_quote_the_paper_and_replace_only_the_marked_block(tmp_path, capsys):
   first = _write(tmp_path / "a", _results([0.0, 20.0, 1.0]))
   second = _write(tmp_path / "b", _results([2.0, 6.0, 9.0], label="BoW", mode="per_task"))
-  readme = tmp_path / "README.md"
+  readme = tmp_path / "results.md"
   readme.write_text("head\n<!-- study:start -->\nold table\n<!-- study:end -->\ntail\n")
-  assert babi_results.main([first, second, "--readme", str(readme), "--block", "study",
-                            "--names", "recipe one;recipe two", "--title", "Study."]) == 0
+  assert babi_results.main([first, second, "--publish", "--results_md", str(readme), "--block",
+                            "study", "--names", "recipe one;recipe two", "--title", "Study."]) == 0
   text = readme.read_text()
   assert text.startswith("head\n<!-- study:start -->\nStudy.") and text.endswith(
       "<!-- study:end -->\ntail\n")
@@ -47,8 +46,10 @@ def test_tables_name_rows_quote_the_paper_and_replace_only_the_marked_block(tmp_
   assert "| 2 | 20.0 | 6.0 |" in text                                  # per-task table, task 2
   assert "| 4 | - | - |" in text                                     # tasks not run: "-"
   assert "Study." in capsys.readouterr().out
+  before = readme.read_text()
   babi_results.main([first])                                         # default name counts tasks
   assert "| MemN2N PE+LS+RN joint 1k (3 tasks) | 3 |" in capsys.readouterr().out
+  assert readme.read_text() == before                                # nothing written unasked
 
 
 def test_bad_arguments_give_one_line(tmp_path, capsys):
@@ -57,3 +58,8 @@ def test_bad_arguments_give_one_line(tmp_path, capsys):
   assert "--names has 2 names for 1 runs" in capsys.readouterr().err
   assert babi_results.main([str(tmp_path / "missing")]) == 1
   assert "no results.json" in capsys.readouterr().err
+  missing_block = tmp_path / "results.md"
+  missing_block.write_text("no markers\n")
+  assert babi_results.main([run, "--publish", "--results_md", str(missing_block)]) == 1
+  assert "needs exactly one <!-- babi-results:start -->" in capsys.readouterr().err
+  assert missing_block.read_text() == "no markers\n"

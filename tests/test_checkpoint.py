@@ -12,8 +12,10 @@ def _state(step, optimizer):
 
 
 def _corrupt(step_dir):
+  """Garbage in orbax's files, so that orbax itself fails to read them (memjax's are kept)."""
   for path in step_dir.rglob("*"):
-    if path.is_file() and path.stat().st_size > 0 and "metadata" not in path.name:
+    if (path.is_file() and path.stat().st_size > 0 and "metadata" not in path.name
+        and not path.name.startswith("memjax_")):
       path.write_bytes(b"\x00garbage")
 
 

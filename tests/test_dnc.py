@@ -17,7 +17,7 @@ from jax.test_util import check_grads
 from memjax.cores import dnc as dnc_lib
 from memjax.cores import registry
 from memjax.cores.base import init_core, initial_carry
-from memjax.cores.dnc import DNC, AccessState, DNCState, Interface
+from memjax.cores.dnc import DNC, AccessState, DNCState
 from memjax.cores.unroll import dynamic_unroll
 from memjax.tasks import CopyTask, bits_error_per_sequence, build_task
 from tests.test_allocation import np_update_usage, np_write_allocation

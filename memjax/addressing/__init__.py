@@ -8,6 +8,7 @@ head axes with `jax.vmap`.
 - `interpolation.py` the interpolation gate between content and previous weights (NTM eq. 7)
 - `shift.py`         circular shift convolution (NTM eq. 8)
 - `sharpen.py`       sharpening with gamma >= 1 (NTM eq. 9)
+- `heads.py`         eq. 5-9 for `[batch, heads]` at once, with a hand-written backward pass
 - `attention.py`     softmax attention read over slots (memory networks, key-value memories)
 - `allocation.py`    DNC usage, retention and allocation from sorted usage
 - `temporal_linkage.py` DNC precedence, link matrix, forward/backward weightings
@@ -15,8 +16,11 @@ head axes with `jax.vmap`.
 """
 from memjax.addressing.attention import attention_read, attention_weights
 from memjax.addressing.content import content_weights, cosine_similarity
+from memjax.addressing.heads import address_heads
 from memjax.addressing.interpolation import interpolate
 from memjax.addressing.sharpen import sharpen
 from memjax.addressing.shift import circular_shift
 
-__all__ = ["attention_weights", "attention_read", "content_weights", "cosine_similarity", "interpolate", "sharpen", "circular_shift"]
+__all__ = ["address_heads", "attention_weights", "attention_read", "content_weights",
+           "cosine_similarity",
+           "interpolate", "sharpen", "circular_shift"]

@@ -18,12 +18,13 @@ def vector_norm(x: jax.Array) -> jax.Array:
   Summed in float32 at least, so a bfloat16 or float16 vector's squares do not underflow.
   """
   wide = x.astype(jnp.promote_types(x.dtype, jnp.float32))
-  is_tiny = jnp.sum(jnp.square(wide), axis=-1) < _TINY_SQUARED_NORM
-  # The norm of a stand-in (ones) for tiny vectors keeps the gradient of the branch
-  # not taken finite; other vectors go through jnp.linalg.norm unchanged, so results
-  # are bit for bit those of jnp.linalg.norm wherever that one was finite.
-  safe = jnp.where(is_tiny[..., None], jnp.ones_like(wide), wide)
-  return jnp.where(is_tiny, 0.0, jnp.linalg.norm(safe, axis=-1)).astype(x.dtype)
+  squared = jnp.sum(wide * wide, axis=-1)
+  is_tiny = squared < _TINY_SQUARED_NORM
+  # The square root of a stand-in (1) for tiny vectors keeps the gradient of the branch
+  # not taken finite; other vectors get sqrt(sum(x * x)), which is what jnp.linalg.norm
+  # computes, so results are bit for bit those of jnp.linalg.norm wherever that one was
+  # finite, from one reduction over x rather than two.
+  return jnp.where(is_tiny, 0.0, jnp.sqrt(jnp.where(is_tiny, 1.0, squared))).astype(x.dtype)
 
 
 def cosine_similarity(memory: jax.Array, key: jax.Array) -> jax.Array:

@@ -5,12 +5,13 @@ A core is a `flax.linen.RNNCellBase`:
     carry = core.initialize_carry(rng, input_shape)    # input_shape = (batch, features)
     carry, outputs = core(carry, inputs)                # one time step
 
-Leading dims are batch; `carry` is a typed NamedTuple pytree. Once its
+Leading dims are batch (a family's data is `[batch, time, features]`; `memjax.cores.unroll`
+feeds one `[batch, features]` step at a time); `carry` is a typed NamedTuple pytree. Once its
 parameters are bound, `functools.partial(core.apply, params)` is a pure
 function `(carry, inputs) -> (carry, outputs)`, which is what `memjax.cores.unroll`
 runs over time. Every family that takes cores trains them through the same loop,
 so a new core needs only these two methods and an `output_size: int` field, which
-the family sets from its task (README, "Writing a new memory core"). `check_core`
+the family sets from its task (docs/writing_a_core.md). `check_core`
 tests a core against this contract without running it; the algorithmic family
 calls it first.
 """
@@ -26,8 +27,23 @@ Carry = Any
 class MemoryCore(nn.RNNCellBase):
   """Base class: a recurrent core that emits `output_size` logits per step.
 
-  Subclasses define `initialize_carry(rng, input_shape)` and
-  `__call__(carry, inputs) -> (carry, outputs)` with `outputs: [batch, output_size]`.
+  Subclasses define
+
+  - a field `output_size: int`, which the family sets from its task;
+  - `initialize_carry(rng, input_shape) -> carry`, with `input_shape = (batch, features)`:
+    a pytree (a NamedTuple) of arrays leading with `[batch]`. The trainer calls it before
+    any step (`init_core`, `check_core`), and a notebook may call it unbound (no `setup`),
+    so impossible sizes are refused here, with a `memjax.errors.ConfigError` naming
+    `model.<field>`;
+  - `__call__(carry, inputs) -> (carry, outputs)` with `inputs: [batch, features]` (one time
+    step of the family's `[batch, time, features]`) and `outputs: [batch, output_size]`
+    logits; the carry keeps its structure, shapes and dtypes.
+
+  Optionally `memory_view(carries) -> {title: memjax.plots.View}`: what
+  `experiments/visualize.py` draws of the state, from one example's carries (leaves
+  `[time, ...]`); without it, the carry fields `read_weights`/`write_weights`
+  `[time, heads, slots]` and `memory` `[time, slots, word]` are drawn (memjax/plots.py).
+  docs/writing_a_core.md walks through a complete core.
   """
 
   @property

@@ -22,6 +22,7 @@ allocation, link matrix and precedence, and each read head has
 1 + 2 * num_write_heads read modes.
 """
 import itertools
+import math
 from typing import NamedTuple, Tuple
 
 import flax.linen as nn
@@ -34,6 +35,7 @@ from memjax.addressing import temporal_linkage
 from memjax.addressing.temporal_linkage import TemporalLinkageState
 from memjax.cores.base import MemoryCore
 from memjax.cores.recurrent import LSTM, LSTMState, lstm_zero_state
+from memjax.errors import ConfigError
 from memjax.memory import read_write
 
 
@@ -220,7 +222,7 @@ class DNC(MemoryCore):
 
   def _check(self):
     def fail(message):
-      raise ValueError(f"DNC: {message}")
+      raise ConfigError(f"DNC: {message}")
     if self.output_size < 1:
       fail(f"output_size={self.output_size} (the task's output width) must be >= 1")
     if self.memory_size < 1 or self.word_size < 1:
@@ -232,8 +234,9 @@ class DNC(MemoryCore):
       fail(f"model.num_write_heads={self.num_write_heads} must be >= 1 (linkage follows writes)")
     if self.controller_size < 1:
       fail(f"model.controller_size={self.controller_size} must be >= 1")
-    if self.clip_value < 0:
-      fail(f"model.clip_value={self.clip_value} must be >= 0 (0 disables clipping)")
+    if not math.isfinite(self.clip_value) or self.clip_value < 0:
+      fail(f"model.clip_value={self.clip_value} must be a finite number >= 0 (0 disables "
+           "clipping)")
 
   def setup(self):
     self._check()

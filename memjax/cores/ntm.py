@@ -11,6 +11,7 @@ then the write heads update memory, M_t = M_{t-1} o prod(1 - w e^T) + sum w a^T,
 and the read heads read the new memory, r = sum_i w(i) M_t(i) (memory/read_write.py).
 The controller sees `[x_t, r_{t-1}]`; the output is `W [controller_out_t, r_t]`.
 """
+import math
 from typing import Any, NamedTuple, Tuple
 
 import flax.linen as nn
@@ -20,6 +21,7 @@ import jax.numpy as jnp
 from memjax import addressing
 from memjax.cores.base import MemoryCore
 from memjax.cores.recurrent import LSTM, lstm_zero_state
+from memjax.errors import ConfigError
 from memjax.memory import read_write
 
 MEMORY_INITS = ("constant", "learned", "random")
@@ -72,12 +74,6 @@ def address(memory: jax.Array, previous_weights: jax.Array, head: HeadParams) ->
   return addressing.sharpen(shifted, head.sharpness)
 
 
-# Heads over axis 0 of weights and params, memory shared; then batch over all.
-_address_heads = jax.vmap(address, in_axes=(None, 0, 0))
-_address_batch = jax.vmap(_address_heads)
-_erase_and_add_batch = jax.vmap(read_write.erase_and_add)
-_read_batch = jax.vmap(read_write.read)
-
 
 class NTM(MemoryCore):
   """Neural Turing Machine with any number of read and write heads.
@@ -112,13 +108,14 @@ class NTM(MemoryCore):
 
   def _check(self):
     def fail(message):
-      raise ValueError(f"NTM: {message}")
+      raise ConfigError(f"NTM: {message}")
     if self.memory_size < 1 or self.word_size < 1:
       fail(f"model.memory_size={self.memory_size} and model.word_size={self.word_size} must be >= 1")
     if self.num_read_heads < 1:
       fail(f"model.num_read_heads={self.num_read_heads} must be >= 1 (the output reads memory)")
-    if self.num_write_heads < 0:
-      fail(f"model.num_write_heads={self.num_write_heads} must be >= 0")
+    if self.num_write_heads < 1:  # without one, memory keeps its initial value: an LSTM
+      fail(f"model.num_write_heads={self.num_write_heads} must be >= 1 (memory is only read "
+           "after it is written)")
     if self.shift_range < 0 or 2 * self.shift_range + 1 > self.memory_size:
       fail(f"model.shift_range={self.shift_range} needs 0 <= 2*shift_range+1 <= "
            f"model.memory_size={self.memory_size}")
@@ -128,6 +125,9 @@ class NTM(MemoryCore):
       fail(f"model.controller={self.controller!r} is not one of {CONTROLLERS}")
     if self.controller_size < 1:
       fail(f"model.controller_size={self.controller_size} must be >= 1")
+    if not math.isfinite(self.clip_value) or self.clip_value < 0:
+      fail(f"model.clip_value={self.clip_value} must be a finite number >= 0 (0 disables "
+           "clipping)")
     if self.compute_dtype not in COMPUTE_DTYPES:
       fail(f"model.compute_dtype={self.compute_dtype!r} is not one of {tuple(COMPUTE_DTYPES)}")
 
@@ -169,17 +169,6 @@ class NTM(MemoryCore):
       controller_state = ()
     return NTMState(controller_state, memory, read_weights, write_weights, reads)
 
-  def _split_heads(self, flat: jax.Array, num_heads: int) -> HeadParams:
-    """[batch, num_heads * address_size] -> squashed `HeadParams`."""
-    params = flat.reshape(flat.shape[:-1] + (num_heads, self._address_size))
-    word = self.word_size
-    return HeadParams(
-        key=params[..., :word],
-        strength=jax.nn.softplus(params[..., word]),
-        gate=jax.nn.sigmoid(params[..., word + 1]),
-        sharpness=1.0 + jax.nn.softplus(params[..., word + 2]),
-        shift=jax.nn.softmax(params[..., word + 3:], axis=-1))
-
   def __call__(self, carry: NTMState, inputs: jax.Array) -> Tuple[NTMState, jax.Array]:
     if inputs.ndim != 2:
       raise ValueError(f"NTM step expects inputs [batch, features], got shape {inputs.shape}; "
@@ -195,22 +184,24 @@ class NTM(MemoryCore):
       controller_out = jnp.clip(controller_out, -self.clip_value, self.clip_value)
 
     projected = self.head_projection(controller_out).astype(jnp.float32)
-    num_address = (self.num_read_heads + self.num_write_heads) * self._address_size
-    read_flat, write_flat = jnp.split(projected[:, :num_address],
-                                      [self.num_read_heads * self._address_size], axis=-1)
+    num_heads = self.num_read_heads + self.num_write_heads
+    num_address = num_heads * self._address_size
+    # [batch, heads, address_size], unsquashed: every head of a kind is addressed in one
+    # batched op (`addressing.address_heads`, eq. 5-9 with a hand-written backward pass).
+    raw_heads = projected[:, :num_address].reshape(batch, num_heads, self._address_size)
     memory = carry.memory
     write_weights = carry.write_weights
     if self.num_write_heads:
-      write_heads = self._split_heads(write_flat, self.num_write_heads)
       erase, add = jnp.split(
           projected[:, num_address:].reshape(batch, self.num_write_heads, 2 * self.word_size),
           2, axis=-1)
-      write_weights = _address_batch(memory, carry.write_weights, write_heads)
-      memory = _erase_and_add_batch(memory, write_weights, jax.nn.sigmoid(erase), add)
+      write_weights = addressing.address_heads(memory, carry.write_weights,
+                                               raw_heads[:, self.num_read_heads:])
+      memory = read_write.erase_and_add(memory, write_weights, jax.nn.sigmoid(erase), add)
 
-    read_heads = self._split_heads(read_flat, self.num_read_heads)
-    read_weights = _address_batch(memory, carry.read_weights, read_heads)
-    reads = _read_batch(memory, read_weights)
+    read_weights = addressing.address_heads(memory, carry.read_weights,
+                                            raw_heads[:, :self.num_read_heads])
+    reads = read_write.read(memory, read_weights)
 
     outputs = self.readout(jnp.concatenate([controller_out, reads.reshape(batch, -1)], axis=-1))
     outputs = outputs.astype(jnp.float32)

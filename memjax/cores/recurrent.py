@@ -1,4 +1,5 @@
 """LSTM and GRU baselines under the memory-core contract, and the LSTM used as a controller."""
+import functools
 from typing import Any, NamedTuple, Tuple
 
 import flax.linen as nn
@@ -6,6 +7,7 @@ import jax
 import jax.numpy as jnp
 
 from memjax.cores.base import MemoryCore
+from memjax.errors import ConfigError
 
 
 class LSTMState(NamedTuple):
@@ -35,11 +37,74 @@ class LSTM(nn.Module):
   def __call__(self, state: LSTMState, inputs: jax.Array) -> Tuple[LSTMState, jax.Array]:
     gates = nn.Dense(4 * self.hidden_size, dtype=self.dtype, name="gates")(
         jnp.concatenate([inputs, state.hidden], axis=-1)).astype(jnp.float32)
-    input_gate, forget_gate, candidate, output_gate = jnp.split(gates, 4, axis=-1)
-    cell = (jax.nn.sigmoid(forget_gate + self.forget_bias) * state.cell
-            + jax.nn.sigmoid(input_gate) * jnp.tanh(candidate))
-    hidden = jax.nn.sigmoid(output_gate) * jnp.tanh(cell)
+    hidden, cell = lstm_cell(gates, state.cell, self.forget_bias)
     return LSTMState(hidden=hidden, cell=cell), hidden
+
+
+def _lstm_cell_forward(gates, cell, forget_bias):
+  input_gate, forget_gate, candidate, output_gate = jnp.split(gates, 4, axis=-1)
+  input_gate = jax.nn.sigmoid(input_gate)
+  forget_gate = jax.nn.sigmoid(forget_gate + forget_bias)
+  candidate = jnp.tanh(candidate)
+  output_gate = jax.nn.sigmoid(output_gate)
+  cell = forget_gate * cell + input_gate * candidate
+  squashed_cell = jnp.tanh(cell)
+  return (output_gate * squashed_cell, cell), (input_gate, forget_gate, candidate, output_gate,
+                                               squashed_cell)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def lstm_cell(gates: jax.Array, cell: jax.Array, forget_bias: float):
+  """The LSTM's elementwise part: `(h_t, c_t)` from the pre-activations `[i, f, g, o]`.
+
+      c_t = sigmoid(f + forget_bias) c_{t-1} + sigmoid(i) tanh(g),  h_t = sigmoid(o) tanh(c_t)
+
+  Args:
+    gates: `[..., 4 hidden]` pre-activations W [x, h_{t-1}] + b.
+    cell: `[..., hidden]` c_{t-1}.
+    forget_bias: added to f before its sigmoid.
+
+  Returns:
+    `(hidden, cell)`, each `[..., hidden]`.
+
+  The backward pass is written out (`jax.custom_vjp`) so that a `lax.scan` over time keeps
+  one packed `[..., 5 hidden]` array per step (the four activations and tanh(c_t)) instead
+  of autodiff's dozen separate ones:
+
+      do = dh tanh(c_t),  dc = dc_t + dh o (1 - tanh(c_t)^2),  dc_{t-1} = dc f
+      d[i, f, g, o] = [dc g i (1 - i), dc c_{t-1} f (1 - f), dc i (1 - g^2), do o (1 - o)]
+  """
+  return _lstm_cell_forward(gates, cell, forget_bias)[0]
+
+
+def _lstm_cell_fwd(gates, cell, forget_bias):
+  outputs, activations = _lstm_cell_forward(gates, cell, forget_bias)
+  # The empty array only carries the gates' dtype (the packed activations take the cell's
+  # when that is wider), so that the cotangent of the gates comes back in it.
+  return outputs, (jnp.concatenate(activations, axis=-1), cell, jnp.zeros((0,), gates.dtype))
+
+
+def _lstm_cell_bwd(forget_bias, residuals, cotangents):
+  del forget_bias
+  packed, previous_cell, gates_dtype = residuals
+  d_hidden, d_cell = cotangents
+  input_gate, forget_gate, candidate, output_gate, squashed_cell = jnp.split(packed, 5, axis=-1)
+  d_output = d_hidden * squashed_cell
+  d_cell = d_cell + d_hidden * output_gate * (1.0 - squashed_cell * squashed_cell)
+  d_gates = jnp.concatenate([
+      d_cell * candidate * input_gate * (1.0 - input_gate),
+      d_cell * previous_cell * forget_gate * (1.0 - forget_gate),
+      d_cell * input_gate * (1.0 - candidate * candidate),
+      d_output * output_gate * (1.0 - output_gate)], axis=-1)
+  return d_gates.astype(gates_dtype.dtype), (d_cell * forget_gate).astype(previous_cell.dtype)
+
+
+lstm_cell.defvjp(_lstm_cell_fwd, _lstm_cell_bwd)
+
+
+def _check_hidden_size(hidden_size: int, what: str) -> None:
+  if isinstance(hidden_size, bool) or not isinstance(hidden_size, int) or hidden_size < 1:
+    raise ConfigError(f"{what}: model.hidden_size={hidden_size!r} must be an integer >= 1")
 
 
 class LSTMCore(MemoryCore):
@@ -48,6 +113,7 @@ class LSTMCore(MemoryCore):
   output_size: int
 
   def setup(self):
+    _check_hidden_size(self.hidden_size, "LSTM")
     self.lstm = LSTM(self.hidden_size)
     self.readout = nn.Dense(self.output_size)
 
@@ -71,6 +137,7 @@ class GRUCore(MemoryCore):
   output_size: int
 
   def setup(self):
+    _check_hidden_size(self.hidden_size, "GRU")
     self.gru = nn.GRUCell(features=self.hidden_size)
     self.readout = nn.Dense(self.output_size)
 

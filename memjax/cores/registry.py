@@ -8,6 +8,7 @@ from typing import Any, Callable, Dict, Mapping, Optional
 
 from memjax.cores.base import MemoryCore
 from memjax.cores.dnc import DNC
+from memjax.cores.linear_memory import DeltaRuleCore, LinearAttentionCore
 from memjax.cores.ntm import NTM
 from memjax.cores.recurrent import GRUCore, LSTMCore
 
@@ -16,6 +17,8 @@ _CORES: Dict[str, Callable[..., MemoryCore]] = {
     "dnc": DNC,
     "lstm": LSTMCore,
     "gru": GRUCore,
+    "linear_attention": LinearAttentionCore,
+    "delta_rule": DeltaRuleCore,
 }
 
 
@@ -62,6 +65,29 @@ def build_core(model_config: Mapping[str, Any], output_size: int) -> MemoryCore:
   allowed = field_names - {"parent", "name", "output_size"}
   unknown = sorted(set(fields) - allowed)
   if unknown:
+    # Most often a model block written for another core (--config.model.name=<yours> on a
+    # config whose block holds the NTM's fields): say how to get a block of its own.
     raise ValueError(f"model.{unknown[0]} is not a field of core {name!r}; "
-                     f"its fields are {sorted(allowed)}")
+                     f"its fields are {sorted(allowed)} (a model block written for another "
+                     f"core? give the core as the config's argument, e.g. "
+                     f"--config=configs/copy_ntm.py:{name}, or write a config with a model "
+                     f"block of its own: docs/writing_a_core.md)")
   return core_class(output_size=output_size, **fields)
+
+
+def core_defaults(name: str) -> Dict[str, Any]:
+  """`{"name": name, field: default, ...}`: a model block of a registered core's defaults
+  (fields without a default are left out; `output_size` is the family's).
+
+  Raises:
+    ValueError for a name that is not registered.
+  """
+  if name not in _CORES:
+    raise ValueError(f"{name!r} is not a registered core; choose one of {registered_cores()} "
+                     f"or --import the file that calls register_core")
+  block = {"name": name}
+  for field in dataclasses.fields(_CORES[name]):
+    if field.name not in ("parent", "name", "output_size") and (
+        field.default is not dataclasses.MISSING):
+      block[field.name] = field.default
+  return block

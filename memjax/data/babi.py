@@ -23,17 +23,22 @@ Encoding (what the memory networks read):
 Recurrent cores (DNC, NTM, LSTM) instead read whole stories word by word
 (`load_babi_stories`, `encode_stories`; see the section at the end).
 
-This plain-numpy path is what training uses; `babi_tfds.py` wraps the same
-parser in a tensorflow-datasets builder.
+Training reads the text files with this parser (`config.data.source="files"`),
+or the same questions through the `babi` tensorflow-datasets builder of
+`babi_tfds.py` (`"tfds"`); everything after the questions is shared.
 """
 import dataclasses
 import logging
+import math
 import os
 import pathlib
 import re
+import unicodedata
 from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
+
+from memjax.errors import ConfigError
 
 NIL_WORD = "<nil>"  # id 0: padding; its embedding is kept at zero.
 NUM_TASKS = 20
@@ -48,6 +53,10 @@ TASK_NAMES = {
     20: "agents-motivations",
 }
 _WORD_RE = re.compile(r"[a-z0-9]+")
+_ID_RE = re.compile(r"[0-9]+")
+_ANSWER_RE = re.compile(r"[a-z0-9]+(,[a-z0-9]+)*")
+# ASCII control characters other than the tab (a file's "\r\n" is stripped before the check).
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class BabiFormatError(ValueError):
@@ -71,6 +80,8 @@ class QAExample:
     supporting_index: the same facts as indices into `story`.
     task: task number 1..20.
     source: "file:line" of the question, for messages.
+    story_line: line number of its story's first line ("1 ..."): the questions of one
+      story share it, so stories can be regrouped from questions alone.
   """
   story: Tuple[Tuple[str, ...], ...]
   question: Tuple[str, ...]
@@ -79,6 +90,7 @@ class QAExample:
   supporting_index: Tuple[int, ...]
   task: int
   source: str
+  story_line: int = 0
 
   @property
   def answer_word(self) -> str:
@@ -91,58 +103,153 @@ def tokenize(text: str) -> List[str]:
   return _WORD_RE.findall(text.lower())
 
 
+def _shown(line: str, limit: int = 100) -> str:
+  """`line` quoted for a one-line message, cut at `limit` characters (a binary file's "line"
+  can be megabytes)."""
+  return repr(line) if len(line) <= limit else f"{line[:limit]!r}... ({len(line)} characters)"
+
+
+def _check_characters(line: str, where: str) -> None:
+  """Refuses characters the tokenizer would silently drop from a word, or that no text holds.
+
+  `tokenize` keeps [a-z0-9] runs; punctuation and spaces separate words, but a
+  letter such as "é" would cut "café" into "caf", and a control character
+  means the file is not text.
+  """
+  bad = _CONTROL_RE.search(line)
+  if bad:
+    raise BabiFormatError(f"{where}: control character U+{ord(bad.group()):04X} at column "
+                          f"{bad.start() + 1}; a bAbI line is 'ID text' in plain text")
+  if line.isascii():
+    return
+  for column, char in enumerate(line, start=1):
+    if ord(char) < 128:
+      continue
+    if char.isalnum():
+      raise BabiFormatError(f"{where}: character {char!r} (U+{ord(char):04X}) at column "
+                            f"{column} is not a-z, A-Z or 0-9, which the tokenizer would drop "
+                            "from its word; bAbI en text is ASCII")
+    if unicodedata.category(char).startswith("C"):
+      raise BabiFormatError(f"{where}: control character U+{ord(char):04X} at column "
+                            f"{column}; a bAbI line is 'ID text' in plain text")
+
+
+def _parse_question(text: str, where: str, line: str) -> Tuple[Tuple[str, ...], Tuple[str, ...],
+                                                                 Tuple[int, ...]]:
+  """(question words, answer words, supporting IDs) of `question?<TAB>answer<TAB>IDs`."""
+  fields = text.split("\t")
+  if len(fields) == 1:
+    raise BabiFormatError(f"{where}: a question (a line with '?') must read 'ID question?<TAB>"
+                          f"answer<TAB>supporting fact IDs' but has no tab (were the tabs "
+                          f"turned into spaces?): {_shown(line)}")
+  if len(fields) != 3:
+    raise BabiFormatError(f"{where}: a question line needs 'question?<TAB>answer<TAB>"
+                          f"supporting IDs' (3 tab-separated fields), got {len(fields)}: "
+                          f"{_shown(line)}")
+  question_text, answer_text, support_text = fields
+  if not question_text.rstrip().endswith("?") or question_text.count("?") != 1:
+    raise BabiFormatError(f"{where}: the text before the first tab, {question_text!r}, must be "
+                          "one question ending with '?'")
+  question = tuple(tokenize(question_text))
+  if not question:
+    raise BabiFormatError(f"{where}: empty question")
+  answer_text = answer_text.strip().lower()
+  if not answer_text:
+    raise BabiFormatError(f"{where}: empty answer")
+  if not _ANSWER_RE.fullmatch(answer_text):
+    raise BabiFormatError(f"{where}: the answer {fields[1]!r} must be one word or comma-"
+                          "separated words of a-z, 0-9 (e.g. 'kitchen' or 'n,s')")
+  ids = support_text.split()
+  if not ids:
+    raise BabiFormatError(f"{where}: a question needs its supporting fact IDs after the "
+                          "second tab, got none")
+  if not all(_ID_RE.fullmatch(i) for i in ids):
+    raise BabiFormatError(f"{where}: supporting fact IDs must be integers separated by "
+                          f"spaces, got {support_text!r}")
+  return question, tuple(answer_text.split(",")), tuple(int(i) for i in ids)
+
+
 def _parse_lines(lines: Iterable[str], name: str, task: int) -> List[QAExample]:
+  """Questions of one file's lines, refusing (file:line, what was expected) any line that is not
+  `ID statement` or `ID question?<TAB>answer<TAB>supporting IDs`, IDs counting 1, 2, ... within
+  each story, and every story ending with a question."""
   examples = []
   story: List[Tuple[str, ...]] = []
   id_to_index: Dict[int, int] = {}
   previous_id = 0
+  story_line = 0
+  # First and last line of statements after the story's last question: none may be left over.
+  unasked: Optional[Tuple[int, int]] = None
+
+  def refuse_unasked():
+    if unasked is not None:
+      raise BabiFormatError(
+          f"{name}:{unasked[0]}: the statements of lines {unasked[0]}-{unasked[1]} end a story "
+          "with no question after them; every story ends with a question (is the file cut "
+          "short?)")
+
   for line_number, raw in enumerate(lines, start=1):
     line = raw.rstrip("\n").rstrip("\r")
     where = f"{name}:{line_number}"
     if not line.strip():
       continue
+    _check_characters(line, where)
     head, sep, text = line.partition(" ")
-    if not sep or not head.isdigit():
-      raise BabiFormatError(f"{where}: expected 'ID text' with a numeric ID, got {line!r}")
+    if not sep or not _ID_RE.fullmatch(head):
+      raise BabiFormatError(f"{where}: expected 'ID text' with a numeric ID (digits, then a "
+                            f"space), got {_shown(line)}")
     line_id = int(head)
     if line_id == 1:
-      story, id_to_index = [], {}
+      refuse_unasked()
+      story, id_to_index, story_line = [], {}, line_number
     elif line_id != previous_id + 1:
       raise BabiFormatError(f"{where}: line ID {line_id} follows {previous_id}; IDs must count "
                             "up by one within a story and restart at 1")
     previous_id = line_id
-    if "\t" in text:
-      fields = text.split("\t")
-      if len(fields) != 3:
-        raise BabiFormatError(f"{where}: a question line needs 'question<TAB>answer<TAB>"
-                              f"supporting IDs' (3 tab-separated fields), got {len(fields)}")
-      question_text, answer_text, support_text = fields
-      question = tokenize(question_text)
-      answer = tuple(a.strip().lower() for a in answer_text.split(",") if a.strip())
-      if not question:
-        raise BabiFormatError(f"{where}: empty question")
-      if not answer:
-        raise BabiFormatError(f"{where}: empty answer")
-      try:
-        supporting = tuple(int(s) for s in support_text.split())
-      except ValueError:
-        raise BabiFormatError(f"{where}: supporting fact IDs must be integers, got "
-                              f"{support_text!r}") from None
+    if "\t" in text or "?" in text:
+      question, answer, supporting = _parse_question(text, where, line)
       unknown = [s for s in supporting if s not in id_to_index]
       if unknown:
         raise BabiFormatError(f"{where}: supporting fact ID(s) {unknown} are not statements "
                               "earlier in this story")
-      examples.append(QAExample(story=tuple(story), question=tuple(question), answer=answer,
+      examples.append(QAExample(story=tuple(story), question=question, answer=answer,
                                 supporting=supporting,
                                 supporting_index=tuple(id_to_index[s] for s in supporting),
-                                task=task, source=where))
+                                task=task, source=where, story_line=story_line))
+      unasked = None
     else:
       words = tokenize(text)
       if not words:
         raise BabiFormatError(f"{where}: empty statement")
       id_to_index[line_id] = len(story)
       story.append(tuple(words))
+      unasked = (unasked[0] if unasked else line_number, line_number)
+  if not examples:
+    raise BabiFormatError(f"{name} has no questions (a bAbI file holds stories, each ending "
+                          "with 'ID question?<TAB>answer<TAB>supporting fact IDs')")
+  refuse_unasked()
   return examples
+
+
+def read_lines(path) -> List[str]:
+  """The lines of a UTF-8 text file (split at "\n" only, so that line numbers are an editor's).
+
+  Raises:
+    MissingTaskFileError: the file does not exist.
+    BabiFormatError: "file:line: byte 0x.. at column .. is not UTF-8".
+  """
+  path = pathlib.Path(path)
+  if not path.is_file():
+    raise MissingTaskFileError(f"bAbI file {path} not found")
+  data = path.read_bytes()
+  try:
+    return data.decode("utf-8").split("\n")
+  except UnicodeDecodeError as error:
+    line_number = data.count(b"\n", 0, error.start) + 1
+    column = error.start - data.rfind(b"\n", 0, error.start)
+    raise BabiFormatError(f"{path}:{line_number}: byte 0x{data[error.start]:02x} at column "
+                          f"{column} is not UTF-8 ({error.reason}); bAbI files are UTF-8 "
+                          "text") from None
 
 
 def parse_babi_file(path, task: int = 0) -> List[QAExample]:
@@ -154,18 +261,15 @@ def parse_babi_file(path, task: int = 0) -> List[QAExample]:
 
   Raises:
     MissingTaskFileError: the file does not exist.
-    BabiFormatError: a malformed line; the message is "file:line: what".
+    BabiFormatError: a malformed line ("file:line: what was expected"), a byte that is not
+      UTF-8, or a file without questions ("FILE has no questions").
   """
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise MissingTaskFileError(f"bAbI file {path} not found")
-  with open(path, encoding="utf-8") as f:
-    return _parse_lines(f, str(path), task)
+  return _parse_lines(read_lines(path), str(path), task)
 
 
 def parse_babi_text(text: str, name: str = "<string>", task: int = 0) -> List[QAExample]:
   """`parse_babi_file` on a string (tests, TFDS)."""
-  return _parse_lines(text.splitlines(), name, task)
+  return _parse_lines(text.split("\n"), name, task)
 
 
 def task_file(babi_dir, setting: str, task: int, split: str) -> pathlib.Path:
@@ -190,25 +294,66 @@ def find_missing_files(babi_dir, setting: str, tasks: Sequence[int]) -> Dict[int
   return missing
 
 
+def check_folder(babi_dir, setting: str, error=ConfigError) -> pathlib.Path:
+  """`<babi_dir>/<setting>` if it is a folder, else `error` naming the folder to set.
+
+  A wrong `babi_dir` is one mistake, said once, not as every task's missing files.
+  """
+  babi_dir = pathlib.Path(babi_dir)
+  if not babi_dir.is_dir():
+    raise error(f"bAbI folder not found: {babi_dir} (set config.data.babi_dir to the folder "
+                "holding en/ and en-10k/, tasks_1-20_v1-2 of the v1.2 download)")
+  if not (babi_dir / setting).is_dir():
+    raise error(f"bAbI folder not found: {babi_dir / setting} (config.data.babi_dir="
+                f"{str(babi_dir)!r} has no {setting}/ for config.data.setting={setting!r}; set "
+                "config.data.babi_dir to the folder holding en/ and en-10k/)")
+  return babi_dir / setting
+
+
 def requested_tasks(data_config, files: bool = True) -> Tuple[List[int], Dict[int, List[str]]]:
   """(tasks to train, {missing task: files}) of a config's `data` block (`tasks`, `babi_dir`,
   `setting`, `skip_missing`); `files=False` checks the task numbers only.
 
   Raises:
-    ConfigError naming `config.data.tasks` (not bAbI tasks) or the missing files and the
-    flags that get past them.
+    ConfigError naming `config.data.tasks` (not bAbI tasks, or one twice), the bAbI folder
+    (`config.data.babi_dir`), or the missing files and the flags that get past them.
   """
-  from memjax.errors import ConfigError
-  requested = [int(t) for t in data_config.tasks]
-  if not requested or any(t not in TASK_NAMES for t in requested):
-    raise ConfigError(f"config.data.tasks={tuple(data_config.tasks)} must be bAbI tasks in 1..20")
-  missing = (find_missing_files(data_config.babi_dir, data_config.setting, requested)
-             if files else {})
+  tasks = tuple(data_config.tasks) if isinstance(data_config.tasks, (list, tuple)) else (
+      data_config.tasks,)
+  if (not tasks or any(isinstance(t, bool) or not isinstance(t, int) or t not in TASK_NAMES
+                       for t in tasks)):
+    raise ConfigError(f"config.data.tasks={tasks} must be bAbI tasks in 1..20")
+  requested = [int(t) for t in tasks]
+  if len(set(requested)) != len(requested):
+    raise ConfigError(f"config.data.tasks={tasks} names a task twice")
+  missing = {}
+  if files:
+    check_folder(data_config.babi_dir, data_config.setting)
+    missing = find_missing_files(data_config.babi_dir, data_config.setting, requested)
   if missing and not data_config.skip_missing:
     listed = "; ".join(f"task {t}: {', '.join(f)}" for t, f in missing.items())
     raise ConfigError(f"bAbI {data_config.setting} lacks {listed}; drop those tasks from "
                       "--config.data.tasks or set --config.data.skip_missing=True")
   return [t for t in requested if t not in missing], missing
+
+
+def tasks_without_files(babi_dir, setting: str, tasks: Sequence[int], skip_missing: bool
+                        ) -> Dict[int, List[str]]:
+  """{task: [missing files]} of `tasks`, logged, when `skip_missing`; else none may be missing.
+
+  Raises:
+    MissingTaskFileError: no such folder, or missing files (without `skip_missing`).
+  """
+  check_folder(babi_dir, setting, MissingTaskFileError)
+  missing = find_missing_files(babi_dir, setting, tasks)
+  if missing and not skip_missing:
+    listed = "; ".join(f"task {t}: {', '.join(files)}" for t, files in missing.items())
+    raise MissingTaskFileError(
+        f"bAbI {setting} lacks {listed}. Leave these tasks out of config.data.tasks or set "
+        "config.data.skip_missing=True to carry on with the tasks that have data.")
+  for task, files in missing.items():
+    logging.warning("bAbI %s task %d skipped: missing %s", setting, task, ", ".join(files))
+  return missing
 
 
 def load_raw(babi_dir, setting: str, tasks: Sequence[int], skip_missing: bool = False
@@ -224,20 +369,13 @@ def load_raw(babi_dir, setting: str, tasks: Sequence[int], skip_missing: bool = 
 
   Returns:
     ({task: (train_examples, test_examples)}, {skipped task: [missing files]}).
+
+  Raises:
+    MissingTaskFileError: no such folder, or missing files (without `skip_missing`).
+    BabiFormatError: a malformed file (`parse_babi_file`), one without questions included.
   """
   babi_dir = pathlib.Path(babi_dir)
-  if not (babi_dir / setting).is_dir():
-    raise MissingTaskFileError(f"bAbI folder {babi_dir / setting} not found (config.data.babi_dir="
-                               f"{str(babi_dir)!r}, setting {setting!r}); it should hold the "
-                               "v1.2 files tasks_1-20_v1-2/<setting>/qa*_train.txt")
-  missing = find_missing_files(babi_dir, setting, tasks)
-  if missing and not skip_missing:
-    listed = "; ".join(f"task {t}: {', '.join(files)}" for t, files in missing.items())
-    raise MissingTaskFileError(
-        f"bAbI {setting} lacks {listed}. Leave these tasks out of config.data.tasks or set "
-        "config.data.skip_missing=True to carry on with the tasks that have data.")
-  for task, files in missing.items():
-    logging.warning("bAbI %s task %d skipped: missing %s", setting, task, ", ".join(files))
+  missing = tasks_without_files(babi_dir, setting, tasks, skip_missing)
   data = {}
   for task in tasks:
     if task in missing:
@@ -245,6 +383,21 @@ def load_raw(babi_dir, setting: str, tasks: Sequence[int], skip_missing: bool = 
     data[task] = (parse_babi_file(task_file(babi_dir, setting, task, "train"), task),
                   parse_babi_file(task_file(babi_dir, setting, task, "test"), task))
   return data, missing
+
+
+SOURCES = ("files", "tfds")
+
+
+def load_raw_from(source: str, babi_dir, setting: str, tasks: Sequence[int],
+                  skip_missing: bool = False, tfds_data_dir: str = ""):
+  """`load_raw` from the text files (`source="files"`) or through the `babi` TFDS builder
+  (`"tfds"`, config.data.source): the same questions, in the same order."""
+  if source == "files":
+    return load_raw(babi_dir, setting, tasks, skip_missing)
+  if source == "tfds":
+    from memjax.data import babi_tfds  # tensorflow_datasets is slow to import: only when asked
+    return babi_tfds.load_raw(babi_dir, setting, tasks, skip_missing, tfds_data_dir)
+  raise ConfigError(f"config.data.source={source!r} is not one of {SOURCES}")
 
 
 class Vocabulary:
@@ -329,14 +482,43 @@ def encode(examples: Sequence[QAExample], vocab: Vocabulary, memory_size: int = 
   return EncodedSplit(memory, memory_mask, query, answer, task)
 
 
-def split_validation(examples: Sequence[QAExample], fraction: float = 0.1
-                     ) -> Tuple[List[QAExample], List[QAExample]]:
-  """Holds out the last `fraction` of a task's training questions, as the authors' code did."""
-  if not 0.0 <= fraction < 1.0:
-    raise ValueError(f"validation fraction {fraction} must be in [0, 1) "
-                     "(config.data.validation_fraction)")
+def check_validation_fraction(fraction) -> float:
+  """`fraction` if in (0, 1), else a ConfigError naming config.data.validation_fraction.
+
+  0 is refused: the best of several seeds is chosen by validation error, and
+  an empty validation split has none (NaN).
+  """
+  try:
+    value = float(fraction)
+  except (TypeError, ValueError):
+    value = math.nan
+  if not 0.0 < value < 1.0:  # also refuses NaN
+    raise ConfigError(f"config.data.validation_fraction={fraction!r} must be in (0, 1): the "
+                      "share of each task's training questions held out to choose the best "
+                      "seed")
+  return value
+
+
+def split_validation(examples: Sequence, fraction: float = 0.1, source: str = ""
+                     ) -> Tuple[list, list]:
+  """Holds out the last `fraction` of a task's training questions, as the authors' code did.
+
+  Args:
+    examples: a task's training questions (or stories), in file order.
+    fraction: in (0, 1) (config.data.validation_fraction).
+    source: the training file, named when either part would be empty.
+
+  Raises:
+    ConfigError: `fraction` out of range, or a part left empty.
+  """
+  fraction = check_validation_fraction(fraction)
   num_train = int(np.floor((1.0 - fraction) * len(examples)))
-  return list(examples[:num_train]), list(examples[num_train:])
+  train, valid = list(examples[:num_train]), list(examples[num_train:])
+  if not train or not valid:
+    raise ConfigError(f"{source or 'a training file'}: its {len(examples)} training items leave "
+                      f"no {'training' if not train else 'validation'} ones with "
+                      f"config.data.validation_fraction={fraction}")
+  return train, valid
 
 
 @dataclasses.dataclass
@@ -373,7 +555,8 @@ class BabiData:
 
 def load_babi(babi_dir, setting: str = "en", tasks: Sequence[int] = tuple(range(1, 21)),
               memory_size: int = 50, validation_fraction: float = 0.1,
-              skip_missing: bool = False, fit_memory_to_stories: bool = False) -> BabiData:
+              skip_missing: bool = False, fit_memory_to_stories: bool = False,
+              source: str = "files", tfds_data_dir: str = "") -> BabiData:
   """Loads, splits and encodes bAbI tasks (one vocabulary and one padding for all).
 
   Args:
@@ -381,7 +564,7 @@ def load_babi(babi_dir, setting: str = "en", tasks: Sequence[int] = tuple(range(
     setting: "en" (1k) or "en-10k" (config.data.setting).
     tasks: task numbers (config.data.tasks).
     memory_size: statements kept, the most recent ones (config.data.memory_size).
-    validation_fraction: share of each task's training questions held out.
+    validation_fraction: share of each task's training questions held out, in (0, 1).
     skip_missing: carry on without tasks whose files are missing.
     fit_memory_to_stories: the memory gets min(memory_size, most statements
       before any training question) slots, the authors' `config.sz =
@@ -390,16 +573,21 @@ def load_babi(babi_dir, setting: str = "en", tasks: Sequence[int] = tuple(range(
       adds `memory_size - statements` empty slots to each softmax, and the
       temporal matrices and random noise's time indices span memory_size.
       Joint training on the 1k tasks keeps 50 (task 3 has longer stories).
+    source: "files" reads the text files; "tfds" reads the same questions through the
+      `babi` tensorflow-datasets builder (`babi_tfds.load_raw`), prepared once under
+      `tfds_data_dir` ("": TFDS's default). Both give identical arrays.
   """
   tasks = [int(t) for t in tasks]
   if not tasks:
     raise ValueError("config.data.tasks is empty")
-  raw, missing = load_raw(babi_dir, setting, tasks, skip_missing=skip_missing)
+  check_validation_fraction(validation_fraction)  # before any file is read
+  raw, missing = load_raw_from(source, babi_dir, setting, tasks, skip_missing, tfds_data_dir)
   if not raw:
     raise MissingTaskFileError(f"no bAbI task in {tasks} has data under {babi_dir}/{setting}")
   train, valid, test = [], [], []
   for task in sorted(raw):
-    task_train, task_valid = split_validation(raw[task][0], validation_fraction)
+    task_train, task_valid = split_validation(raw[task][0], validation_fraction,
+                                              str(task_file(babi_dir, setting, task, "train")))
     train += task_train
     valid += task_valid
     test += raw[task][1]
@@ -441,49 +629,22 @@ SPECIAL_TOKENS = (STATEMENT_END, QUESTION_END, ANSWER_TOKEN)
 Story = List[QAExample]
 
 
-def _story_start_lines(lines: Iterable[str]) -> List[int]:
-  """Line numbers (1-based, counted as `_parse_lines` counts them) whose ID is 1."""
-  starts = []
-  for line_number, raw in enumerate(lines, start=1):
-    head = raw.rstrip("\n").rstrip("\r").partition(" ")[0]
-    if head.isdigit() and int(head) == 1:
-      starts.append(line_number)
-  return starts
-
-
-def _source_line(example: QAExample) -> int:
-  return int(example.source.rsplit(":", 1)[1])
-
-
-def group_stories(examples: Sequence[QAExample], story_starts: Sequence[int]) -> List[Story]:
-  """Groups parsed questions into stories, given the line numbers where stories start.
-
-  Args:
-    examples: questions of one file, as `parse_babi_file` / `parse_babi_text` return them.
-    story_starts: ascending line numbers of the file's "1 ..." lines.
-  """
-  import bisect
+def group_stories(examples: Sequence[QAExample]) -> List[Story]:
+  """Groups one file's parsed questions into stories (by `story_line`), in file order."""
   stories: Dict[int, Story] = {}
   for example in examples:
-    index = bisect.bisect_right(story_starts, _source_line(example)) - 1
-    stories.setdefault(index, []).append(example)
+    stories.setdefault(example.story_line, []).append(example)
   return [stories[k] for k in sorted(stories)]
 
 
 def parse_babi_stories_text(text: str, name: str = "<string>", task: int = 0) -> List[Story]:
   """`parse_babi_text`, the questions grouped by story (tests, small fixtures)."""
-  lines = text.splitlines()
-  return group_stories(_parse_lines(lines, name, task), _story_start_lines(lines))
+  return group_stories(parse_babi_text(text, name, task))
 
 
 def parse_babi_stories_file(path, task: int = 0) -> List[Story]:
   """`parse_babi_file`, the questions grouped by story."""
-  path = pathlib.Path(path)
-  if not path.is_file():
-    raise MissingTaskFileError(f"bAbI file {path} not found")
-  with open(path, encoding="utf-8") as f:
-    lines = f.readlines()
-  return group_stories(_parse_lines(lines, str(path), task), _story_start_lines(lines))
+  return group_stories(parse_babi_file(path, task))
 
 
 def story_words(story: Story) -> Tuple[List[str], List[str], List[int]]:
@@ -618,27 +779,26 @@ class BabiStories:
 
 
 def load_babi_stories(babi_dir, setting: str = "en", tasks: Sequence[int] = tuple(range(1, 21)),
-                      validation_fraction: float = 0.1, skip_missing: bool = False
-                      ) -> BabiStories:
+                      validation_fraction: float = 0.1, skip_missing: bool = False,
+                      source: str = "files", tfds_data_dir: str = "") -> BabiStories:
   """Loads bAbI tasks as whole stories (for word-by-word recurrent models).
 
   Parsing and missing-file handling are `load_raw`'s (so `skip_missing` and
-  its messages are the same as for the memory networks); the last
-  `validation_fraction` of each task's training *stories* is held out.
+  its messages are the same as for the memory networks), as is `source`; the
+  last `validation_fraction` of each task's training *stories* is held out.
   """
   tasks = [int(t) for t in tasks]
   if not tasks:
     raise ValueError("config.data.tasks is empty")
-  raw, missing = load_raw(babi_dir, setting, tasks, skip_missing=skip_missing)
+  check_validation_fraction(validation_fraction)  # before any file is read
+  raw, missing = load_raw_from(source, babi_dir, setting, tasks, skip_missing, tfds_data_dir)
   if not raw:
     raise MissingTaskFileError(f"no bAbI task in {tasks} has data under {babi_dir}/{setting}")
   train, valid, test = [], [], []
   for task in sorted(raw):
-    grouped = []
-    for split, examples in zip(("train", "test"), raw[task]):
-      with open(task_file(babi_dir, setting, task, split), encoding="utf-8") as f:
-        grouped.append(group_stories(examples, _story_start_lines(f.readlines())))
-    task_train, task_valid = split_validation(grouped[0], validation_fraction)
+    grouped = [group_stories(examples) for examples in raw[task]]
+    task_train, task_valid = split_validation(grouped[0], validation_fraction,
+                                              str(task_file(babi_dir, setting, task, "train")))
     train += task_train
     valid += task_valid
     test += grouped[1]

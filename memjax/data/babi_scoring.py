@@ -53,7 +53,17 @@ def summarize(test: np.ndarray, valid: np.ndarray, tasks: Sequence[int], joint: 
     test, valid: `[num_seeds, num_tasks]` error percentages.
     tasks: task numbers of the columns.
     joint: one model for all tasks (choose one seed by mean validation error).
+
+  Raises:
+    ValueError naming the split and task of a NaN error (a task without questions there):
+    no seed is chosen, and no figure reported, from a NaN.
   """
+  for split, errors in (("validation", valid), ("test", test)):
+    nan_columns = np.nonzero(np.isnan(np.asarray(errors, np.float64)).any(axis=0))[0]
+    if nan_columns.size:
+      raise ValueError(f"the {split} error of bAbI task {tasks[int(nan_columns[0])]} is NaN "
+                       f"(no {split} questions): no seed is chosen and no result reported "
+                       "from it")
   if joint:
     best_seed = int(np.argmin(valid.mean(axis=1)))
     best = test[best_seed]

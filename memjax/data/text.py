@@ -19,7 +19,6 @@ import pathlib
 from typing import NamedTuple, Optional, Tuple
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 LEVELS = ("byte", "char")

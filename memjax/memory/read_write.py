@@ -9,11 +9,12 @@ def read(memory: jax.Array, weights: jax.Array) -> jax.Array:
   """r = sum_i w(i) M(i) (NTM eq. 2).
 
   Args:
-    memory: `[num_slots, word_size]` memory M.
-    weights: `[num_heads, num_slots]` (or `[num_slots]`) read weightings.
+    memory: `[..., num_slots, word_size]` memory M.
+    weights: `[..., num_heads, num_slots]` (or `[num_slots]` with unbatched memory) read
+      weightings.
 
   Returns:
-    `[num_heads, word_size]` (or `[word_size]`) read vectors.
+    `[..., num_heads, word_size]` (or `[word_size]`) read vectors.
   """
   return weights @ memory
 
@@ -26,18 +27,24 @@ def erase_and_add(memory: jax.Array, weights: jax.Array, erase: jax.Array,
   of heads does not matter, as the paper notes.
 
   Args:
-    memory: `[num_slots, word_size]` memory M_{t-1}.
-    weights: `[num_heads, num_slots]` write weightings w (or `[num_slots]` for one head).
-    erase: `[num_heads, word_size]` erase vectors e in [0, 1].
-    add: `[num_heads, word_size]` add vectors a.
+    memory: `[..., num_slots, word_size]` memory M_{t-1}.
+    weights: `[..., num_heads, num_slots]` write weightings w (or `[..., num_slots]` for
+      one head).
+    erase: `[..., num_heads, word_size]` erase vectors e in [0, 1] (`[..., word_size]`).
+    add: `[..., num_heads, word_size]` add vectors a (`[..., word_size]`).
 
   Returns:
-    `[num_slots, word_size]` memory M_t.
+    `[..., num_slots, word_size]` memory M_t.
   """
-  if weights.ndim == 1:
-    weights, erase, add = weights[None], erase[None], add[None]
-  # What each head keeps of each cell, multiplied over the (few, static) heads
-  # one by one: the gradient of jnp.prod would need a cumulative product.
-  keep = functools.reduce(
-      operator.mul, [1.0 - weights[h, :, None] * erase[h, None, :] for h in range(weights.shape[0])])
-  return memory * keep + weights.T @ add
+  if weights.ndim == memory.ndim - 1:
+    weights, erase, add = weights[..., None, :], erase[..., None, :], add[..., None, :]
+  num_heads = weights.shape[-2]
+  # Outer products as broadcasts, one head at a time over the (few, static) heads: the
+  # whole update is one elementwise kernel (a matmul w^T a would be a separate one with a
+  # contraction of length num_heads), and the product of keeps has a plain gradient
+  # (jnp.prod's would need a cumulative product).
+  outer = lambda u, v, h: u[..., h, :, None] * v[..., h, None, :]
+  keep = functools.reduce(operator.mul,
+                          [1.0 - outer(weights, erase, h) for h in range(num_heads)])
+  added = functools.reduce(operator.add, [outer(weights, add, h) for h in range(num_heads)])
+  return memory * keep + added

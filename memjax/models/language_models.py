@@ -1,8 +1,9 @@
 """Language models over segments of tokens: one interface for two kinds of model.
 
 - `SegmentLM`: a segment-level model of `memjax.transformer` (Transformer-XL, the
-  Compressive Transformer, the vanilla baseline); its memory of past hidden states
-  is the carry between segments.
+  Compressive Transformer, the vanilla baseline; Infini-attention, the Recurrent
+  Memory Transformer, the Memorizing Transformer); its memory (past hidden states,
+  a compressive matrix, memory tokens, a kNN memory) is the carry between segments.
 - `CoreLM`: any registered recurrent core (NTM, DNC, LSTM, GRU, a user's), reading
   one one-hot token per step and emitting next-token logits; its carry crosses
   segments the way XL's memory does, and gradients stop at segment boundaries
@@ -28,11 +29,19 @@ import optax
 
 from memjax.cores import dynamic_unroll
 from memjax.cores.base import init_core
-from memjax.errors import ConfigError
+from memjax.errors import ConfigError, check_int
 from memjax.transformer import fast_eval
+from memjax.transformer.infini_attention import InfiniTransformer
+from memjax.transformer.knn_memory import MemorizingTransformer
 from memjax.transformer.model import CompressiveTransformer, TransformerXL
+from memjax.transformer.recurrent_memory import RecurrentMemoryTransformer
 
-SEGMENT_MODELS = ("transformer_xl", "compressive", "vanilla")
+# Segment models whose memory is not a cache of hidden states: no `mem_len`, no cached
+# evaluation; their fields are their classes' (memjax/transformer/local.py).
+LOCAL_SEGMENT_MODELS = {"infini_attention": InfiniTransformer,
+                        "rmt": RecurrentMemoryTransformer,
+                        "memorizing_transformer": MemorizingTransformer}
+SEGMENT_MODELS = ("transformer_xl", "compressive", "vanilla") + tuple(LOCAL_SEGMENT_MODELS)
 _XL_FIELDS = ("d_model", "num_layers", "num_heads", "d_ff", "mem_len", "head_dim", "clamp_len",
               "same_length", "dropout")
 _COMPRESSIVE_FIELDS = ("compressed_mem_len", "compression_rate", "compression_function")
@@ -44,6 +53,33 @@ def per_example_nats(logits: jax.Array, targets: jax.Array) -> jax.Array:
   return jnp.sum(losses, axis=-1)
 
 
+def check_xl_sizes(fields) -> None:
+  """ConfigError naming the first size of a Transformer-XL / Compressive `model` block out of
+  range: layers, width (even: sinusoid encodings), heads (H divides d_model unless
+  `head_dim` is given), feed-forward width, `clamp_len` (-1 or None: off, else >= 1), and the
+  compressed memory (`compressed_mem_len >= 0`, `compression_rate >= 1`)."""
+  block = {"model": dict(fields)}
+  check_int(block, "model.num_layers", 1, 2)
+  d_model = check_int(block, "model.d_model", 2, 128)
+  if d_model % 2:
+    raise ConfigError(f"config.model.d_model={d_model} must be even (sinusoid encodings)")
+  num_heads = check_int(block, "model.num_heads", 1, 4)
+  if block["model"].get("head_dim") is not None:
+    check_int(block, "model.head_dim", 1)
+  elif d_model % num_heads:
+    raise ConfigError(f"config.model.num_heads={num_heads} must divide model.d_model={d_model} "
+                      "(or set model.head_dim)")
+  check_int(block, "model.d_ff", 1, 512)
+  clamp_len = block["model"].get("clamp_len")
+  if clamp_len == 0:  # the released Transformer-XL scripts' "no clamp"
+    raise ConfigError("config.model.clamp_len=0 would give every distance the same encoding; "
+                      "for no clamp set -1 (the released Transformer-XL code's 0)")
+  if clamp_len is not None and clamp_len != -1:
+    check_int(block, "model.clamp_len", 1, note=" (-1: no clamp)")
+  check_int(block, "model.compressed_mem_len", 0, 0)
+  check_int(block, "model.compression_rate", 1, 2)
+
+
 def build_segment_model(model_config, vocab_size: int,
                         mem_len: Optional[int] = None) -> TransformerXL:
   """The model of a `model` block named one of SEGMENT_MODELS; `mem_len` overrides
@@ -52,6 +88,8 @@ def build_segment_model(model_config, vocab_size: int,
   name = fields.pop("name", "transformer_xl")
   if name not in SEGMENT_MODELS:
     raise ConfigError(f"model.name={name!r} is not one of {SEGMENT_MODELS}")
+  if name in LOCAL_SEGMENT_MODELS:
+    return _build_local_model(name, fields, vocab_size, mem_len)
   allowed = _XL_FIELDS + (_COMPRESSIVE_FIELDS if name == "compressive" else ())
   unknown = sorted(set(fields) - set(allowed))
   if unknown:
@@ -67,8 +105,32 @@ def build_segment_model(model_config, vocab_size: int,
     raise ConfigError(f"model.mem_len={fields['mem_len']} must be >= 0")
   if not 0.0 <= fields.get("dropout", 0.0) < 1.0:
     raise ConfigError(f"model.dropout={fields['dropout']} must be in [0, 1)")
+  check_xl_sizes(fields)
   cls = CompressiveTransformer if name == "compressive" else TransformerXL
   return cls(vocab_size=vocab_size, **fields)
+
+
+def _build_local_model(name: str, fields, vocab_size: int, mem_len: Optional[int]):
+  cls = LOCAL_SEGMENT_MODELS[name]
+  allowed = sorted({f.name for f in dataclasses.fields(cls)}
+                   - {"parent", "name", "vocab_size", "deterministic"})
+  unknown = sorted(set(fields) - set(allowed))
+  if unknown:
+    raise ConfigError(f"model.{unknown[0]} is not a field of model {name!r}; "
+                      f"its fields are {allowed}")
+  if mem_len is not None:
+    raise ConfigError(f"eval.mem_len={mem_len}: model {name!r} keeps no cache of hidden "
+                      "states (its memory is its own); set eval.mem_len=-1")
+  if not 0.0 <= fields.get("dropout", 0.0) < 1.0:
+    raise ConfigError(f"model.dropout={fields['dropout']} must be in [0, 1)")
+  check_xl_sizes(fields)  # the layer stack is XL's
+  try:
+    model = cls(vocab_size=vocab_size, **fields)
+    jax.eval_shape(lambda: model.init(jax.random.PRNGKey(0), model.initialize_carry(None, (1, 1)),
+                                      jnp.zeros((1, 1), jnp.int32)))
+  except ValueError as error:  # a field out of range, named by the model's setup
+    raise ConfigError(str(error)) from None
+  return model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +161,9 @@ class SegmentLM:
     return self.eval_model.mem_len
 
   def with_eval_mem_len(self, mem_len: int) -> "SegmentLM":
+    if not isinstance(self.eval_model, TransformerXL):
+      raise ConfigError(f"eval.compare_mem_lens: {type(self.eval_model).__name__} keeps no "
+                        "cache of hidden states; set eval.compare_mem_lens=()")
     return dataclasses.replace(self, eval_model=self.eval_model.clone(mem_len=mem_len))
 
   def init(self, rng: jax.Array, batch_size: int, seg_len: int):
@@ -128,7 +193,7 @@ class SegmentLM:
 
   def total_nats(self, params, inputs: jax.Array, targets: jax.Array) -> jax.Array:
     """Sum of -log p over `[batch, segments, seg_len]` targets, memory carried across segments."""
-    if not self.cached:
+    if not self.cached or not isinstance(self.eval_model, TransformerXL):
       return _uncached_total_nats(self, params, inputs, targets)
     model = self.eval_model
     batch_size, _, seg_len = inputs.shape
@@ -154,7 +219,11 @@ class SegmentLM:
   def generate(self, params, prompt: jax.Array, rng: jax.Array, num_tokens: int,
                temperature: float, context: int = 0) -> jax.Array:
     """`[batch, num_tokens]` tokens after `prompt` through the key/value cache; each token
-    sees the last max(eval memory, `context`) tokens (plus the compressed memory)."""
+    sees the last max(eval memory, `context`) tokens (plus the compressed memory); a model of
+    LOCAL_SEGMENT_MODELS reads in segments of `context + 1` tokens (`_segment_generate`)."""
+    if not isinstance(self.eval_model, TransformerXL):
+      return _segment_generate(self.eval_model, params, prompt, rng, num_tokens, temperature,
+                               max(context, 0) + 1)
     model = self.eval_model.clone(mem_len=max(self.eval_model.mem_len, context))
     return fast_eval.generate(model, {"params": params}, prompt, rng, num_tokens, temperature)
 
@@ -220,6 +289,49 @@ class CoreLM:
     _, tokens = jax.lax.scan(sample, (carry, prompt_logits[:, -1]),
                              jax.random.split(rng, num_tokens))
     return tokens.T
+
+
+def _segment_generate(model, params, prompt: jax.Array, rng: jax.Array, num_tokens: int,
+                      temperature: float, seg_len: int) -> jax.Array:
+  """`[batch, num_tokens]` tokens after `prompt` from a segment model without a cache.
+
+  The text is read in segments of `seg_len`, as in evaluation: a token at offset p of
+  its segment runs the whole segment `[x_0 .. x_p, (stale) ...]` from the carry at the
+  segment's start and reads the logits at p (causal attention: the stale tokens after p
+  cannot reach them); the carry advances only once the segment is complete. The samples
+  are those of the model evaluated with segment length `seg_len`, at the cost of one
+  segment per token.
+  """
+  if prompt.ndim != 2 or prompt.shape[1] < 1:
+    raise ValueError(f"generate: prompt must be [batch, P] with P >= 1, got {prompt.shape}")
+  if temperature < 0:
+    raise ValueError(f"generate: temperature must be >= 0, got {temperature}")
+  batch_size = prompt.shape[0]
+  variables = {"params": params}
+
+  def feed(state, token):
+    """Token at `offset` -> (state after it, logits after it `[batch, V]`)."""
+    carry, window, offset = state
+    window = jax.lax.dynamic_update_slice_in_dim(window, token[:, None], offset, axis=1)
+    new_carry, logits = model.apply(variables, carry, window)
+    complete = offset == seg_len - 1
+    carry = jax.tree_util.tree_map(lambda new, old: jnp.where(complete, new, old), new_carry,
+                                   carry)
+    logits = jax.lax.dynamic_index_in_dim(logits, offset, axis=1, keepdims=False)
+    return (carry, window, (offset + 1) % seg_len), logits
+
+  start = (model.initialize_carry(None, (batch_size, seg_len)),
+           jnp.zeros((batch_size, seg_len), prompt.dtype), jnp.zeros((), jnp.int32))
+  state, prompt_logits = jax.lax.scan(feed, start, prompt.T)
+
+  def sample(step, key):
+    state, logits = step
+    token = (jnp.argmax(logits, axis=-1) if temperature == 0 else
+             jax.random.categorical(key, logits / temperature, axis=-1)).astype(prompt.dtype)
+    return feed(state, token), token
+
+  _, tokens = jax.lax.scan(sample, (state, prompt_logits[-1]), jax.random.split(rng, num_tokens))
+  return tokens.T
 
 
 def _uncached_total_nats(lm, params, inputs: jax.Array, targets: jax.Array) -> jax.Array:

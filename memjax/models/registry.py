@@ -2,10 +2,12 @@
 
 Kinds:
 
-  core            recurrent memory cores under the `memjax.cores` contract: ntm, dnc, lstm, gru
-                  and any core registered with `memjax.cores.register_core`
+  core            recurrent memory cores under the `memjax.cores` contract: ntm, dnc, lstm, gru,
+                  linear_attention, delta_rule and any core registered with
+                  `memjax.cores.register_core`
   segment_lm      segment-level language models over tokens (`memjax.transformer`):
-                  transformer_xl, compressive, vanilla
+                  transformer_xl, compressive, vanilla, infini_attention, rmt,
+                  memorizing_transformer
   memory_network  memory networks over a story's sentences (`memjax.models`): memn2n, kv_memnn
   kv_memory       key-value memories over a knowledge graph's triples (`memjax.knowledge`)
   question_reader the KB-QA LSTM baseline (`memjax.knowledge.kbqa_models`)
@@ -24,6 +26,7 @@ KINDS = {"core": "recurrent cores", "segment_lm": "segment-level language models
          "question_reader": "question readers"}
 _MODELS: Dict[str, str] = {
     "transformer_xl": "segment_lm", "compressive": "segment_lm", "vanilla": "segment_lm",
+    "infini_attention": "segment_lm", "rmt": "segment_lm", "memorizing_transformer": "segment_lm",
     "memn2n": "memory_network", "kv_memnn": "memory_network",
     "kv_memory": "kv_memory",
 }

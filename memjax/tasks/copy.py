@@ -1,7 +1,6 @@
 """Copy (Graves et al. 2014, sec. 4.1): read a random binary sequence, then write it back."""
 import dataclasses
 
-import jax
 import jax.numpy as jnp
 
 from memjax.tasks.base import AlgorithmicTask, SequenceBatch, gather_steps, random_bits

@@ -9,21 +9,33 @@ all of them alike:
   `config.train` (`check_config`), unknown keys of the top level and of `train`;
   one line naming the key and its range;
 - **the workdir**: config.json, orbax checkpoints every `train.checkpoint_every`
-  steps and at the end, resumption from the newest good one, and the loop
-  record (`progress.LoopRecord`), so that a relaunched run evaluates, stops and
-  writes results.json as an unbroken one would, bit for bit;
+  steps and at the end, resumption from the newest good one (a damaged newer one is
+  set aside in one line), and the loop record (history and the family's values,
+  checksummed inside each checkpoint), so that a relaunched run evaluates, stops and
+  writes results.json as an unbroken one would, bit for bit; a full disk stops the
+  run in one line saying how much space to free;
 - **NaN/Inf**: a step whose loss, gradient norm or new state (parameters,
   optimizer state, carry) holds a NaN or Inf leaves that seed's state
-  untouched and is counted; `train.max_consecutive_nonfinite` skipped steps in
-  a row stop the run with one line naming the step and the last checkpoint saved
-  before the streak began (whose parameters are finite);
+  untouched and is counted, so no checkpoint ever holds a NaN; a state whose last
+  step was skipped is neither saved nor evaluated. `train.max_consecutive_nonfinite`
+  skipped steps in a row stop the run with one line naming the step and the last
+  good checkpoint: the newest one saved before the streak whose parameters are finite
+  and give a finite loss on the batch that followed it (checked, `is_good_state`).
+  The final figures are then that checkpoint's (also when the run ends inside a
+  shorter streak); with none to name, the run ends in a ConfigError, not a NaN result;
 - **periodic work**: a progress line every `train.log_every` steps (rate and ETA of
   the last interval), TensorBoard scalars, an evaluation every `train.eval_every`
   steps (or when the family asks), a final evaluation, `train.stop_at_step`;
 - **results.json**: the family's figures, evaluation history, stop reason, skipped steps,
-  devices, and what differs between launches (times, the resumed step) under `launch`.
+  devices, how the run was made under `provenance` (memjax version, git commit, library
+  versions, device kinds; `memjax.provenance`), the config under `config`, and what differs
+  between launches (times, the resumed step, the command line) under `launch`;
+- **TensorBoard**: scalars (one tag per seed only when there are several), the config as
+  text and hparams, the provenance, and the algorithmic generalisation table.
 """
 import pathlib
+import sys
+import threading
 import time
 from typing import Any, Dict, Optional
 
@@ -34,13 +46,15 @@ import numpy as np
 
 from memjax import checkpoint as checkpoint_lib
 from memjax import parallel
+from memjax import provenance
 from memjax.errors import ConfigError, check_float, check_int, config_value
 from memjax.training import metrics as metrics_lib
 from memjax.training import optim
 from memjax.training import progress
 from memjax.training import registry
 from memjax.training.family import Family, TrainState, one_seed
-from memjax.training.workdir import check_workdir, load_config, unregistered_core_error
+from memjax.training.workdir import (check_workdir, flatten_config, load_config,
+                                     unregistered_core_error)
 
 # The loop's own keys of config.train, and the optimizer's (`optim.make_optimizer`).
 LOOP_TRAIN_KEYS = ("num_steps", "batch_size", "log_every", "eval_every", "checkpoint_every",
@@ -79,7 +93,8 @@ def check_config(config: ml_collections.ConfigDict, family_class) -> None:
     check_int(config, f"train.{key}", 1, _DEFAULTS[key])
   check_int(config, "train.checkpoint_every", 0, 0, note=" (0: only at the end)")
   check_int(config, "train.stop_at_step", 0, 0, note=" (0: off)")
-  check_float(config, "train.learning_rate", above=0.0)
+  # Above float32's largest number the rate is inf inside the step.
+  check_float(config, "train.learning_rate", above=0.0, below=float(np.finfo(np.float32).max))
   steps = config_value(config, "train.debug_nonfinite_steps", ())
   if not all(isinstance(s, int) and s >= 0 for s in tuple(steps)):
     raise ConfigError(f"config.train.debug_nonfinite_steps={steps!r} must be step numbers >= 0")
@@ -145,6 +160,24 @@ def train_step(family: Family, state: TrainState, batch: Any = ()):
   return _jitted_step(family, state, batch)
 
 
+def _step_loss(family: Family, state: TrainState, batch: Any) -> jax.Array:
+  """`[num_seeds]` loss of the family's own step from `state` on `batch` (no test hook, and the
+  update is dropped: only the forward pass is compiled)."""
+  return family.train_step(state, batch)[1]["loss"]
+
+
+_jitted_step_loss = jax.jit(_step_loss, static_argnums=0)
+
+
+def is_good_state(family: Family, state: TrainState, batch: Any = ()) -> bool:
+  """Whether every seed's parameters are finite and give a finite loss on `batch` (the one
+  that follows `state`): what a checkpoint must pass to be named as last good."""
+  num_seeds = state.nonfinite_streak.shape[0]
+  finite = _finite_per_seed(state.params, num_seeds)
+  finite &= jnp.isfinite(_jitted_step_loss(family, state, batch)).reshape(num_seeds)
+  return bool(np.all(parallel.to_host(finite)))
+
+
 # ---------------------------------------------------------------------------------------------
 # Checkpoints: states with zero-size leaves; restoring a saved run.
 
@@ -177,6 +210,35 @@ def restore(family: Family, workdir: str, params_only: bool = False):
     restored = restored and _restored(restored, fresh)
   checkpointer.close()
   return restored, step
+
+
+def _close_on_a_full_disk(writer: metrics_lib.MetricWriter) -> None:
+  """Closes the TensorBoard writer after a save found the disk full (the one-line error follows).
+
+  Its pending events go into the space the failed save freed. When even that does not
+  suffice they are lost, and what tensorboardX would still try at exit (a flush from an
+  atexit callback, its worker thread reading a closed queue) is dropped, not printed as
+  tracebacks after the one-line error; other errors still reach the earlier hooks.
+  """
+  try:
+    writer.close()
+    return
+  except OSError as error:
+    if not checkpoint_lib.is_disk_full(error):
+      raise
+  previous_unraisable, previous_thread = sys.unraisablehook, threading.excepthook
+
+  def unraisable_hook(unraisable):
+    if not checkpoint_lib.is_disk_full(unraisable.exc_value):
+      previous_unraisable(unraisable)
+
+  def thread_hook(args):
+    if type(args.thread).__module__.startswith("tensorboardX") and issubclass(
+        args.exc_type, OSError):
+      return
+    previous_thread(args)
+
+  sys.unraisablehook, threading.excepthook = unraisable_hook, thread_hook
 
 
 def load_run(workdir: str, experiment: str, hint: str = "", params_only: bool = False):
@@ -214,6 +276,22 @@ def _scalars(evaluation: Dict[str, Any]) -> Dict[str, Any]:
   return out
 
 
+def _summarise_in_tensorboard(writer: metrics_lib.MetricWriter, results: Dict[str, Any],
+                              flat_config: Dict[str, Any], final: Dict[str, Any]) -> None:
+  """The end of a run in TensorBoard: the config as hparams with the final figures (means over
+  seeds), how the run was made, and the generalisation table of the algorithmic tasks."""
+  step = int(results["steps"])
+  metrics = {f"hparams/{key}": float(np.mean(value)) for key, value in _scalars(final).items()}
+  writer.write_hparams(flat_config, metrics, step)
+  made = results["provenance"]
+  writer.write_text("provenance", provenance.config_markdown(
+      {key: value for key, value in made.items() if key != "devices"}
+      | {f"devices.{key}": value for key, value in made["devices"].items()}), step)
+  if results.get("generalization"):
+    writer.write_text("generalization",
+                      provenance.generalization_markdown(results["generalization"]), step)
+
+
 # ---------------------------------------------------------------------------------------------
 # The loop.
 
@@ -223,7 +301,8 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
 
   Args:
     family: the model family, built from its config.
-    workdir: checkpoints, log.txt, TensorBoard events, loop_record.json, results.json.
+    workdir: checkpoints (with their loop records), log.txt, TensorBoard events,
+      results.json.
     start_time: `time.time()` at process launch, so reported times include start-up.
     tag: prefixes printed lines (e.g. "task3" for one of several runs of a launch).
 
@@ -249,36 +328,66 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
   unit = family.step_unit
 
   writer = metrics_lib.MetricWriter(str(workdir), enabled=is_chief)
+  flat_config = flatten_config(config)
+  writer.write_text("config", provenance.config_markdown(flat_config))
   checkpointer = checkpoint_lib.Checkpointer(
-      str(workdir / "checkpoints"), max_to_keep=train.get("keep_checkpoints",
-                                                          _DEFAULTS["keep_checkpoints"]))
+      str(workdir / "checkpoints"), remove_unfinished=True,
+      max_to_keep=train.get("keep_checkpoints", _DEFAULTS["keep_checkpoints"]))
   state = family.init_state()
   restored, restored_step = checkpointer.restore_latest(_savable(state),
                                                         set_aside_unreadable=True)
   if restored is not None:
     state = _restored(restored, state)
     say(f"Resumed from {checkpointer.step_path(restored_step)} ({unit} {restored_step})")
-  loop_record = progress.LoopRecord(workdir, enabled=is_chief)
-  recorded = loop_record.load(restored_step) or {}
+  # The record of a checkpoint is saved (and checksummed) inside its step folder; checkpoints
+  # saved before that have theirs in <workdir>/loop_record.json.
+  recorded = checkpointer.record(restored_step) if restored is not None else None
+  if recorded is None:
+    recorded = progress.LoopRecord(workdir, enabled=False).load(restored_step) or {}
   history = list(recorded.get("history", []))
   family.restore_record(recorded.get("family", {}))
 
   def save(step: int, force: bool = False) -> None:
-    loop_record.save(step, {"history": history, "family": family.record()},
-                     keep_steps=checkpointer.all_steps())
-    checkpointer.save(step, _savable(state), force=force)
+    record = metrics_lib.to_python({"history": history, "family": family.record()})
+    try:
+      checkpointer.save(step, _savable(state), force=force, record=record)
+    except checkpoint_lib.DiskFullError:
+      _close_on_a_full_disk(writer)
+      raise
 
-  def last_good_checkpoint(began: int) -> str:
-    """The newest checkpoint saved before update `began` (the streak's first)."""
-    good = [s for s in checkpointer.all_steps() if s < began]
-    return str(checkpointer.step_path(good[-1])) if good else "none"
+  def last_good_checkpoint(began: int):
+    """`(step, state)` of the newest checkpoint saved before update `began` (the streak's
+    first; the one saved at `began` gave its NaN) that loads and passes `is_good_state` on the
+    batch that followed it, or `(None, None)`. Saved states are finite (the guard keeps NaN
+    out), but one may still lead to a NaN loss: an earlier, shorter streak began there."""
+    for saved in reversed([s for s in checkpointer.all_steps() if s < began]):
+      restored = checkpointer.restore(saved, _savable(state))
+      if restored is None:
+        continue
+      candidate = _restored(restored, state)
+      if is_good_state(family, candidate, family.batch(saved)):  # (it donates nothing)
+        return saved, candidate
+    return None, None
+
+  def diverged(reason: str, began: int):
+    """`(stop reason, (step, state) of the last good checkpoint)`; a ConfigError when no
+    checkpoint qualifies (there is then no result to report)."""
+    good_step, good_state = last_good_checkpoint(began)
+    advice = "lower train.learning_rate or raise train.grad_clip_norm"
+    if good_step is None:
+      writer.close()
+      checkpointer.close()
+      raise ConfigError(f"{reason}; {advice}; no result: no checkpoint has finite parameters "
+                        "and a finite loss (last good checkpoint: none)")
+    return (f"{reason}; {advice}; last good checkpoint: {checkpointer.step_path(good_step)}",
+            (good_step, good_state))
 
   step = int(state.step)
   first_step = step
   report = progress.ProgressReport(num_steps, unit, step)
   watch = progress.NonfiniteWatch(max_nonfinite)
   stop_reason = family.stop_reason_at_start()
-  nan_stop = False
+  last_good = None  # (step, state) evaluated instead of a diverged state
   if stop_reason is None and step < last:
     say(f"compiling the train step of {family.name} ({family.num_seeds} seed(s), "
         f"{family.mesh.size} device(s))...")
@@ -303,16 +412,19 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
     if log(step) or checkpoint_due or step == last:
       streak, began = watch.look()
       if streak >= max_nonfinite:
-        stop_reason = (f"stopped: {streak} consecutive NaN/Inf {unit}s (from {unit} {began + 1})"
-                       f" by {unit} {step} (train.max_consecutive_nonfinite={max_nonfinite}); "
-                       f"lower train.learning_rate or raise train.grad_clip_norm; last good "
-                       f"checkpoint: {last_good_checkpoint(began)}")
-        nan_stop = True
+        stop_reason, last_good = diverged(
+            f"stopped: {streak} consecutive NaN/Inf {unit}s (from {unit} {began + 1}) by "
+            f"{unit} {step} (train.max_consecutive_nonfinite={max_nonfinite})", began)
         say(stop_reason)
         break
-    # The family's early evaluation first: it may keep track of when it last asked.
-    early = step < last and family.evaluate_now(step, metrics)
-    if step < last and (evaluate_periodically(step) or early):
+    # The family's early evaluation first: it may keep track of when it last asked. A run cut
+    # by train.stop_at_step still evaluates at its last step as an uncut run would, so that
+    # the history of a resumed run equals the uncut one's (the final evaluation comes after).
+    early = step < num_steps and family.evaluate_now(step, metrics)
+    evaluation_due = step < num_steps and (evaluate_periodically(step) or early)
+    if evaluation_due and parallel.to_host(state.nonfinite_streak).any():
+      say(f"  eval @ {step} skipped: the last {unit} was NaN/Inf")  # its figures would be NaN
+    elif evaluation_due:
       with report.paused():
         evaluation = family.evaluate(state, step, final=False)
       history.append({"step": step, **evaluation})
@@ -328,19 +440,29 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
     if stop_at and step >= stop_at:
       stop_reason = f"train.stop_at_step={stop_at} reached"
   train_seconds = time.time() - loop_start
-  # After a NaN/Inf stop the state is not saved: the newest checkpoint stays the last good one.
-  if not nan_stop and checkpointer.latest_step() != step:
+  streak = parallel.to_host(state.nonfinite_streak)
+  if last_good is None and streak.any():  # the run ended inside a (shorter) NaN/Inf streak
+    stop_reason, last_good = diverged(
+        f"{stop_reason or f'train.num_steps={num_steps} reached'} after {int(streak.max())} "
+        f"consecutive NaN/Inf {unit}s", step - int(streak.max()))
+    say(stop_reason)
+  # A diverged state is not saved (the newest checkpoint stays the last good one) nor
+  # evaluated: the final figures are those of the last good checkpoint.
+  if last_good is None and checkpointer.latest_step() != step:
     save(step, force=True)
-  final = family.evaluate(state, step, final=True)
-  history.append({"step": step, **final})
+  evaluated_step, evaluated = last_good or (step, state)
+  final = family.evaluate(evaluated, evaluated_step, final=True)
+  history.append({"step": evaluated_step, **final})
   headline = family.headline(final)
-  say(f"final @ {step}: {headline}")
-  target_reason = family.after_evaluation(step, final, time.time() - start_time)
+  if last_good is not None:
+    headline += f" (of checkpoint {evaluated_step}, the last good one)"
+  say(f"final @ {evaluated_step}: {headline}")
+  target_reason = family.after_evaluation(evaluated_step, final, time.time() - start_time)
   if stop_reason is None:
     stop_reason = target_reason or f"train.num_steps={num_steps} reached"
   results = {
       "experiment": family.name,
-      **family.results(state, final),
+      **family.results(evaluated, final),
       "num_seeds": family.num_seeds,
       "steps": step,
       "step_unit": unit,
@@ -353,9 +475,13 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
       "data_parallel_devices": int(family.mesh.size),
       # Everything that differs between a straight run and a killed-and-resumed one.
       "launch": {"resumed_from_step": restored_step, "wall_seconds": time.time() - start_time,
-                 "train_seconds": train_seconds, "compile_seconds": report.compile_seconds},
+                 "train_seconds": train_seconds, "compile_seconds": report.compile_seconds,
+                 **provenance.launch()},
   }
   results["wall_seconds"] = results["launch"]["wall_seconds"]
+  results["provenance"] = provenance.record()  # versions, commit, devices
+  results["config"] = flat_config
+  _summarise_in_tensorboard(writer, results, flat_config, final)
   results = metrics_lib.to_python(results)  # as results.json holds them: lists, not arrays
   results_path = metrics_lib.write_results(str(workdir), results, enabled=is_chief)
   writer.close()

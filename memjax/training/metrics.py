@@ -39,12 +39,39 @@ class MetricWriter:
       return
     for name, value in scalars.items():
       value = np.asarray(value)
-      if value.ndim == 0:
-        self._summary.add_scalar(name, float(value), step)
+      if value.size == 1:  # a scalar, or the one seed of a single-seed run (no /seed0 tag)
+        self._summary.add_scalar(name, float(value.reshape(())), step)
       else:  # one value per seed
         for seed, seed_value in enumerate(value.reshape(-1)):
           self._summary.add_scalar(f"{name}/seed{seed}", float(seed_value), step)
     self.log(f"step {step} " + json.dumps(to_python(dict(scalars))))
+
+  def write_text(self, tag: str, markdown: str, step: int = 0) -> None:
+    """A markdown text summary (TensorBoard's Text tab), e.g. the config or a results table."""
+    if self.enabled:
+      self._summary.add_text(tag, markdown, step)
+
+  def write_hparams(self, hparams: Mapping[str, Any], metrics: Mapping[str, float],
+                    step: int = 0) -> None:
+    """The config as hyperparameters (TensorBoard's HParams tab) with the run's final metrics,
+    in this run's own event file (tensorboardX's `add_hparams` would open a sub-run)."""
+    if not self.enabled:
+      return
+    from tensorboardX.summary import hparams as hparams_summary
+    values = {k: v if isinstance(v, (bool, int, float, str)) else str(v)
+              for k, v in hparams.items() if v is not None}
+    for summary in hparams_summary(values, dict(metrics)):
+      self._summary.file_writer.add_summary(summary)
+    for name, value in metrics.items():
+      self._summary.add_scalar(name, float(value), step)
+
+  def write_image(self, tag: str, png_path: str, step: int = 0) -> None:
+    """A PNG file as an image summary (TensorBoard's Images tab)."""
+    if not self.enabled:
+      return
+    import matplotlib.image  # lazy: only runs that draw plots pay for matplotlib
+    image = matplotlib.image.imread(png_path)[..., :3]  # [height, width, RGB] floats in [0, 1]
+    self._summary.add_image(tag, image, step, dataformats="HWC")
 
   def log(self, line: str) -> None:
     if self.enabled:

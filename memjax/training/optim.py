@@ -3,7 +3,7 @@ from typing import Any, Mapping
 
 import optax
 
-from memjax.errors import ConfigError, check_choice, check_float, check_int
+from memjax.errors import ConfigError, check_choice, check_float, check_int, config_value
 
 OPTIMIZERS = ("adam", "adamw", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine", "warmup_cosine", "exponential")
@@ -13,24 +13,44 @@ TRAIN_KEYS = ("optimizer", "learning_rate", "schedule", "warmup_steps", "decay_s
 
 
 def check_config(config, num_steps: int) -> None:
-  """Raises ConfigError naming the first optimizer key of `config.train` that cannot work
-  (e.g. warm-up as long as the run, which optax would report as `decay_steps=0`)."""
+  """Raises ConfigError naming the first optimizer key of `config.train` that cannot work.
+
+  A warm-up as long as the run is not an error: `make_schedule` shortens it (so that
+  `--config.train.num_steps=5` works with any config).
+  """
+  del num_steps  # the schedule adapts to the run's length
   check_choice(config, "train.optimizer", OPTIMIZERS, "adam")
-  schedule = check_choice(config, "train.schedule", SCHEDULES, "constant")
-  warmup = check_int(config, "train.warmup_steps", 0, 0)
-  if schedule == "warmup_cosine" and warmup >= num_steps:
-    raise ConfigError(f"config.train.warmup_steps={warmup} must be < train.num_steps="
-                      f"{num_steps} (schedule warmup_cosine: warm-up must end before the run)")
-  if schedule == "exponential":
-    check_int(config, "train.decay_steps", 1, num_steps)
-    check_float(config, "train.decay_rate", 0.5, above=0.0)
+  check_choice(config, "train.schedule", SCHEDULES, "constant")
+  check_int(config, "train.warmup_steps", 0, 0)
+  check_int(config, "train.decay_steps", 1, 1)
+  # A rate in (0, 1] decays (1: constant); above 1 the step size would grow without bound.
+  check_float(config, "train.decay_rate", 0.5, above=0.0)
+  if float(config_value(config, "train.decay_rate", 0.5)) > 1.0:
+    raise ConfigError(f"config.train.decay_rate={config.train.decay_rate!r} must be in (0, 1]")
   check_float(config, "train.grad_clip_norm", 0.0, minimum=0.0)
   check_float(config, "train.weight_decay", 1e-4, minimum=0.0)
-  check_float(config, "train.momentum", 0.0, minimum=0.0)
+  check_float(config, "train.momentum", 0.0, minimum=0.0, below=1.0)
+
+
+def warmup_length(train: Mapping[str, Any]) -> int:
+  """The warm-up `warmup_cosine` uses: `min(train.warmup_steps, train.num_steps - 1)`.
+
+  A run shorter than its config's warm-up (e.g. `--config.train.num_steps=5` with 100
+  warm-up steps) warms up over all but its last step, then decays in that one, so that
+  short runs of any config work (optax refuses a decay of `num_steps - warmup <= 0` steps).
+  """
+  return max(0, min(int(train.get("warmup_steps", 0) or 0), int(train["num_steps"]) - 1))
 
 
 def make_schedule(train: Mapping[str, Any]) -> optax.Schedule:
-  """`train.schedule` over `train.num_steps` at peak `train.learning_rate`."""
+  """`train.schedule` over `train.num_steps` at peak `train.learning_rate` (lr):
+
+      constant       lr
+      cosine         lr (1 + cos(pi t / T)) / 2,                     T = num_steps
+      warmup_cosine  lr t / W for t < W, then cosine from lr over T - W steps,
+                     W = min(warmup_steps, T - 1) (`warmup_length`)
+      exponential    lr decay_rate^floor(t / decay_steps)
+  """
   lr, steps = train["learning_rate"], train["num_steps"]
   name = train.get("schedule", "constant")
   if name == "constant":
@@ -38,7 +58,7 @@ def make_schedule(train: Mapping[str, Any]) -> optax.Schedule:
   if name == "cosine":
     return optax.cosine_decay_schedule(lr, steps)
   if name == "warmup_cosine":
-    return optax.warmup_cosine_decay_schedule(0.0, lr, train.get("warmup_steps", 0), steps)
+    return optax.warmup_cosine_decay_schedule(0.0, lr, warmup_length(train), steps)
   if name == "exponential":
     return optax.exponential_decay(lr, train.get("decay_steps", steps), train.get("decay_rate", 0.5),
                                    staircase=True)

@@ -95,7 +95,7 @@ def check_workdir(config: ml_collections.ConfigDict, workdir: str,
   # per-task runs keep theirs in task<N>/checkpoints.)
   steps = [step for pattern in ("checkpoints/*", "*/checkpoints/*") for step in path.glob(pattern)]
   if saved.exists() and any(step.is_dir() and step.name.isdigit() for step in steps):
-    previous = json.loads(saved.read_text())
+    previous = read_config_json(saved)
     for key in sorted(set(previous) | set(current)):
       if matches(key, resumable):
         continue
@@ -117,12 +117,33 @@ def load_config(workdir: str) -> ml_collections.ConfigDict:
   """The config a run wrote to `<workdir>/config.json`, as a ConfigDict.
 
   Raises:
-    ConfigError when the workdir has no config.json.
+    ConfigError when the workdir has no config.json, or one that is not a saved config.
   """
   path = pathlib.Path(workdir) / "config.json"
   if not path.exists():
     raise ConfigError(f"--workdir={workdir} holds no config.json: is it a memjax run?")
-  return unflatten_config(json.loads(path.read_text()))
+  return unflatten_config(read_config_json(path))
+
+
+def read_config_json(path: pathlib.Path) -> Dict[str, Any]:
+  """The flat {dotted key: value} of a saved config.json.
+
+  Raises:
+    ConfigError naming the file when it is not such a JSON object (e.g. damaged on disk).
+  """
+  try:
+    flat = json.loads(path.read_text())
+  except UnicodeDecodeError:
+    flat = None
+  except ValueError as error:  # json's message names a line and column, not the file
+    raise ConfigError(f"{path} is not valid JSON ({error}): remove it and relaunch training "
+                      "with the run's config (which writes it anew), or use a new "
+                      "--workdir") from None
+  if not isinstance(flat, dict):
+    raise ConfigError(f"{path} does not hold a memjax config (a JSON object of dotted keys): "
+                      "remove it and relaunch training with the run's config (which writes it "
+                      "anew), or use a new --workdir")
+  return flat
 
 
 def unregistered_core_error(workdir: str, config: ml_collections.ConfigDict,

@@ -26,7 +26,7 @@ import optax
 from memjax import parallel
 from memjax.cores import check_core, dynamic_unroll
 from memjax.cores.base import init_core
-from memjax.errors import ConfigError, check_choice, check_float, check_int
+from memjax.errors import ConfigError, check_choice, check_float, check_int, config_value
 from memjax.models import registry as model_registry
 from memjax.tasks import AlgorithmicTask, SequenceBatch, bits_error_per_sequence, build_task
 from memjax.training import optim
@@ -60,14 +60,29 @@ class AlgorithmicFamily(Family):
     check_int(config, "train.eval_batch_size", 1, 1000)
     check_int(config, "train.screen_every", 1, 25)
     check_int(config, "train.curriculum_steps", 0, 0)
-    if tuple(config.get("eval", {}).get("lengths", ())):
-      check_int(config, "eval.num_sequences", 1, 100)
+    check_int(config, "eval.num_sequences", 1, 100)
     check_int(config, "eval.memory_size", 0, 0)
+    lengths = tuple(config_value(config, "eval.lengths", ()) or ())
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in lengths):
+      raise ConfigError(f"config.eval.lengths={lengths!r} must be sequence lengths >= 1")
+    # The task's widths; its lengths and repeats are checked by the task itself (`__init__`).
+    for key in ("num_bits", "item_length", "num_outputs"):
+      if config_value(config, f"task.{key}", None) is not None:
+        check_int(config, f"task.{key}", 1)
 
   def __init__(self, config: ml_collections.ConfigDict):
     super().__init__(config)
     task_fields = dict(config.task)
-    self.task: AlgorithmicTask = build_task(task_fields.pop("name"), **task_fields)
+    try:
+      self.task: AlgorithmicTask = build_task(task_fields.pop("name"), **task_fields)
+    except (TypeError, ValueError) as error:  # the task names the field and its range
+      raise ConfigError(str(error)) from None
+    task = self.task
+    if not task.min_allowed_length <= task.min_length <= task.max_length:
+      raise ConfigError(f"config.task.min_length={task.min_length}, task.max_length="
+                        f"{task.max_length}: {task.name} needs {task.min_allowed_length} <= "
+                        f"task.min_length ({task.min_length}) <= task.max_length "
+                        f"({task.max_length})")
     model_registry.resolve(config.model, self.name, ("core",))
     self.core = model_registry.build_core(config.model, self.task.output_size)
     self.optimizer = optim.make_optimizer(config.train)

@@ -179,8 +179,23 @@ class BabiMemNNFamily(Family):
 
   @classmethod
   def check_config(cls, config):
+    """Every key with a range, in one line naming it, before any file is read or anything
+    compiles; also when the family is built directly rather than by the loop."""
+    check_int(config, "seed", 0, 0)
+    check_int(config, "num_seeds", 1, 1)
     check_choice(config, "data.mode", ("joint", "per_task"))
     check_choice(config, "data.setting", babi.SETTINGS)
+    check_choice(config, "data.source", babi.SOURCES, "files")
+    check_int(config, "data.memory_size", 1)
+    babi.check_validation_fraction(config_value(config, "data.validation_fraction", 0.1))
+    check_choice(config, "model.encoding", memn2n.ENCODINGS)
+    if config_value(config, "model.name", "memn2n") == "memn2n":
+      check_choice(config, "model.tying", memn2n.TYINGS, "adjacent")
+    check_int(config, "model.embedding_dim", 1)
+    check_int(config, "model.num_hops", 1)
+    check_float(config, "model.init_std", above=0.0)
+    check_int(config, "train.batch_size", 1)
+    check_float(config, "train.learning_rate", above=0.0)
     check_choice(config, "train.decay_rule", ("authors", "every"), "every")
     check_int(config, "train.num_epochs", 1)
     check_int(config, "train.decay_every", 1)
@@ -190,8 +205,16 @@ class BabiMemNNFamily(Family):
       check_float(config, "train.ls_learning_rate", above=0.0)
     check_float(config, "train.random_noise", 0.0, minimum=0.0, below=1.0)
     check_float(config, "train.max_grad_norm", above=0.0)
-    check_int(config, "data.memory_size", 1)
-    check_float(config, "data.validation_fraction", 0.1, minimum=0.0, below=1.0)
+    buckets = config_value(config, "train.memory_buckets", ())
+    if not all(isinstance(b, int) and not isinstance(b, bool) and b >= 1
+               for b in tuple(buckets)):
+      raise ConfigError(f"config.train.memory_buckets={tuple(buckets)} must be memory sizes "
+                        ">= 1 (() for one bucket)")
+    # The loop's intervals: a family built directly runs `loop.run` without the loop's checks.
+    for key in ("log_every", "eval_every", "keep_checkpoints"):
+      check_int(config, f"train.{key}", 1, 1)
+    check_int(config, "train.checkpoint_every", 0, 0, note=" (0: only at the end)")
+    check_int(config, "train.stop_at_step", 0, 0, note=" (0: off)")
     babi.requested_tasks(config.data)
 
   def __init__(self, config: ml_collections.ConfigDict, tasks: Optional[List[int]] = None,
@@ -207,7 +230,9 @@ class BabiMemNNFamily(Family):
                                validation_fraction=float(data_cfg.validation_fraction),
                                skip_missing=bool(data_cfg.skip_missing),
                                fit_memory_to_stories=bool(data_cfg.get("fit_memory_to_stories",
-                                                                       False)))
+                                                                       False)),
+                               source=data_cfg.get("source", "files"),
+                               tfds_data_dir=data_cfg.get("tfds_data_dir", ""))
     data = self.data
     self.model = build_memory_network(config.model, len(data.vocab), data.memory_size,
                                       data.sentence_length, data.query_length, self.name)

@@ -32,14 +32,17 @@ from memjax.cores import dynamic_unroll
 from memjax.cores.base import init_core
 from memjax.data import babi
 from memjax.data.babi_scoring import FAILED_TASK_ERROR_PCT, question_errors, summarize
-from memjax.errors import ConfigError, check_choice, check_float, check_int
+from memjax.errors import ConfigError, check_choice, check_float, check_int, config_value
 from memjax.models import registry as model_registry
 from memjax.training import optim
 from memjax.training.family import (Family, init_seeds, new_state, optimizer_step, over_seeds,
                                     seed_keys, summary)
 
 _DATA_FIELDS = {"babi_dir", "setting", "tasks", "skip_missing", "validation_fraction",
-                "max_train_length"}
+                "max_train_length", "source", "tfds_data_dir"}
+# Sizes and counts of the cores' `model` blocks that must be >= 1 wherever a core has them.
+_MODEL_SIZES = ("hidden_size", "controller_size", "memory_size", "word_size", "num_read_heads",
+                "num_write_heads")
 DNC_PAPER = {"mean_error_pct": 16.7, "mean_error_std_pct": 7.6, "best_error_pct": 3.8,
              "mean_failed_tasks": 11.2, "best_failed_tasks": 2,
              "note": "DNC, joint en-10k, 20 runs (Graves et al. 2016, Table 1)"}
@@ -74,18 +77,34 @@ class BabiRecurrentFamily(Family):
     if unknown:
       raise ConfigError(f"config.data.{unknown[0]} is not a field of experiment "
                         f"{cls.name!r}; data has {sorted(_DATA_FIELDS)}")
+    check_int(config, "seed", 0, 0)
+    check_int(config, "num_seeds", 1, 1)
     check_choice(config, "data.setting", babi.SETTINGS)
+    check_choice(config, "data.source", babi.SOURCES, "files")
     babi.requested_tasks(config.data, files=False)  # the files: when the data is read
-    check_float(config, "data.validation_fraction", 0.1, minimum=0.0, below=1.0)
+    babi.check_validation_fraction(config_value(config, "data.validation_fraction", 0.1))
     check_int(config, "data.max_train_length", 0, 0, note=" (0: keep every story)")
+    num_steps = check_int(config, "train.num_steps", 1)
+    check_int(config, "train.batch_size", 1)
+    check_float(config, "train.learning_rate", above=0.0)
+    optim.check_config(config, num_steps)
     check_int(config, "train.eval_batch_size", 1, 64)
     check_int(config, "train.scan_unroll", 1, 1)
+    # The loop's intervals: a family built directly runs `loop.run` without the loop's checks.
+    for key in ("log_every", "eval_every", "keep_checkpoints"):
+      check_int(config, f"train.{key}", 1, 1)
+    check_int(config, "train.checkpoint_every", 0, 0, note=" (0: only at the end)")
+    check_int(config, "train.stop_at_step", 0, 0, note=" (0: off)")
     buckets = [int(b) for b in config.train.length_buckets]
     if any(b < 1 for b in buckets) or buckets != sorted(set(buckets)):
       raise ConfigError(f"config.train.length_buckets={tuple(config.train.length_buckets)} must "
                         "be increasing positive lengths")
-    # The core's fields and sizes, before any data is read.
+    # The core's fields and sizes, before any data is read. Sizes first: a core may divide by
+    # them while it initialises (the LSTM's hidden_size=0).
     model_registry.resolve(config.model, cls.name, ("core",))
+    for key in _MODEL_SIZES:
+      if key in config.model:
+        check_int(config, f"model.{key}", 1)
     core = model_registry.build_core(config.model, 8)
     try:
       jax.eval_shape(lambda rng: init_core(core, rng, (1, 8)), jax.random.PRNGKey(0))
@@ -102,7 +121,9 @@ class BabiRecurrentFamily(Family):
     self.data = babi.load_babi_stories(data_cfg.babi_dir, data_cfg.setting,
                                        [int(t) for t in data_cfg.tasks],
                                        validation_fraction=float(data_cfg.validation_fraction),
-                                       skip_missing=bool(data_cfg.skip_missing))
+                                       skip_missing=bool(data_cfg.skip_missing),
+                                       source=data_cfg.get("source", "files"),
+                                       tfds_data_dir=data_cfg.get("tfds_data_dir", ""))
     data = self.data
     self.tasks = data.tasks
     max_train_length = int(data_cfg.max_train_length)
@@ -216,11 +237,10 @@ class BabiRecurrentFamily(Family):
     return {str(t): errors[:, i].tolist() for i, t in enumerate(self.tasks)}
 
   def evaluate(self, state, step, final):
-    evaluation = {}
-    if self.valid_buckets:
-      valid = self.split_errors(state.params, self.valid_buckets)
-      evaluation = {"valid_mean_error_pct": np.nanmean(valid, axis=1).tolist(),
-                    "valid_error_pct": self._per_task(valid)}
+    # Every task holds out validation stories (config.data.validation_fraction is in (0, 1)).
+    valid = self.split_errors(state.params, self.valid_buckets)
+    evaluation = {"valid_mean_error_pct": valid.mean(axis=1).tolist(),
+                  "valid_error_pct": self._per_task(valid)}
     if final:
       evaluation["test_error_pct"] = self._per_task(self.split_errors(state.params,
                                                                       self.test_buckets))
@@ -228,10 +248,8 @@ class BabiRecurrentFamily(Family):
 
   def _summary(self, evaluation) -> Dict[str, Any]:
     columns = lambda table: np.stack([np.asarray(table[str(t)]) for t in self.tasks], axis=1)
-    test = columns(evaluation["test_error_pct"])
-    valid = (columns(evaluation["valid_error_pct"]) if "valid_error_pct" in evaluation
-             else np.zeros_like(test))  # validation_fraction = 0: seed 0
-    return summarize(test, valid, self.tasks, joint=True)
+    return summarize(columns(evaluation["test_error_pct"]), columns(evaluation["valid_error_pct"]),
+                     self.tasks, joint=True)
 
   def headline(self, evaluation):
     if "test_error_pct" in evaluation:
@@ -241,8 +259,6 @@ class BabiRecurrentFamily(Family):
               + (f" (best of {self.num_seeds} by validation)" if self.num_seeds > 1 else "")
               + "; per task " + " ".join(f"{t}:{e:.1f}" for t, e in
                                          result["best_test_error_pct"].items()))
-    if "valid_mean_error_pct" not in evaluation:
-      return "no validation stories (data.validation_fraction = 0)"
     valid = evaluation["valid_error_pct"]
     return (f"valid mean error {summary(evaluation['valid_mean_error_pct'])}%; per task "
             + " ".join(f"{t}:{min(valid[str(t)]):.0f}" for t in self.tasks))

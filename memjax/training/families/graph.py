@@ -19,7 +19,7 @@ import numpy as np
 from memjax import parallel
 from memjax.cores import dynamic_unroll
 from memjax.cores.base import init_core
-from memjax.errors import ConfigError, check_int
+from memjax.errors import ConfigError, check_float, check_int, config_value
 from memjax.knowledge import graph_tasks
 from memjax.knowledge.graph_kv_memory import build_graph_kv_memory
 from memjax.models import registry as model_registry
@@ -41,6 +41,10 @@ class GraphFamily(Family):
   @classmethod
   def check_config(cls, config):
     check_int(config, "train.eval_batch_size", 1, 1000)
+    if config_value(config, "model.name", None) == "kv_memory":  # (cores check their own)
+      check_int(config, "model.embed_dim", 1, 64)
+      check_int(config, "model.num_hops", 1, 3)
+      check_float(config, "model.embed_stddev", 0.1, above=0.0)
 
   def __init__(self, config):
     super().__init__(config)
@@ -57,6 +61,8 @@ class GraphFamily(Family):
       self.module = build_graph_kv_memory(config.model, self.task)
     else:
       self.core = model_registry.build_core(config.model, self.task.output_size)
+      # The core checks its sizes when it is set up: now, before the workdir is used.
+      jax.eval_shape(self._init_params, jax.random.PRNGKey(0))
 
   def _host_batch(self, rng_seed, step: int, size: int):
     return self.task.sample(np.random.default_rng([rng_seed, step]), size)._asdict()

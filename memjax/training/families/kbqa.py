@@ -21,13 +21,24 @@ import jax
 import numpy as np
 
 from memjax import parallel
-from memjax.knowledge.kbqa_data import KBQASplit, answer_coverage, build_kbqa_data
+from memjax.knowledge import synthetic_kbqa
+from memjax.knowledge.kbqa_data import KBQASplit, answer_coverage, build_kbqa_data, kbqa_config
 from memjax.knowledge.kbqa_models import KBQAModel, hits_at_1
+from memjax.errors import ConfigError, check_float, check_int, config_value
 from memjax.models import registry as model_registry
 from memjax.training import optim
 from memjax.training.family import Family, new_state, one_seed, optimizer_step, over_seeds
 
 _EVAL_CHUNK = 1024  # questions per evaluation call
+
+
+def _check_splits(sizes: Dict[str, int], config) -> None:
+  """A ConfigError naming `task.questions_per_hop` when a split is empty (every split is
+  scored: its hits@1 would be the mean of nothing, NaN)."""
+  for name, size in sizes.items():
+    if size == 0:
+      raise ConfigError(f"config.task.questions_per_hop={config.task.questions_per_hop} "
+                        f"leaves the {name} split empty; raise it (or the split's fraction)")
 
 
 class KBQAFamily(Family):
@@ -37,11 +48,53 @@ class KBQAFamily(Family):
   host_only = ("seed",)
   max_seeds = 1
 
+  @classmethod
+  def check_config(cls, config):
+    """The graph's sizes (a film's cast draws 2-4 distinct people; birth years come from the
+    first half of the years), the split fractions (every split is scored, so none may be
+    empty), the hashing depth and candidate count, and the model's sizes."""
+    check_int(config, "task.seed", 0, 0)
+    check_int(config, "task.num_films", 1, 1800)
+    people = check_int(config, "task.num_people", 4, 1500, note=" (a cast has up to 4 people)")
+    check_int(config, "task.num_directors", 1, 400, maximum=people,
+              note=f" (directors are people: 1..task.num_people={people})")
+    check_int(config, "task.num_cities", 1, 150)
+    check_int(config, "task.num_countries", 1, 25)
+    check_int(config, "task.num_years", 2, 80)
+    check_int(config, "task.first_year", -10**6, 1940)
+    check_int(config, "task.questions_per_hop", 1, 12000)
+    valid = check_float(config, "task.valid_fraction", 0.1, above=0.0, below=1.0)
+    test = check_float(config, "task.test_fraction", 0.1, above=0.0, below=1.0)
+    if valid + test >= 1.0:
+      raise ConfigError(f"config.task.valid_fraction={valid} + task.test_fraction={test} must "
+                        "be < 1 (the rest is the training split)")
+    check_float(config, "task.heldout_fraction", 0.05, above=0.0, below=1.0)
+    check_float(config, "task.lowercase_fraction", 0.1, minimum=0.0)
+    if float(config_value(config, "task.lowercase_fraction", 0.1)) > 1.0:
+      raise ConfigError(f"config.task.lowercase_fraction={config.task.lowercase_fraction} must "
+                        "be in [0, 1]")
+    check_int(config, "task.num_hops", 1, 3)
+    check_int(config, "task.max_candidates", 1, 128)
+    check_int(config, "model.embed_dim", 1, 64)
+    if config_value(config, "model.name", None) == "kv_memory":
+      check_int(config, "model.num_hops", 1, 3)
+      check_float(config, "model.embed_stddev", 0.1, above=0.0)
+    else:
+      check_int(config, "model.hidden_size", 1, 256)
+
   def __init__(self, config):
     super().__init__(config)
     model_registry.resolve(config.model, self.name, ("kv_memory", "question_reader"),
                            extra={"lstm": "question_reader"})
-    self.data = build_kbqa_data(config.task, with_candidates=config.model.name == "kv_memory")
+    try:
+      self.data = build_kbqa_data(config.task, with_candidates=config.model.name == "kv_memory")
+    except ValueError as error:  # e.g. more cities than the generator has names
+      raise ConfigError(f"config.task: {error}") from None
+    except TypeError:  # encoding an empty split fails; say which, if that was it
+      splits = synthetic_kbqa.generate(kbqa_config(config.task)).splits
+      _check_splits({name: len(questions) for name, questions in splits.items()}, config)
+      raise
+    _check_splits({name: split.size for name, split in self.data.splits.items()}, config)
     self.model = KBQAModel(config, self.data)
     self.batch_size = int(config.train.batch_size)
     parallel.check_batch_size(self.batch_size, self.mesh)

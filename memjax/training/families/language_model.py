@@ -68,6 +68,9 @@ class _SegmentFamily(Family):
     if config_value(config, "eval.mem_len", -1) is not None:
       check_int(config, "eval.mem_len", -1, -1, note=" (-1: model.mem_len)")
     check_int(config, "eval.batch_size", 1, 16)
+    lens = tuple(config_value(config, "eval.compare_mem_lens", ()) or ())
+    if not all(isinstance(m, int) and not isinstance(m, bool) and m >= 0 for m in lens):
+      raise ConfigError(f"config.eval.compare_mem_lens={lens!r} must be memory lengths >= 0")
 
   def __init__(self, config: ml_collections.ConfigDict, vocab_size: int, seg_len: int):
     super().__init__(config)
@@ -85,11 +88,23 @@ class _SegmentFamily(Family):
                           f"{config.model.name!r} is a recurrent core (its carry is its memory);"
                           " set eval.mem_len=-1 and eval.compare_mem_lens=()")
       self.lm = CoreLM(model_registry.build_core(config.model, vocab_size), vocab_size)
+      # The core checks its sizes when it is set up: now, not after the workdir is made.
+      jax.eval_shape(lambda: self.lm.init(jax.random.PRNGKey(0), 1, 1))
     self.batch_size = int(config.train.batch_size)
     self.eval_batch_size = int(eval_config.get("batch_size", 16))
     self.reconstruction_weight = float(config.train.get("reconstruction_weight", 1.0))
     self.dropout = float(config.model.get("dropout", 0.0) or 0.0)
     self.optimizer = optim.make_optimizer(config.train)
+    self.check_segment_length(seg_len, "train.seg_len" if self.name == "char_lm"
+                              else "task.seg_len")
+
+  def check_segment_length(self, length: int, key: str) -> None:
+    """A ConfigError unless the compressive model's `compression_rate` divides segments of
+    `length` (config key `key`): it compresses whole segments of evicted memory."""
+    model = getattr(self.lm, "model", None)
+    rate = getattr(model, "compression_rate", 1)
+    if getattr(model, "compressed_mem_len", 0) and length % rate:
+      raise ConfigError(f"config.model.compression_rate={rate} must divide {key}={length}")
 
   # -- state ----------------------------------------------------------------------------------
   def initial_state(self) -> TrainState:
@@ -191,6 +206,7 @@ class CharLMFamily(_SegmentFamily):
       self._device_streams = parallel.put_batch(self.train_streams, self.mesh)
     eval_config = config.get("eval", ml_collections.ConfigDict())
     self.eval_seg_len = int(eval_config.get("seg_len", 0) or self.seg_len)
+    self.check_segment_length(self.eval_seg_len, "eval.seg_len")
     self.max_segments = int(eval_config.get("max_segments", 0) or 0)
     self.sample_length = int(eval_config.get("sample_length", 0) or 0)
     self.sample_prompt_length = int(eval_config.get("sample_prompt_length", 64))
@@ -353,7 +369,7 @@ class LongRangeFamily(_SegmentFamily):
     task_fields = {k: v for k, v in dict(config.task).items() if k != "name"}
     try:
       self.task = LongRangeRecallTask(**task_fields)
-    except TypeError as error:
+    except (TypeError, ValueError) as error:  # an unknown field, or one out of its range
       raise ConfigError(f"config.task: {error}") from None
     super().__init__(config, self.task.vocab_size, self.task.seg_len)
     parallel.check_batch_size(self.batch_size, self.mesh)

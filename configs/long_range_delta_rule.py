@@ -1,0 +1,36 @@
+"""Long-range recall with the delta-rule fast-weight memory as a core (Schlag et al. 2021).
+
+The core reads one token per step (memjax.models.language_models.CoreLM) at XL's sizes
+(configs/long_range_xl.py); its fast weights carry the whole sequence.
+
+The value to recall lies in the first of 5 segments of 16 tokens and the query at
+the end of the fifth, >= 4 segments (64+ tokens) back (memjax/tasks/long_range.py).
+Transformer-XL with its 32 memory slots per layer (configs/long_range_xl.py) sees 2
+segments back and stays near chance (1/8) there:
+    python experiments/train.py --config=configs/long_range_xl.py --workdir=/tmp/lr5_xl \
+      --config.task.num_segments=5
+
+Run:
+    python experiments/train.py --config=configs/long_range_delta_rule.py \
+      --workdir=/tmp/long_range_delta_rule
+Smoke size (seconds):
+    python experiments/train.py --config=configs/long_range_delta_rule.py \
+      --workdir=/tmp/smoke --config.train.num_steps=5
+"""
+import ml_collections
+
+from configs import long_range_xl
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = long_range_xl.get_config()
+  config.task.num_segments = 5       # the answer lies >= 4 segments back
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "delta_rule"   # memjax/cores/linear_memory.py
+  config.model.d_model = 64          # model width (XL's)
+  config.model.num_layers = 2        # N layers (XL's)
+  config.model.num_heads = 4         # H heads
+  config.model.d_ff = 160            # XL's 128 plus its position terms' parameters: XL 79,137,
+                                     # linear attention 78,945, delta rule 79,465
+  config.eval.mem_len = -1           # no cache of hidden states
+  return config

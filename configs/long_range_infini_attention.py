@@ -1,0 +1,38 @@
+"""Long-range recall with Infini-attention (Munkhdalai et al. 2024): a constant-size memory.
+
+XL's sizes (configs/long_range_xl.py) with every layer's local attention mixed with a
+compressive memory M `[16, 16]`, z `[16]` per head; gradients flow through M and z across all
+5 segments.
+
+The value to recall lies in the first of 5 segments of 16 tokens and the query at
+the end of the fifth, >= 4 segments (64+ tokens) back (memjax/tasks/long_range.py).
+Transformer-XL with its 32 memory slots per layer (configs/long_range_xl.py) sees 2
+segments back and stays near chance (1/8) there:
+    python experiments/train.py --config=configs/long_range_xl.py --workdir=/tmp/lr5_xl \
+      --config.task.num_segments=5
+
+Run:
+    python experiments/train.py --config=configs/long_range_infini_attention.py \
+      --workdir=/tmp/long_range_infini_attention
+Smoke size (seconds):
+    python experiments/train.py --config=configs/long_range_infini_attention.py \
+      --workdir=/tmp/smoke --config.train.num_steps=5
+"""
+import ml_collections
+
+from configs import long_range_xl
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = long_range_xl.get_config()
+  config.task.num_segments = 5       # the answer lies >= 4 segments back
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "infini_attention"# memjax.transformer.infini_attention
+  config.model.d_model = 64          # model width (XL's)
+  config.model.num_layers = 2        # N layers (XL's)
+  config.model.num_heads = 4         # H heads
+  config.model.d_ff = 128            # feed-forward width (XL's)
+  config.model.clamp_len = -1        # no distance clamping
+  config.model.update_rule = "delta" # delta (eq. 5) | linear (eq. 4)
+  config.eval.mem_len = -1           # no cache of hidden states
+  return config

@@ -1,0 +1,40 @@
+"""Long-range recall with the Memorizing Transformer (Wu et al. 2022): kNN over the past.
+
+XL's sizes (configs/long_range_xl.py); the top layer also attends to the top 32 (XL's 32
+memory slots) of a FIFO memory of the last 128 tokens' (key, value) pairs per head.
+
+The value to recall lies in the first of 5 segments of 16 tokens and the query at
+the end of the fifth, >= 4 segments (64+ tokens) back (memjax/tasks/long_range.py).
+Transformer-XL with its 32 memory slots per layer (configs/long_range_xl.py) sees 2
+segments back and stays near chance (1/8) there:
+    python experiments/train.py --config=configs/long_range_xl.py --workdir=/tmp/lr5_xl \
+      --config.task.num_segments=5
+
+Run:
+    python experiments/train.py --config=configs/long_range_memorizing_transformer.py \
+      --workdir=/tmp/long_range_memorizing_transformer
+Smoke size (seconds):
+    python experiments/train.py --config=configs/long_range_memorizing_transformer.py \
+      --workdir=/tmp/smoke --config.train.num_steps=5
+"""
+import ml_collections
+
+from configs import long_range_xl
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = long_range_xl.get_config()
+  config.task.num_segments = 5       # the answer lies >= 4 segments back
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "memorizing_transformer"# memjax.transformer.knn_memory
+  config.model.d_model = 64          # model width (XL's)
+  config.model.num_layers = 2        # N layers (XL's)
+  config.model.num_heads = 4         # H heads
+  config.model.d_ff = 128            # feed-forward width (XL's)
+  config.model.clamp_len = -1        # no distance clamping
+  config.model.memory_size = 128     # (key, value) pairs per head: 8 segments
+  config.model.num_neighbours = 32   # top-k per query: XL's 32 memory slots
+  config.model.memory_layer = -1     # the kNN layer (-1: the top one)
+  config.model.top_k = "exact"       # exact (lax.top_k) | approx (lax.approx_max_k)
+  config.eval.mem_len = -1           # no cache of hidden states
+  return config

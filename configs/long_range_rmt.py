@@ -1,0 +1,39 @@
+"""Long-range recall with the Recurrent Memory Transformer (Bulatov et al. 2022).
+
+XL's sizes (configs/long_range_xl.py) over [8 read memory tokens; 16 tokens; 8 write
+memory tokens]; gradients flow through the memory across all 5 segments
+(`bptt_segments = 5`; fewer truncates the backpropagation).
+
+The value to recall lies in the first of 5 segments of 16 tokens and the query at
+the end of the fifth, >= 4 segments (64+ tokens) back (memjax/tasks/long_range.py).
+Transformer-XL with its 32 memory slots per layer (configs/long_range_xl.py) sees 2
+segments back and stays near chance (1/8) there:
+    python experiments/train.py --config=configs/long_range_xl.py --workdir=/tmp/lr5_xl \
+      --config.task.num_segments=5
+
+Run:
+    python experiments/train.py --config=configs/long_range_rmt.py \
+      --workdir=/tmp/long_range_rmt
+Smoke size (seconds):
+    python experiments/train.py --config=configs/long_range_rmt.py \
+      --workdir=/tmp/smoke --config.train.num_steps=5
+"""
+import ml_collections
+
+from configs import long_range_xl
+
+
+def get_config() -> ml_collections.ConfigDict:
+  config = long_range_xl.get_config()
+  config.task.num_segments = 5       # the answer lies >= 4 segments back
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "rmt"          # memjax.transformer.recurrent_memory
+  config.model.d_model = 64          # model width (XL's)
+  config.model.num_layers = 2        # N layers (XL's)
+  config.model.num_heads = 4         # H heads
+  config.model.d_ff = 128            # feed-forward width (XL's)
+  config.model.clamp_len = -1        # no distance clamping
+  config.model.num_memory_tokens = 8 # m read and m write tokens per segment
+  config.model.bptt_segments = 5     # segments the gradient crosses through memory (0: all)
+  config.eval.mem_len = -1           # no cache of hidden states
+  return config

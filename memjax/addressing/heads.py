@@ -1,0 +1,167 @@
+"""The NTM's whole addressing (Graves et al. 2014, eq. 5-9) for a set of heads in one batched op.
+
+For each head h, from its raw controller outputs
+`raw[h] = [k (M), beta~, g~, gamma~, s~ (2R+1)]` (R = shift range):
+
+    beta = softplus(beta~),  g = sigmoid(g~),  gamma = 1 + softplus(gamma~),  s = softmax(s~)
+    K(i)   = M(i) . k / (||M(i)|| ||k|| + 1e-6)                 cosine   (content.py)
+    w^c    = softmax(beta K)                                     eq. 5-6
+    w^g    = g w^c + (1 - g) w_{t-1}                             eq. 7    (interpolation.py)
+    w~(i)  = sum_d s(d) w^g(i - d),  d = -R..R                   eq. 8    (shift.py)
+    w      = softmax(gamma log(w~ + 1e-12))                      eq. 9    (sharpen.py)
+
+the same functions as the per-head modules, written on `[..., heads, slots]` arrays so
+that every head and batch element goes through one op per equation (no nested vmaps).
+
+The vector-Jacobian product is written out (`jax.custom_vjp`) because inside a
+`lax.scan` every intermediate that autodiff keeps becomes one stacked array written per
+time step: autodiff keeps about twenty per head, this keeps two (the packed
+`[K, w^c, w^g, w]` and the row norms ||M(i)||) besides its inputs, and its backward pass
+is a few fused elementwise ops and reductions per equation:
+
+    sharpen:  z = gamma L, L = log(w~ + 1e-12):  dz = w o (dw - <dw, w>),  dgamma = <dz, L>,
+              dw~ = gamma dz / (w~ + 1e-12)
+    shift:    dw^g(j) = sum_d s(d) dw~(j + d),  ds(d) = sum_i dw~(i) w^g(i - d)
+    gate:     dw^c = g dw^g,  dw_{t-1} = (1 - g) dw^g,  dg = <dw^g, w^c - w_{t-1}>
+    content:  dz^c = w^c o (dw^c - <dw^c, w^c>),  dbeta = <dz^c, K>,  dK = beta dz^c
+    cosine:   with D = ||M(i)|| ||k|| + 1e-6:  d(M(i).k) = dK / D,  dD = -dK K / D,
+              dk = sum_i d(M(i).k) M(i) + (sum_i dD(i) ||M(i)||) k / ||k||,
+              dM(i) = sum_h d(M(i).k_h) k_h + (sum_h dD_h(i) ||k_h||) M(i) / ||M(i)||
+    squashing: softplus' = sigmoid, sigmoid' = g (1 - g), softmax as above
+
+A zero or tiny row or key (squared norm < 1e-30, `content.vector_norm`) has norm 0 and
+passes no gradient through its norm, as `content.vector_norm` does.
+"""
+import jax
+import jax.numpy as jnp
+
+from memjax.addressing import content
+from memjax.addressing.shift import shift_offsets
+from memjax.addressing.sharpen import _EPSILON as _SHARPEN_EPSILON
+
+_COSINE_EPSILON = content._EPSILON
+
+
+def raw_head_size(word_size: int, shift_range: int) -> int:
+  """Length of one head's raw parameters: key, strength, gate, sharpness, shift weights."""
+  return word_size + 3 + 2 * shift_range + 1
+
+
+def _squash(raw: jax.Array, word_size: int):
+  key = raw[..., :word_size]
+  strength = jax.nn.softplus(raw[..., word_size])
+  gate = jax.nn.sigmoid(raw[..., word_size + 1])
+  sharpness = 1.0 + jax.nn.softplus(raw[..., word_size + 2])
+  shift = jax.nn.softmax(raw[..., word_size + 3:], axis=-1)
+  return key, strength, gate, sharpness, shift
+
+
+def _norm(x: jax.Array):
+  """(||x||, 1 / ||x|| or 0 where tiny) over the last axis: `content.vector_norm`'s value with
+  one reduction (jnp.linalg.norm is sqrt(sum(x * x)), so the value is the same bit for bit)."""
+  squared = jnp.sum(x * x, axis=-1)
+  is_tiny = squared < content._TINY_SQUARED_NORM
+  norm = jnp.where(is_tiny, 0.0, jnp.sqrt(jnp.where(is_tiny, 1.0, squared)))
+  inverse = jnp.where(is_tiny, 0.0, 1.0 / jnp.where(is_tiny, 1.0, norm))
+  return norm, inverse
+
+
+def _shift(weights: jax.Array, shift: jax.Array) -> jax.Array:
+  """w~(i) = sum_d s(d) w(i - d) over the last axis (as `shift.circular_shift`)."""
+  shift_range = shift.shape[-1] // 2
+  return sum(shift[..., k, None] * jnp.roll(weights, d, axis=-1)
+             for k, d in enumerate(shift_offsets(shift_range)))
+
+
+def _forward(memory, previous, raw):
+  word_size = memory.shape[-1]
+  key, strength, gate, sharpness, shift = _squash(raw, word_size)
+  memory_norm, _ = _norm(memory)                                    # [..., N]
+  key_norm, _ = _norm(key)                                          # [..., H]
+  dot = jnp.einsum("...hm,...nm->...hn", key, memory)              # [..., H, N]
+  cosine = dot / (key_norm[..., None] * memory_norm[..., None, :] + _COSINE_EPSILON)
+  content_weights = jax.nn.softmax(strength[..., None] * cosine, axis=-1)
+  gated = gate[..., None] * content_weights + (1.0 - gate[..., None]) * previous
+  shifted = _shift(gated, shift)
+  weights = jax.nn.softmax(sharpness[..., None] * jnp.log(shifted + _SHARPEN_EPSILON), axis=-1)
+  return weights, (cosine, content_weights, gated, memory_norm)
+
+
+@jax.custom_vjp
+def address_heads(memory: jax.Array, previous: jax.Array, raw: jax.Array) -> jax.Array:
+  """NTM eq. 5-9 for every head at once.
+
+  Args:
+    memory: `[..., num_slots, word_size]` memory M (the heads share it).
+    previous: `[..., num_heads, num_slots]` the heads' previous weightings w_{t-1}.
+    raw: `[..., num_heads, word_size + 3 + 2 shift_range + 1]` unsquashed head parameters
+      `[key, strength, gate, sharpness, shift]` (`raw_head_size`).
+
+  Returns:
+    `[..., num_heads, num_slots]` weightings w_t, each summing to one.
+  """
+  return _forward(memory, previous, raw)[0]
+
+
+def _address_heads_fwd(memory, previous, raw):
+  weights, (cosine, content_weights, gated, memory_norm) = _forward(memory, previous, raw)
+  # One stacked residual (one write per time step inside a scan) instead of four.
+  packed = jnp.stack([cosine, content_weights, gated, weights], axis=-2)  # [..., H, 4, N]
+  return weights, (memory, previous, raw, packed, memory_norm)
+
+
+def _softmax_vjp(probabilities, cotangent):
+  return probabilities * (cotangent - jnp.sum(cotangent * probabilities, axis=-1, keepdims=True))
+
+
+def _address_heads_bwd(residuals, d_weights):
+  memory, previous, raw, packed, memory_norm = residuals
+  cosine, content_weights, gated, weights = (packed[..., i, :] for i in range(4))
+  word_size = memory.shape[-1]
+  key, strength, gate, sharpness, shift = _squash(raw, word_size)
+  shift_range = shift.shape[-1] // 2
+  offsets = shift_offsets(shift_range)
+
+  # Sharpening: w = softmax(gamma L), L = log(w~ + eps).
+  shifted = _shift(gated, shift)
+  log_shifted = jnp.log(shifted + _SHARPEN_EPSILON)
+  d_logits = _softmax_vjp(weights, d_weights)
+  d_sharpness = jnp.sum(d_logits * log_shifted, axis=-1)
+  d_shifted = sharpness[..., None] * d_logits / (shifted + _SHARPEN_EPSILON)
+  # Circular shift: w~(i) = sum_d s(d) w^g(i - d).
+  d_gated = sum(shift[..., k, None] * jnp.roll(d_shifted, -d, axis=-1)
+                for k, d in enumerate(offsets))
+  d_shift = jnp.stack([jnp.sum(d_shifted * jnp.roll(gated, d, axis=-1), axis=-1)
+                       for d in offsets], axis=-1)
+  # Interpolation gate.
+  d_content = gate[..., None] * d_gated
+  d_previous = (1.0 - gate[..., None]) * d_gated
+  d_gate = jnp.sum(d_gated * (content_weights - previous), axis=-1)
+  # Content weighting: w^c = softmax(beta K).
+  d_content_logits = _softmax_vjp(content_weights, d_content)
+  d_strength = jnp.sum(d_content_logits * cosine, axis=-1)
+  d_cosine = strength[..., None] * d_content_logits
+  # Cosine similarity K = (k . M(i)) / D, D = ||k|| ||M(i)|| + eps.
+  key_norm, key_inverse = _norm(key)
+  _, memory_inverse = _norm(memory)
+  denominator = key_norm[..., None] * memory_norm[..., None, :] + _COSINE_EPSILON
+  d_dot = d_cosine / denominator
+  d_denominator = -d_dot * cosine
+  d_key_norm = jnp.sum(d_denominator * memory_norm[..., None, :], axis=-1)     # [..., H]
+  d_memory_norm = jnp.sum(d_denominator * key_norm[..., None], axis=-2)        # [..., N]
+  d_key = (jnp.einsum("...hn,...nm->...hm", d_dot, memory)
+           + (d_key_norm * key_inverse)[..., None] * key)
+  d_memory = (jnp.einsum("...hn,...hm->...nm", d_dot, key)
+              + (d_memory_norm * memory_inverse)[..., None] * memory)
+  # Squashing of the raw parameters.
+  d_raw = jnp.concatenate([
+      d_key,
+      (d_strength * jax.nn.sigmoid(raw[..., word_size]))[..., None],
+      (d_gate * gate * (1.0 - gate))[..., None],
+      (d_sharpness * jax.nn.sigmoid(raw[..., word_size + 2]))[..., None],
+      _softmax_vjp(shift, d_shift)], axis=-1)
+  # Cotangents in the primals' dtypes (raw may be float32 while memory is wider).
+  return d_memory.astype(memory.dtype), d_previous.astype(previous.dtype), d_raw.astype(raw.dtype)
+
+
+address_heads.defvjp(_address_heads_fwd, _address_heads_bwd)
