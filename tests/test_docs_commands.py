@@ -4,8 +4,8 @@ Commands are the lines of ```bash blocks (```text blocks are output or need a cl
 not commands). The fast tests check each command without running it: its script exists, its
 config file and argument load, its `--config.a.b` overrides name real keys, its `--import`
 files and flags exist. Blocks marked with a `<!-- runnable -->` line just above them are also
-run, shortened by appended flags (`--config.train.num_steps=2`), behind `slow` (about a
-minute of compiling on two cores).
+run, shortened by appended flags (`--config.train.num_steps=2`): the README's in the default
+suite, the docs' behind `slow`.
 """
 import json
 import os
@@ -175,8 +175,11 @@ def _shortened(command: Command, workdir: pathlib.Path) -> List[str]:
 _BLOCKS = sorted({(c.page, c.block) for c in ALL if c.runnable})
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("block", _BLOCKS, ids=[f"{page}:{line}" for page, line in _BLOCKS])
+# The README's blocks run in the default suite (about 30 s); the docs' behind `slow` (about 50 s).
+@pytest.mark.parametrize("block", [block if block[0] == "README.md"
+                                   else pytest.param(block, marks=pytest.mark.slow)
+                                   for block in _BLOCKS],
+                         ids=[f"{page}:{line}" for page, line in _BLOCKS])
 def test_runnable_blocks_run(block, tmp_path):
   """Each command of the block in order (a visualize follows its training), from the checkout,
   with /tmp workdirs moved under tmp_path."""
