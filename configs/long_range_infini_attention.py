@@ -24,15 +24,6 @@ from configs import long_range_xl
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = long_range_xl.get_config()
-  config.task.num_segments = 5       # the answer lies >= 4 segments back
-  config.model = ml_collections.ConfigDict()
-  config.model.name = "infini_attention"# memjax.transformer.infini_attention
-  config.model.d_model = 64          # model width (XL's)
-  config.model.num_layers = 2        # N layers (XL's)
-  config.model.num_heads = 4         # H heads
-  config.model.d_ff = 128            # feed-forward width (XL's)
-  config.model.clamp_len = -1        # no distance clamping
+  config = long_range_xl.local_memory_config("infini_attention")  # XL's sizes, 5 segments
   config.model.update_rule = "delta" # delta (eq. 5) | linear (eq. 4)
-  config.eval.mem_len = -1           # no cache of hidden states
   return config

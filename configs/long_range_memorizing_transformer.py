@@ -23,18 +23,9 @@ from configs import long_range_xl
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = long_range_xl.get_config()
-  config.task.num_segments = 5       # the answer lies >= 4 segments back
-  config.model = ml_collections.ConfigDict()
-  config.model.name = "memorizing_transformer"# memjax.transformer.knn_memory
-  config.model.d_model = 64          # model width (XL's)
-  config.model.num_layers = 2        # N layers (XL's)
-  config.model.num_heads = 4         # H heads
-  config.model.d_ff = 128            # feed-forward width (XL's)
-  config.model.clamp_len = -1        # no distance clamping
+  config = long_range_xl.local_memory_config("memorizing_transformer")  # XL's sizes, 5 segments
   config.model.memory_size = 128     # (key, value) pairs per head: 8 segments
   config.model.num_neighbours = 32   # top-k per query: XL's 32 memory slots
   config.model.memory_layer = -1     # the kNN layer (-1: the top one)
   config.model.top_k = "exact"       # exact (lax.top_k) | approx (lax.approx_max_k)
-  config.eval.mem_len = -1           # no cache of hidden states
   return config

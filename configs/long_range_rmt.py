@@ -24,16 +24,7 @@ from configs import long_range_xl
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = long_range_xl.get_config()
-  config.task.num_segments = 5       # the answer lies >= 4 segments back
-  config.model = ml_collections.ConfigDict()
-  config.model.name = "rmt"          # memjax.transformer.recurrent_memory
-  config.model.d_model = 64          # model width (XL's)
-  config.model.num_layers = 2        # N layers (XL's)
-  config.model.num_heads = 4         # H heads
-  config.model.d_ff = 128            # feed-forward width (XL's)
-  config.model.clamp_len = -1        # no distance clamping
+  config = long_range_xl.local_memory_config("rmt")  # XL's sizes, 5 segments
   config.model.num_memory_tokens = 8 # m read and m write tokens per segment
   config.model.bptt_segments = 5     # segments the gradient crosses through memory (0: all)
-  config.eval.mem_len = -1           # no cache of hidden states
   return config

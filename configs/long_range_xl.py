@@ -60,3 +60,20 @@ def get_config() -> ml_collections.ConfigDict:
   config.eval.mem_len = -1           # evaluation memory (-1: model.mem_len)
   config.eval.batch_size = 1000      # eval examples
   return config
+
+
+# XL's model fields that a segment model without XL's cache shares: its sizes.
+_SHARED_SIZES = ("d_model", "num_layers", "num_heads", "d_ff", "clamp_len")
+
+
+def local_memory_config(name: str) -> ml_collections.ConfigDict:
+  """This config for a segment model whose memory is not XL's cache (`model.name` one of
+  infini_attention | rmt | memorizing_transformer): XL's sizes, no XL memory, 5 segments
+  (the answer >= 4 segments back); the caller adds the model's own fields."""
+  config = get_config()
+  sizes = {field: config.model[field] for field in _SHARED_SIZES}
+  config.task.num_segments = 5       # the answer lies >= 4 segments back
+  config.model = ml_collections.ConfigDict({"name": name, **sizes})
+  config.eval.mem_len = -1           # no cache of hidden states
+  return config
+
