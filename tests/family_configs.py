@@ -15,8 +15,8 @@ import numpy as np
 
 from memjax.data import babi
 
-FAMILIES = ("algorithmic", "char_lm", "long_range", "kbqa", "graph", "babi_memnn",
-            "babi_recurrent")
+FAMILIES = ("algorithmic", "char_lm", "long_range", "mqar", "haystack", "kbqa", "graph",
+            "babi_memnn", "babi_recurrent")
 TEXT = "the quick brown fox jumps over the lazy dog. " * 40
 
 
@@ -91,6 +91,20 @@ def tiny_config(family: str, root):
     config.model.update(num_layers=1, d_model=16, d_ff=32, num_heads=2, mem_len=4)
     config.train.batch_size = 4
     config.eval.batch_size = 16
+  elif family == "mqar":
+    config = load_config("memory_zoo", "cell/small/mqar_p4/gru/h32/0")
+    config.task.update(seg_len=4, num_segments=4, num_pairs=2, num_keys=4, num_values=4)
+    config.model.hidden_size = 16
+    config.train.batch_size = 4
+    config.eval.batch_size = 16
+  elif family == "haystack":
+    config = load_config("memory_zoo", "cell/small/haystack_qa1/transformer_xl/mem16/0")
+    config.data.update(babi_dir=str(root / "babi"), text_path=str(root / "corpus.txt"),
+                       setting="en", vocab_tasks=(1,), num_text_words=20)
+    config.task.update(seg_len=16, train_length=48, num_train_examples=32)
+    config.model.update(num_layers=1, d_model=16, d_ff=32, num_heads=2, mem_len=16)
+    config.train.batch_size = 4
+    config.eval.update(batch_size=8, num_examples=8, lengths=(64,))
   elif family == "kbqa":
     config = load_config("kbqa_kv_memory")
     config.task.update(num_films=40, num_people=40, num_directors=8, num_cities=8,

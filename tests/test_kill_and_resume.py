@@ -60,10 +60,10 @@ def _assert_same_run(family, data_root, runs):
   return results
 
 
-# kbqa and long_range run with `-m slow` (70 s of the default suite's 10-minute budget): their
-# steps are the char_lm's and graph's kind, and tests/test_checkpoint_faults.py resumes the
+# kbqa, long_range, mqar and haystack run with `-m slow` (the default suite has a 10-minute
+# budget): their steps are the char_lm's and graph's kind, and tests/test_checkpoint_faults.py resumes the
 # graph family from every kind of damaged checkpoint.
-_SLOW_FAMILIES = ("kbqa", "long_range")
+_SLOW_FAMILIES = ("kbqa", "long_range", "mqar", "haystack")
 
 
 @pytest.mark.parametrize("family", [pytest.param(f, marks=pytest.mark.slow) if f in _SLOW_FAMILIES

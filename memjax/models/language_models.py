@@ -21,6 +21,7 @@ Objects are hashable by their fields, so jitted functions take them as static ar
 """
 import dataclasses
 import functools
+import math
 from typing import Any, Optional
 
 import jax
@@ -352,3 +353,16 @@ def _uncached_total_nats(lm, params, inputs: jax.Array, targets: jax.Array) -> j
 def num_params(params) -> int:
   return int(sum(leaf.size for leaf in jax.tree_util.tree_leaves(params)))
 
+
+
+def carry_size(lm, params, seg_len: int) -> int:
+  """Numbers in the carry one sequence keeps between segments: the memory's state size.
+
+  The LSTM's `2H`, the NTM's `N * W` plus its read vectors, weightings and controller state,
+  XL's `num_layers * mem_len * d_model`, Infini-attention's per-head matrices and
+  normalisers, the kNN memory's keys and values (and its integer bookkeeping): every
+  element of the `initial_carry` pytree at batch size 1, whatever its dtype, so that
+  memories compare at equal state as in Zoology's figures (Arora et al. 2023).
+  """
+  shapes = jax.eval_shape(lambda: lm.initial_carry(params, 1, seg_len))
+  return int(sum(math.prod(leaf.shape) for leaf in jax.tree_util.tree_leaves(shapes)))

@@ -74,6 +74,10 @@ class LongRangeRecallTask:
     return self.seg_len * self.num_segments
 
   @property
+  def chance(self) -> float:
+    return 1.0 / self.num_values
+
+  @property
   def min_distance(self) -> int:
     """Fewest tokens between the answer's value and the scored position."""
     return self.length - 1 - (2 * self.num_pairs - 1)
@@ -98,3 +102,7 @@ class LongRangeRecallTask:
     mask = jnp.zeros(tokens.shape, jnp.float32).at[:, -1].set(1.0)
     return TokenBatch(inputs=tokens.astype(jnp.int32), targets=targets.astype(jnp.int32),
                       mask=mask)
+
+  def evaluation_batch(self, key: jax.Array, batch_size: int) -> TokenBatch:
+    """Evaluation draws from the training distribution: `sample`."""
+    return self.sample(key, batch_size)

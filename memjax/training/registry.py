@@ -14,6 +14,8 @@ _FAMILIES: Dict[str, Union[str, type]] = {
     "algorithmic": "memjax.training.families.algorithmic:AlgorithmicFamily",
     "char_lm": "memjax.training.families.language_model:CharLMFamily",
     "long_range": "memjax.training.families.language_model:LongRangeFamily",
+    "mqar": "memjax.training.families.language_model:MQARFamily",
+    "haystack": "memjax.training.families.language_model:HaystackFamily",
     "kbqa": "memjax.training.families.kbqa:KBQAFamily",
     "graph": "memjax.training.families.graph:GraphFamily",
     "babi_memnn": "memjax.training.families.babi_memnn:BabiMemNNFamily",

@@ -23,6 +23,7 @@ Transformer, `train.reconstruction_weight` times the attention-reconstruction
 loss (which reaches only the compressors). Data parallel: training rows and their
 carries split along the mesh's `data` axis, parameters replicated.
 """
+import dataclasses
 import functools
 import math
 from typing import Dict, Optional
@@ -35,11 +36,12 @@ import optax
 
 from memjax import parallel
 from memjax.cores import dynamic_unroll
-from memjax.data import text
+from memjax.data import babi, haystack, text
 from memjax.errors import ConfigError, check_float, check_int, config_value
 from memjax.models import registry as model_registry
-from memjax.models.language_models import CoreLM, SegmentLM, num_params
-from memjax.tasks.long_range import LongRangeRecallTask
+from memjax.models.language_models import CoreLM, SegmentLM, carry_size, num_params
+from memjax.tasks.long_range import LongRangeRecallTask, TokenBatch
+from memjax.tasks.mqar import MQARTask
 from memjax.training import optim
 from memjax.training.family import (Family, TrainState, new_state, one_seed, optimizer_step,
                                     over_seeds)
@@ -328,14 +330,18 @@ class CharLMFamily(_SegmentFamily):
 
 
 # ---------------------------------------------------------------------------------------------
-# Long-range recall.
+# Recall tasks: long-range recall, MQAR, facts in a haystack.
 
-def _long_range_loss(lm, task: LongRangeRecallTask, params, batch, dropout_rng=None,
-                     evaluation=False):
-  """Scans the segments from an empty carry; (mean nats, accuracy, reconstruction) at the
-  scored positions."""
-  batch_size = batch.inputs.shape[0]
-  segments = batch.inputs.reshape(batch_size, task.num_segments, task.seg_len)
+def _recall_loss(lm, seg_len: int, params, batch, dropout_rng=None, evaluation=False,
+                 last_only=False):
+  """Scans the segments of `batch` (`[batch, num_segments * seg_len]` tokens) from an empty
+  carry; (mean nats, accuracy, reconstruction) over the scored positions.
+
+  `last_only`: only the final position is scored (the haystack), so each segment keeps the
+  logits of its last token alone and a 64k-token context never holds `[batch, T, vocab]`.
+  """
+  batch_size, length = batch.inputs.shape
+  segments = batch.inputs.reshape(batch_size, length // seg_len, seg_len)
 
   def step_fn(carry_and_rng, tokens):
     carry, rng = carry_and_rng
@@ -344,50 +350,220 @@ def _long_range_loss(lm, task: LongRangeRecallTask, params, batch, dropout_rng=N
       rng, segment_rng = jax.random.split(rng)
     carry, logits, reconstruction = lm.apply(params, carry, tokens, dropout_rng=segment_rng,
                                              evaluation=evaluation)
+    if last_only:
+      logits = logits[:, -1:]
     # dynamic_unroll wants batch-leading outputs.
     return (carry, rng), (logits, jnp.broadcast_to(reconstruction, (batch_size,)))
 
-  carry = lm.initial_carry(params, batch_size, task.seg_len, evaluation=evaluation)
+  carry = lm.initial_carry(params, batch_size, seg_len, evaluation=evaluation)
   (logits, reconstruction), _ = dynamic_unroll(step_fn, segments, (carry, dropout_rng))
-  logits = logits.reshape(batch_size, task.length, -1)
-  count = jnp.sum(batch.mask)
-  nats = _cross_entropy_sum(logits, batch.targets, batch.mask) / count
-  hits = (jnp.argmax(logits, -1) == batch.targets).astype(jnp.float32) * batch.mask
+  if last_only:
+    logits, targets, mask = logits[:, -1], batch.targets[:, -1:], batch.mask[:, -1:]
+  else:
+    logits, targets, mask = logits.reshape(batch_size, length, -1), batch.targets, batch.mask
+  count = jnp.maximum(jnp.sum(mask), 1.0)
+  nats = _cross_entropy_sum(logits, targets, mask) / count
+  hits = (jnp.argmax(logits, -1) == targets).astype(jnp.float32) * mask
   return nats, jnp.sum(hits) / count, jnp.mean(reconstruction)
 
 
-@functools.partial(jax.jit, static_argnums=(0, 1))
-def _long_range_evaluation(lm, task, params, batch):
-  return _long_range_loss(lm, task, params, batch, evaluation=True)
+@functools.partial(jax.jit, static_argnums=(0, 1, 4))
+def _recall_evaluation(lm, seg_len, params, batch, last_only=False):
+  return _recall_loss(lm, seg_len, params, batch, evaluation=True, last_only=last_only)
 
 
 class LongRangeFamily(_SegmentFamily):
-  """Recall of a value segments back (`memjax.tasks.long_range`): fresh sequences each step."""
+  """Recall of a value segments back (`memjax.tasks.long_range`): fresh sequences each step.
+
+  Subclasses swap the task (`task_class`): any object with `seg_len`, `vocab_size`,
+  `chance`, `sample(key, batch_size)` and `evaluation_batch(key, batch_size)` giving a
+  `TokenBatch` of whole segments trains here.
+  """
   name = "long_range"
+  task_class = LongRangeRecallTask
+  last_only = False  # score only each sequence's final token
 
   def __init__(self, config: ml_collections.ConfigDict):
-    task_fields = {k: v for k, v in dict(config.task).items() if k != "name"}
-    try:
-      self.task = LongRangeRecallTask(**task_fields)
-    except (TypeError, ValueError) as error:  # an unknown field, or one out of its range
-      raise ConfigError(f"config.task: {error}") from None
+    self.task = self.make_task(config)
     super().__init__(config, self.task.vocab_size, self.task.seg_len)
     parallel.check_batch_size(self.batch_size, self.mesh)
+
+  @classmethod
+  def make_task(cls, config):
+    task_fields = {k: v for k, v in dict(config.task).items() if k != "name"}
+    try:
+      return cls.task_class(**task_fields)
+    except (TypeError, ValueError) as error:  # an unknown field, or one out of its range
+      raise ConfigError(f"config.task: {error}") from None
 
   def _segment_loss(self, params, carry, rng, step, batch, dropout_rng):
     batch = parallel.shard_batch(
         self.task.sample(jax.random.fold_in(rng, step), self.batch_size), self.mesh)
-    nats, correct, reconstruction = _long_range_loss(self.lm, self.task, params, batch,
-                                                     dropout_rng)
+    nats, correct, reconstruction = _recall_loss(self.lm, self.task.seg_len, params, batch,
+                                                 dropout_rng, last_only=self.last_only)
     return nats, correct, reconstruction, carry
 
   def evaluate(self, state, step, final):
     batch = parallel.put_batch(jax.device_get(
-        self.task.sample(jax.random.PRNGKey(2**31 - 1), self.eval_batch_size)), self.mesh)
-    nats, accuracy, _ = _long_range_evaluation(self.lm, self.task, one_seed(state.params),
-                                               batch)
+        self.task.evaluation_batch(jax.random.PRNGKey(2**31 - 1), self.eval_batch_size)),
+        self.mesh)
+    nats, accuracy, _ = _recall_evaluation(self.lm, self.task.seg_len, one_seed(state.params),
+                                           batch, self.last_only)
     return {"accuracy": float(accuracy), "bits_per_token": float(nats) / math.log(2)}
+
+  def results(self, state, final):
+    return {**super().results(state, final),
+            "state_floats": carry_size(self.lm, one_seed(state.params), self.task.seg_len)}
 
   def headline(self, evaluation):
     return (f"recall accuracy {evaluation['accuracy']:.3f} on {self.eval_batch_size} examples "
-            f"(chance {1 / self.task.num_values:.3f})")
+            f"(chance {self.task.chance:.3f})")
+
+
+class MQARFamily(LongRangeFamily):
+  """Multi-query associative recall (`memjax.tasks.mqar`): accuracy over every query of
+  `eval.batch_size` sequences of `task.num_pairs` pairs."""
+  name = "mqar"
+  task_class = MQARTask
+
+  def headline(self, evaluation):
+    return (f"MQAR accuracy {evaluation['accuracy']:.3f} over {self.task.num_pairs} queries x "
+            f"{self.eval_batch_size} sequences (chance {self.task.chance:.3f})")
+
+
+@dataclasses.dataclass(frozen=True)
+class HaystackTask:
+  """Facts in a haystack (`memjax.data.haystack`), config block `task`.
+
+  Attributes:
+    babi_task: the bAbI task whose stories are hidden (1, 2 and 3: one, two and three
+      supporting facts).
+    seg_len: tokens per segment.
+    train_length: tokens per training example (a multiple of seg_len).
+    num_train_examples: training examples generated once (each step draws from them).
+  """
+  babi_task: int = 1
+  seg_len: int = 64
+  train_length: int = 512
+  num_train_examples: int = 4000
+
+  name = "haystack"
+
+  def __post_init__(self):
+    for field in ("babi_task", "seg_len", "train_length", "num_train_examples"):
+      if int(getattr(self, field)) < 1:
+        raise ValueError(f"task.{field}={getattr(self, field)} must be >= 1")
+    if self.train_length % self.seg_len:
+      raise ValueError(f"task.train_length={self.train_length} must be a multiple of "
+                       f"task.seg_len={self.seg_len}")
+
+
+class HaystackFamily(LongRangeFamily):
+  """A bAbI story hidden in Shakespeare (`memjax.data.haystack`, after BABILong): train at
+  `task.train_length` tokens, report answer accuracy at each of `eval.lengths` at the end.
+
+  The training examples are generated once (`task.num_train_examples`, bAbI `train`
+  split, the text's first 90%) and live on the devices; step s draws its batch from them
+  with a key of (seed, s). Evaluation uses the bAbI `test` split hidden in the text's
+  last 10%: `eval.num_examples` examples at `task.train_length` during training, and at
+  every length of `eval.lengths` at the end (`by_length`), each a fixed set (seed
+  `eval.data_seed`). Only the final token (the answer) is scored.
+  """
+  name = "haystack"
+  task_class = HaystackTask
+  last_only = True
+  host_only = LongRangeFamily.host_only + ("eval.lengths", "eval.num_examples",
+                                           "eval.data_seed")
+  _DATA_KEYS = ("babi_dir", "text_path", "setting", "num_text_words", "vocab_tasks")
+
+  @classmethod
+  def check_config(cls, config):
+    super().check_config(config)
+    unknown = sorted(set(config.get("data", {}).keys()) - set(cls._DATA_KEYS))
+    if unknown:
+      raise ConfigError(f"config.data.{unknown[0]} is not a haystack data key; known: "
+                        f"{', '.join(cls._DATA_KEYS)}")
+    check_int(config, "data.num_text_words", 0, 500)
+    check_int(config, "eval.num_examples", 1, 200)
+    lengths = tuple(config_value(config, "eval.lengths", ()) or ())
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in lengths):
+      raise ConfigError(f"config.eval.lengths={lengths!r} must be token counts >= 1")
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.task = self.make_task(config)
+    data = config.get("data", ml_collections.ConfigDict())
+    babi_dir = data.get("babi_dir", "") or babi.default_babi_dir()
+    text_path = data.get("text_path", "") or haystack.default_text_path()
+    setting = data.get("setting", "en-10k")
+    eval_config = config.get("eval", ml_collections.ConfigDict())
+    self.eval_lengths = tuple(int(n) for n in eval_config.get("lengths", ()))
+    for length in self.eval_lengths:
+      if length % self.task.seg_len:
+        raise ConfigError(f"config.eval.lengths: {length} is not a multiple of task.seg_len="
+                          f"{self.task.seg_len}")
+    num_eval = int(eval_config.get("num_examples", 200))
+    data_seed = int(eval_config.get("data_seed", 1234))
+    try:
+      self.vocab = haystack.build_vocabulary(
+          babi_dir, text_path, tuple(data.get("vocab_tasks", (1, 2, 3))), setting,
+          int(data.get("num_text_words", 500)))
+      make = functools.partial(haystack.make_haystack, babi_dir, text_path, self.vocab,
+                               self.task.babi_task, setting=setting)
+      train = make("train", self.task.train_length, self.task.num_train_examples,
+                   seed=int(config.seed))
+      self.eval_sets = {n: make("test", n, num_eval, seed=data_seed)
+                        for n in sorted({self.task.train_length, *self.eval_lengths})}
+    except (FileNotFoundError, ValueError) as error:
+      raise ConfigError(f"haystack data (data.babi_dir={babi_dir!r}, data.text_path="
+                        f"{text_path!r}): {error}") from None
+    # Guessing the most frequent training answer.
+    self.chance = float(np.max(np.bincount(train.answers)) / len(train.answers))
+    _SegmentFamily.__init__(self, config, len(self.vocab.words), self.task.seg_len)
+    parallel.check_batch_size(self.batch_size, self.mesh)
+    self._pool = parallel.replicate((train.inputs, train.answers), self.mesh)
+
+  def batch(self, step):
+    return self._pool  # an argument of the jitted step, not a constant folded into it
+
+  def _segment_loss(self, params, carry, rng, step, pool, dropout_rng):
+    inputs, answers = pool
+    rows = jax.random.randint(jax.random.fold_in(rng, step), (self.batch_size,), 0,
+                              inputs.shape[0])
+    batch = parallel.shard_batch(_answer_batch(inputs[rows], answers[rows]), self.mesh)
+    nats, correct, reconstruction = _recall_loss(self.lm, self.task.seg_len, params, batch,
+                                                 dropout_rng, last_only=True)
+    return nats, correct, reconstruction, carry
+
+  def accuracy(self, params, length: int) -> float:
+    """Answer accuracy of one seed's `params` on the fixed test set of `length` tokens."""
+    data = self.eval_sets[length]
+    hits = 0.0
+    for start in range(0, len(data.answers), self.eval_batch_size):
+      rows = slice(start, start + self.eval_batch_size)
+      batch = _answer_batch(data.inputs[rows], data.answers[rows])
+      _, accuracy, _ = _recall_evaluation(self.lm, self.task.seg_len, params,
+                                          parallel.put_batch(batch, self.mesh), True)
+      hits += float(accuracy) * len(data.answers[rows])
+    return hits / len(data.answers)
+
+  def evaluate(self, state, step, final):
+    params = one_seed(state.params)
+    evaluation = {"accuracy": self.accuracy(params, self.task.train_length)}
+    if final and self.eval_lengths:
+      evaluation["by_length"] = {str(n): self.accuracy(params, n) for n in self.eval_lengths}
+    return evaluation
+
+  def headline(self, evaluation):
+    line = (f"answer accuracy {evaluation['accuracy']:.3f} at {self.task.train_length} tokens "
+            f"(majority answer {self.chance:.3f})")
+    for length, accuracy in evaluation.get("by_length", {}).items():
+      line += f"; {length}: {accuracy:.3f}"
+    return line
+
+
+def _answer_batch(inputs, answers) -> TokenBatch:
+  """A `TokenBatch` scoring only the last position, whose target is `answers` `[batch]`."""
+  inputs = jnp.asarray(inputs)
+  targets = jnp.zeros_like(inputs).at[:, -1].set(jnp.asarray(answers, inputs.dtype))
+  mask = jnp.zeros(inputs.shape, jnp.float32).at[:, -1].set(1.0)
+  return TokenBatch(inputs=inputs, targets=targets, mask=mask)

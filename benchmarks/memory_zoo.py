@@ -1,0 +1,334 @@
+"""Every memory on the same tasks: MQAR recall against state size, facts in a haystack
+against context length (the grid of configs/memory_zoo.py).
+
+    python benchmarks/memory_zoo.py --config=configs/memory_zoo.py --workdir=/tmp/zoo
+    python benchmarks/memory_zoo.py --config=configs/memory_zoo.py:full --workdir=/tmp/zoo_full
+    python benchmarks/memory_zoo.py --config=configs/memory_zoo.py --workdir=/tmp/zoo \
+      --publish    # also writes the figures and tables into docs/ (maintainers)
+
+Each cell (task, model, size, seed) is one training run of the one loop,
+`experiments/train.py --config=configs/memory_zoo.py:cell/...`, in
+`<workdir>/<task>/<model>/<size>/seed<k>/`, whose results.json is the cell's
+result. A cell with a results.json is done; a killed grid relaunched with the same
+command skips those and resumes an unfinished cell from its last checkpoint
+(`train.checkpoint_every` is a quarter of the run). `parallel_cells` cells train at
+once, each on one CPU thread (XLA's intra-op threads set to 1), which on a 2-core
+machine beats one cell on two threads for models this small.
+
+At the end (or with `--report_only`) the script prints the tables, writes
+`<workdir>/zoo.json` and `<workdir>/zoo.md`, and draws `<workdir>/mqar.png` (accuracy
+against state size in floats, one panel per number of pairs, one line per model,
+mean and min-max over seeds) and `<workdir>/haystack.png` (answer accuracy against
+context length). `--publish` copies them into docs/memory_zoo/ and the tables into
+docs/memory_zoo.md between its generated-table markers.
+"""
+import collections
+import concurrent.futures
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+from ml_collections import config_flags
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)
+from benchmarks.machine import cpu_info  # noqa: E402
+
+_CONFIG = config_flags.DEFINE_config_file("config", os.path.join(_ROOT, "configs",
+                                                                 "memory_zoo.py"),
+                                          "The grid (configs/memory_zoo.py[:small|full]).")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Where the cells' runs and the report go.")
+_REPORT_ONLY = flags.DEFINE_bool("report_only", False, "Train nothing; report the cells done.")
+_PUBLISH = flags.DEFINE_bool("publish", False, "Copy figures and tables into docs/.")
+_ONLY = flags.DEFINE_list("only", [], "Train only cells whose path contains one of these.")
+
+_DOCS = os.path.join(_ROOT, "docs", "memory_zoo.md")
+_TABLE_START = "<!-- memory_zoo.py tables: start -->"
+_TABLE_END = "<!-- memory_zoo.py tables: end -->"
+
+
+class Cell(collections.namedtuple("Cell", "task model size seed")):
+  """One training run of the grid."""
+
+  @property
+  def path(self) -> str:
+    return f"{self.task}/{self.model}/{self.size}/seed{self.seed}"
+
+  def config_arg(self, config_file: str, grid: str) -> str:
+    return f"{config_file}:cell/{grid}/{self.task}/{self.model}/{self.size}/{self.seed}"
+
+
+def grid_cells(config):
+  """The cells of a grid config, MQAR first (smallest pair count first), then haystacks."""
+  cells = []
+  for pairs in config.mqar_pairs:
+    for model in config.models:
+      for size in config.sizes[model]:
+        cells += [Cell(f"mqar_p{pairs}", model, size, seed) for seed in config.seeds]
+  for task in config.haystack_tasks:
+    for model in config.models:
+      cells += [Cell(f"haystack_qa{task}", model, config.haystack_sizes[model], seed)
+                for seed in config.seeds]
+  return cells
+
+
+def _config_file_and_grid():
+  path = config_flags.get_config_filename(flags.FLAGS["config"])
+  return os.path.abspath(path), _CONFIG.value.grid
+
+
+def run_cell(cell: Cell, workdir: str, config_file: str, grid: str, threads: int):
+  """Trains one cell in a subprocess; (cell, seconds, return code, log tail)."""
+  cell_dir = os.path.join(workdir, cell.path)
+  os.makedirs(cell_dir, exist_ok=True)
+  env = dict(os.environ)
+  if threads == 1:  # one core per cell: XLA's CPU thread pool would fight the other cells
+    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
+                        "intra_op_parallelism_threads=1").strip()
+  command = [sys.executable, os.path.join(_ROOT, "experiments", "train.py"),
+             f"--config={cell.config_arg(config_file, grid)}", f"--workdir={cell_dir}"]
+  start = time.time()
+  with open(os.path.join(cell_dir, "zoo_log.txt"), "a") as log:
+    code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env,
+                          cwd=_ROOT).returncode
+  seconds = time.time() - start
+  with open(os.path.join(cell_dir, "zoo_log.txt")) as log:
+    tail = log.read().splitlines()[-3:]
+  return cell, seconds, code, tail
+
+
+def train_grid(cells, workdir: str, parallel: int) -> None:
+  config_file, grid = _config_file_and_grid()
+  todo = [c for c in cells if not os.path.exists(os.path.join(workdir, c.path, "results.json"))
+          and (not _ONLY.value or any(o in c.path for o in _ONLY.value))]
+  print(f"{len(cells) - len(todo)} of {len(cells)} cells done; training {len(todo)}, "
+        f"{parallel} at a time", flush=True)
+  start = time.time()
+  threads = 1 if parallel > 1 else 0
+  failures = 0
+  with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
+    futures = [pool.submit(run_cell, c, workdir, config_file, grid, threads) for c in todo]
+    for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
+      cell, seconds, code, tail = future.result()
+      status = "ok" if code == 0 else f"FAILED (exit {code}): " + " / ".join(tail)
+      headline = ""
+      results = os.path.join(workdir, cell.path, "results.json")
+      if code == 0 and os.path.exists(results):
+        headline = json.load(open(results)).get("headline", "")
+      print(f"[{done}/{len(todo)}, {time.time() - start:.0f} s] {cell.path}: {seconds:.0f} s "
+            f"{status} {headline}", flush=True)
+      failures += code != 0
+      if failures >= 3 and failures == done:  # a broken setup, not one bad cell
+        for other in futures:
+          other.cancel()
+        raise SystemExit(f"the first {failures} cells failed; see their zoo_log.txt")
+
+
+def collect(cells, workdir: str):
+  """One row per finished cell: accuracy, state size, parameters, wall time."""
+  rows = []
+  for cell in cells:
+    path = os.path.join(workdir, cell.path, "results.json")
+    if not os.path.exists(path):
+      continue
+    result = json.load(open(path))
+    final = result.get("final", {})
+    row = dict(cell._asdict(), path=cell.path, accuracy=final.get("accuracy"),
+               state_floats=result.get("state_floats"), num_params=result.get("num_params"),
+               wall_seconds=result.get("wall_seconds"), steps=result.get("steps"))
+    if "by_length" in final:
+      row["by_length"] = {int(k): v for k, v in final["by_length"].items()}
+      row["train_length"] = result["config"]["task"]["train_length"]
+    rows.append(row)
+  return rows
+
+
+def _spread(values):
+  values = np.asarray(values, float)
+  return float(values.mean()), float(values.min()), float(values.max())
+
+
+def summarise(rows):
+  """Seed means (min, max) per (task, model, size)."""
+  groups = collections.defaultdict(list)
+  for row in rows:
+    groups[(row["task"], row["model"], row["size"])].append(row)
+  summary = []
+  for (task, model, size), group in groups.items():
+    entry = dict(task=task, model=model, size=size, seeds=len(group),
+                 state_floats=group[0]["state_floats"], num_params=group[0]["num_params"],
+                 accuracy=_spread([r["accuracy"] for r in group]),
+                 wall_seconds=_spread([r["wall_seconds"] for r in group]))
+    if "by_length" in group[0]:
+      lengths = sorted({group[0]["train_length"], *group[0]["by_length"]})
+      entry["by_length"] = {
+          n: _spread([r["accuracy"] if n == r["train_length"] and n not in r["by_length"]
+                      else r["by_length"][n] for r in group]) for n in lengths}
+    summary.append(entry)
+  return summary
+
+
+def _cell_text(spread) -> str:
+  mean, low, high = spread
+  return f"{mean:.3f} ({low:.2f}-{high:.2f})"
+
+
+def tables(summary, config, machine: str, total_seconds: float) -> str:
+  lines = [f"Grid `{config.grid}`: seeds {list(config.seeds)}; {machine}; "
+           f"{total_seconds / 60:.0f} CPU-minutes of cells in all "
+           "(sum of the cells' wall times).", ""]
+  mqar = [s for s in summary if s["task"].startswith("mqar_p")]
+  if mqar:
+    pairs = sorted({int(s["task"][len("mqar_p"):]) for s in mqar})
+    lines += ["**MQAR** accuracy over all queries (chance 1/16), seed mean (min-max):", "",
+              "| model | size | state floats | parameters | "
+              + " | ".join(f"{p} pairs" for p in pairs) + " | wall s per cell |",
+              "|---|---|---|---|" + "---|" * len(pairs) + "---|"]
+    keyed = {(s["model"], s["size"], s["task"]): s for s in mqar}
+    for model, size in sorted({(s["model"], s["size"]) for s in mqar},
+                              key=lambda ms: (list(config.models).index(ms[0]),
+                                              keyed_state(keyed, ms))):
+      entries = [keyed.get((model, size, f"mqar_p{p}")) for p in pairs]
+      first = next(e for e in entries if e)
+      walls = [e["wall_seconds"][0] for e in entries if e]
+      lines.append(f"| {model} | {size} | {first['state_floats']:,} | {first['num_params']:,} | "
+                   + " | ".join(_cell_text(e["accuracy"]) if e else "-" for e in entries)
+                   + f" | {min(walls):.0f}-{max(walls):.0f} |")
+    lines.append("")
+  for task in sorted({s["task"] for s in summary if s["task"].startswith("haystack")}):
+    rows = [s for s in summary if s["task"] == task]
+    lengths = sorted({n for s in rows for n in s["by_length"]})
+    lines += [f"**Haystack, bAbI task {task[len('haystack_qa'):]}**: answer accuracy by context "
+              "length in words (trained at the first), seed mean (min-max):", "",
+              "| model | size | state floats | " + " | ".join(f"{n:,}" for n in lengths)
+              + " | wall s per cell |", "|---|---|---|" + "---|" * len(lengths) + "---|"]
+    for s in sorted(rows, key=lambda s: list(config.models).index(s["model"])):
+      lines.append(f"| {s['model']} | {s['size']} | {s['state_floats']:,} | "
+                   + " | ".join(_cell_text(s["by_length"][n]) if n in s["by_length"] else "-"
+                                for n in lengths)
+                   + f" | {s['wall_seconds'][1]:.0f}-{s['wall_seconds'][2]:.0f} |")
+    lines.append("")
+  return "\n".join(lines)
+
+
+def keyed_state(keyed, model_size):
+  for (model, size, _), entry in keyed.items():
+    if (model, size) == model_size:
+      return entry["state_floats"]
+  return 0
+
+
+def draw(summary, config, workdir: str):
+  """mqar.png and haystack.png under `workdir`; returns the paths written."""
+  import matplotlib
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt
+  written = []
+  colours = {m: plt.get_cmap("tab10")(i % 10) for i, m in enumerate(config.models)}
+  mqar = [s for s in summary if s["task"].startswith("mqar_p")]
+  if mqar:
+    pairs = sorted({int(s["task"][len("mqar_p"):]) for s in mqar})
+    figure, axes = plt.subplots(1, len(pairs), figsize=(4 * len(pairs), 3.4), sharey=True,
+                                squeeze=False)
+    for axis, p in zip(axes[0], pairs):
+      for model in config.models:
+        points = sorted((s["state_floats"], s["accuracy"]) for s in mqar
+                        if s["model"] == model and s["task"] == f"mqar_p{p}")
+        if not points:
+          continue
+        x = [q[0] for q in points]
+        mean = [q[1][0] for q in points]
+        axis.plot(x, mean, "o-", color=colours[model], label=model)
+        axis.fill_between(x, [q[1][1] for q in points], [q[1][2] for q in points],
+                          color=colours[model], alpha=0.2)
+      axis.axhline(1 / 16, color="grey", ls=":", lw=1)
+      axis.set_xscale("log")
+      axis.set_title(f"MQAR, {p} pairs")
+      axis.set_xlabel("state size (floats per sequence)")
+      axis.set_ylim(0, 1.02)
+    axes[0][0].set_ylabel("query accuracy")
+    axes[0][0].legend(fontsize=8)
+    figure.tight_layout()
+    written.append(os.path.join(workdir, "mqar.png"))
+    figure.savefig(written[-1], dpi=110)
+    plt.close(figure)
+  haystacks = sorted({s["task"] for s in summary if s["task"].startswith("haystack")})
+  if haystacks:
+    figure, axes = plt.subplots(1, len(haystacks), figsize=(4.5 * len(haystacks), 3.4),
+                                squeeze=False)
+    for axis, task in zip(axes[0], haystacks):
+      for s in (s for s in summary if s["task"] == task):
+        lengths = sorted(s["by_length"])
+        axis.plot(lengths, [s["by_length"][n][0] for n in lengths], "o-",
+                  color=colours[s["model"]], label=f"{s['model']} ({s['state_floats']:,})")
+        axis.fill_between(lengths, [s["by_length"][n][1] for n in lengths],
+                          [s["by_length"][n][2] for n in lengths], color=colours[s["model"]],
+                          alpha=0.2)
+      axis.set_xscale("log", base=2)
+      axis.set_title(f"Facts in a haystack, bAbI task {task[len('haystack_qa'):]}")
+      axis.set_xlabel("context length (words)")
+      axis.set_ylabel("answer accuracy")
+      axis.set_ylim(0, 1.02)
+      axis.legend(fontsize=7, title="model (state floats)", title_fontsize=7)
+    figure.tight_layout()
+    written.append(os.path.join(workdir, "haystack.png"))
+    figure.savefig(written[-1], dpi=110)
+    plt.close(figure)
+  return written
+
+
+def publish(text: str, figures) -> None:
+  """Figures into docs/memory_zoo/, tables into docs/memory_zoo.md between the markers."""
+  folder = os.path.join(_ROOT, "docs", "memory_zoo")
+  os.makedirs(folder, exist_ok=True)
+  for figure in figures:
+    shutil.copy(figure, folder)
+  document = open(_DOCS).read()
+  if _TABLE_START not in document or _TABLE_END not in document:
+    raise SystemExit(f"{_DOCS} lacks the markers {_TABLE_START!r} / {_TABLE_END!r}")
+  head, _, rest = document.partition(_TABLE_START)
+  _, _, tail = rest.partition(_TABLE_END)
+  with open(_DOCS, "w") as f:
+    f.write(f"{head}{_TABLE_START}\n{text}\n{_TABLE_END}{tail}")
+  print(f"wrote {_DOCS} and {len(figures)} figures in {folder}")
+
+
+def main(argv):
+  del argv
+  if not _WORKDIR.value:
+    raise app.UsageError("--workdir is required")
+  config = _CONFIG.value
+  workdir = os.path.abspath(_WORKDIR.value)
+  cells = grid_cells(config)
+  if not _REPORT_ONLY.value:
+    train_grid(cells, workdir, int(config.parallel_cells))
+  rows = collect(cells, workdir)
+  if not rows:
+    raise SystemExit(f"no finished cells under {workdir}")
+  summary = summarise(rows)
+  cpu = cpu_info()
+  machine = f"{cpu['model_name']}, {os.cpu_count()} cores, CPU only"
+  text = tables(summary, config, machine, sum(r["wall_seconds"] for r in rows))
+  missing = len(cells) - len(rows)
+  if missing:
+    text += f"\n{missing} of {len(cells)} cells not finished.\n"
+  print(text)
+  with open(os.path.join(workdir, "zoo.md"), "w") as f:
+    f.write(text)
+  with open(os.path.join(workdir, "zoo.json"), "w") as f:
+    json.dump({"grid": config.grid, "machine": machine, "cells": rows, "summary": summary}, f,
+              indent=1, default=str)
+  figures = draw(summary, config, workdir)
+  print("figures: " + ", ".join(figures))
+  if _PUBLISH.value:
+    publish(text, figures)
+
+
+if __name__ == "__main__":
+  flags.mark_flag_as_required("workdir")
+  app.run(main)
