@@ -68,8 +68,8 @@ _GRIDS = {
         sizes=dict(lstm=("h32", "h128"), ntm=("m16x16", "m64x32"), delta_rule=("d32", "d64"),
                    transformer_xl=("mem16", "mem64")),
         mqar_pairs=(4, 16, 64), mqar_steps=400,
-        haystack_tasks=(1,), haystack_sizes=dict(lstm="h128", ntm="m64x32",
-                                                 delta_rule="d64", transformer_xl="mem64"),
+        haystack_tasks=(1,), haystack_sizes=dict(lstm="h128", ntm="m16x16",
+                                                 delta_rule="d32", transformer_xl="mem64"),
         haystack_train_length=256, haystack_eval_lengths=(1024, 4096), haystack_steps=300,
         parallel_cells=2),
     "full": dict(
