@@ -3,7 +3,9 @@ and evaluation flags of configs/charlm_transformer_xl.py; only the model block d
 
 The core reads one one-hot character per step and emits next-character logits; its carry
 (the LSTM state, the NTM's or DNC's memory) crosses segments as Transformer-XL's memory
-does, with gradients stopping at segment boundaries (`memjax.models.language_models.CoreLM`).
+does, with gradients stopping at segment boundaries (`memjax.models.language_models.CoreLM`);
+`--config.train.segments_per_step=4` trains 4 segments per step with gradients through the
+carry across them (truncated BPTT over 4 segments).
 
 Run (the argument picks the core: lstm, the default, | gru | ntm | dnc, or any registered name):
     python experiments/train.py --config=configs/charlm_core.py --workdir=/tmp/charlm_lstm

@@ -4,10 +4,20 @@ sizes.
 configs/charlm_transformer_xl.py with the model block replaced: the same width,
 layers, heads and feed-forward (parameters: XL's plus the 16 x 128 initial memory),
 causal attention over [16 read memory tokens; 32 characters; 16 write memory tokens].
-Each training step is one segment (the char_lm family), so the loss reaches the
-memory written by the previous step only through the forward pass: the write tokens
-are trained by no gradient across segments here; long_range trains them
-(configs/long_range_rmt.py).
+Each training step reads 4 consecutive segments of every row (`train.segments_per_step`,
+the char_lm family) with the memory threaded through them inside the loss, so the
+write tokens are trained by the gradient of the later segments' loss (backpropagation
+through the memory, truncated to the step's 4 segments). `model.bptt_segments = 4`
+cuts where the step does, at its first segment: windows start at multiples of 4 from
+a row's start, and the memory entering a step holds no gradient (with
+`train.carry_reset_probability` > 0 a row's count restarts mid-window and its cuts
+would fall inside windows; 0 would then keep the step's whole window). With one
+segment per step the write tokens would be trained by no gradient at all.
+
+The other values are XL's, num_steps included: 2,000 steps here read 4x the
+characters XL's 2,000 do (8,000 segments of 16 x 32, about 4 passes over tiny
+Shakespeare's training text), at 4x the computation per step. At XL's characters:
+--config.train.num_steps=500 --config.train.warmup_steps=25.
 
 Run:
     python experiments/train.py --config=configs/charlm_rmt.py --workdir=/tmp/charlm_rmt
@@ -32,7 +42,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.clamp_len = -1        # attention spans one segment and its memory tokens
   config.model.dropout = 0.0         # training dropout rate
   config.model.num_memory_tokens = 16  # m read and m write tokens per segment
-  config.model.bptt_segments = 0     # segments the gradient crosses through memory (0: all)
+  config.model.bptt_segments = 4     # segments the gradient crosses through memory (0: all)
+  config.train.segments_per_step = 4 # each step: 4 segments, the memory carried with gradient
   config.eval.mem_len = -1           # no cache of hidden states: the memory is M_s
   config.eval.compare_mem_lens = ()
   return config

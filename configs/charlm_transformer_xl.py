@@ -40,7 +40,9 @@ def get_config() -> ml_collections.ConfigDict:
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 16       # contiguous streams the training text is cut into
-  config.train.seg_len = 32          # tokens per segment (one train step each)
+  config.train.seg_len = 32          # tokens per segment
+  config.train.segments_per_step = 1 # consecutive segments per step, the carry threaded through
+                                     # them with gradient (truncated BPTT over k segments)
   config.train.carry_reset_probability = 0.0  # chance a row's memory restarts at a segment
   config.train.num_steps = 2000      # updates
   config.train.optimizer = "adam"    # adam | adamw | rmsprop | sgd

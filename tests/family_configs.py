@@ -5,18 +5,32 @@
     set_num_steps(config, 8)                 # steps, or epochs for the memory networks
 
 `FAMILIES` lists every family the loop trains; the tests over all of them take
-their configs from here. Also a config file: `--config=tests/family_configs.py:<family>,<root>`
+their configs from here. `NEW_MEMORIES` are the segment models and cores added after
+the families' tests were written; `with_model(config, name)` puts one in a
+char_lm or long_range config at a tiny size. Also a config file: `--config=tests/family_configs.py:<family>,<root>`
 launches a tiny run through experiments/train.py (the kill-and-resume test).
 """
 import importlib
 import pathlib
 
+import ml_collections
 import numpy as np
 
 from memjax.data import babi
 
 FAMILIES = ("algorithmic", "char_lm", "long_range", "mqar", "haystack", "kbqa", "graph",
             "babi_memnn", "babi_recurrent")
+NEW_MEMORIES = ("infini_attention", "rmt", "memorizing_transformer", "linear_attention",
+                "delta_rule")
+# Their `model` blocks at a tiny size (XL's tiny width, layers, heads and feed-forward).
+_TINY_MODELS = {
+    "infini_attention": dict(name="infini_attention"),
+    "rmt": dict(name="rmt", num_memory_tokens=2, bptt_segments=0),
+    "memorizing_transformer": dict(name="memorizing_transformer", memory_size=8,
+                                   num_neighbours=4),
+    "linear_attention": dict(name="linear_attention"),
+    "delta_rule": dict(name="delta_rule"),
+}
 TEXT = "the quick brown fox jumps over the lazy dog. " * 40
 
 
@@ -132,6 +146,17 @@ def tiny_config(family: str, root):
     raise ValueError(f"no tiny config for family {family!r}")
   config.train.update(intervals)
   set_num_steps(config, 8)
+  return config
+
+
+def with_model(config, name: str):
+  """`config` (a char_lm or long_range config) with model `name` of NEW_MEMORIES at a tiny
+  size; their memory is no cache of hidden states, so eval.mem_len = -1."""
+  config.model = ml_collections.ConfigDict(dict(_TINY_MODELS[name], d_model=16, num_layers=1,
+                                                num_heads=2, d_ff=32))
+  config.eval.mem_len = -1
+  if config.experiment == "char_lm":
+    config.eval.compare_mem_lens = ()
   return config
 
 

@@ -49,9 +49,16 @@ def _config(family, data_root, **train):
 
 def _assert_same_run(family, data_root, runs):
   """The final states and results.json of the workdirs `runs` are equal, but for times."""
-  family_object = registry.family_class(_config(family, data_root))(_config(family, data_root))
+  return assert_same_runs(_config(family, data_root), runs)
+
+
+def assert_same_runs(config, runs):
+  """The final states (at `config`'s last step) and results.json of the workdirs `runs`,
+  runs of `config`, are equal, but for times (tests/test_new_memories_loop.py uses it too)."""
+  family_class = registry.family_class(config)
+  family_object = family_class(config)
   states = [loop.restore(family_object, str(run)) for run in runs]
-  assert [step for _, step in states] == [_STEPS] * len(runs)
+  assert [step for _, step in states] == [family_class.num_steps(config)] * len(runs)
   for state, _ in states[1:]:
     chex.assert_trees_all_equal(jax.device_get(states[0][0]), jax.device_get(state))
   results = [json.loads((run / "results.json").read_text()) for run in runs]

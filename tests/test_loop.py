@@ -118,11 +118,15 @@ def test_families_share_compiled_steps_only_when_the_step_reads_the_same_config(
 @pytest.mark.parametrize("family", FAMILIES)
 def test_nonfinite_steps_are_skipped_counted_and_a_streak_stops_the_run(family, data_root,
                                                                          tmp_path):
+  check_nonfinite_policy(tiny_config(family, data_root), tmp_path)
+
+
+def check_nonfinite_policy(config, tmp_path):
   """NaN parameters at updates 1, 3, 4, 5 (the loop's test hook, so the family's own step
   meets a real NaN loss, gradient and update): update 1 leaves every seed's state as it was
   and is counted; the streak 3-5 reaches the limit of 3 and stops the run, naming the last
-  checkpoint saved before it began, whose parameters are finite."""
-  config = tiny_config(family, data_root)
+  checkpoint saved before it began, whose parameters are finite. `config`: any family's
+  config of at least 6 steps (tests/test_new_memories_loop.py runs it for more models)."""
   config.train.update(debug_nonfinite_steps=(1, 3, 4, 5), max_consecutive_nonfinite=3,
                       checkpoint_every=1)
   family_object = _build(config)

@@ -6,8 +6,10 @@
   a compressive matrix, memory tokens, a kNN memory) is the carry between segments.
 - `CoreLM`: any registered recurrent core (NTM, DNC, LSTM, GRU, a user's), reading
   one one-hot token per step and emitting next-token logits; its carry crosses
-  segments the way XL's memory does, and gradients stop at segment boundaries
-  (truncated backpropagation through time, one segment long).
+  segments the way XL's memory does. Gradients cross the segments that one loss
+  applies in turn (truncated backpropagation through time: one segment long in
+  `char_lm` by default, `train.segments_per_step` segments there in general, a whole
+  example in `long_range`).
 
 Both give, for tokens `[batch, seg_len]`:
 

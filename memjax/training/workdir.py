@@ -22,7 +22,8 @@ RESUMABLE_FIELDS = ("train.num_steps", "train.log_every", "train.eval_every",
                     "label", "machine")
 # Keys that configs gained after runs were made, with the value the loop used while
 # the key did not exist: a workdir saved without the key resumes when the config holds it.
-ADDED_FIELD_DEFAULTS = {"train.debug_nonfinite_steps": [], "train.carry_reset_probability": 0.0}
+ADDED_FIELD_DEFAULTS = {"train.debug_nonfinite_steps": [], "train.carry_reset_probability": 0.0,
+                        "train.segments_per_step": 1}
 # Beside config.json: the file that registered a user's core (`register_core`), named by
 # errors of later processes (plots) that have not imported it.
 CORE_SOURCE_FILE = "core_source.json"

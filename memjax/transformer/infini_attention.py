@@ -20,8 +20,8 @@ before it is written. An empty memory (z = 0) reads 0 (`_EPSILON`).
 
 Gradients flow through M and z across segments: the `long_range` family
 backpropagates through all of an example's segments (the paper's training);
-in `char_lm` each training step is one segment, so the carry holds no gradient
-between steps.
+in `char_lm` through the `train.segments_per_step` segments of a step (the carry
+entering a step holds no gradient).
 """
 from typing import NamedTuple, Optional, Tuple
 

@@ -20,7 +20,9 @@ document's start, and the memory entering segment s is stop-gradiented when
 s % k == 0, so the loss at segment s reaches back to segment k floor(s / k)
 and not beyond (k = 0: no truncation). Within `long_range` the family
 backpropagates through all of an example's segments, so k sets the horizon;
-in `char_lm` each training step is one segment and the carry holds no gradient.
+in `char_lm` a step backpropagates through its `train.segments_per_step`
+segments (the carry entering a step holds no gradient), so the smaller of the
+two sets it (configs/charlm_rmt.py: 4 and 4).
 
 Attention is Transformer-XL's relative attention (local.py) over the
 `2m + qlen` positions, causal throughout: read tokens see earlier read tokens,

@@ -6,13 +6,32 @@ vanilla) and for any registered recurrent core (NTM, DNC, LSTM, GRU, a user's).
     config.experiment = "long_range"   # configs/long_range_xl.py
 
 `char_lm`: a local text file (`data.path`, byte or char level, 90/10 split,
-`memjax.data.text`) is cut into `train.batch_size` contiguous rows; step s
-trains on segment s mod num_segments of every row with the model's carry (XL's
-memory, a core's state) from step s-1 in the train state, so a resumed run
-continues exactly; the carry restarts when the rows wrap around. Validation
-reports bits per character over the validation rows, segment by segment with
-the carry (`eval.mem_len` may exceed the training memory; `eval.cached` uses
-cached projections), and a sample continues the validation text.
+`memjax.data.text`) is cut into `train.batch_size` contiguous rows of N whole
+segments of `train.seg_len` tokens. Each step trains on k = `train.segments_per_step`
+consecutive segments of every row, a window: with W = floor(N / k) windows per
+pass over the rows, step s reads segments w*k .. w*k + k - 1, w = s mod W, and the
+model's carry (XL's memory, a core's state, RMT's memory tokens) enters from step
+s-1 in the train state, so a resumed run continues exactly. The carry restarts at
+a row's first segment, when the rows wrap around (and at random, each segment,
+with `train.carry_reset_probability`). Within a step the carry is threaded through
+the k segments inside the loss, so the gradient crosses k - 1 segment boundaries:
+truncated backpropagation through time over k segments for a core, Infini-attention
+and the Recurrent Memory Transformer (the latter also cut by its own
+`model.bptt_segments`); Transformer-XL's and the Compressive Transformer's memory
+and the kNN memory are stop-gradient by definition, so for them k only changes how
+many segments one update reads. The loss is the mean over the k segments' tokens;
+a step holds k segments' activations for the backward pass.
+
+Wrap rule: a window never straddles the end of the rows. When k does not divide N,
+the last N mod k segments of each row (fewer than k) are not trained on, the way a
+row's tail shorter than a segment is not; k = 1 (the default) is the one-segment
+step, unchanged. A segment's random reset and dropout keys are functions of its
+place in a k = 1 run's stream (floor(s / W) * N + index), so runs with different k
+draw the same keys for the same segment. k > N is refused.
+
+Validation reports bits per character over the validation rows, segment by segment
+with the carry (`eval.mem_len` may exceed the training memory; `eval.cached` uses
+cached projections), whatever k, and a sample continues the validation text.
 
 `long_range` (`memjax.tasks.long_range`): each step draws fresh sequences of
 `task.num_segments` segments, scans them from an empty carry and scores the last
@@ -128,10 +147,15 @@ class _SegmentFamily(Family):
     """(mean nats, accuracy, reconstruction loss, new carry) of the step's data."""
     raise NotImplementedError
 
+  def _dropout_key(self, rng, index):
+    """The dropout key of step (or segment) `index`, None without dropout: a function of
+    (rng, index), so resumes repeat it."""
+    if not self.dropout:
+      return None
+    return jax.random.fold_in(jax.random.fold_in(rng, _DROPOUT_STREAM), index)
+
   def _seed_step(self, params, opt_state, carry, rng, step, batch):
-    dropout_rng = None
-    if self.dropout:  # a function of (rng, step), so resumes repeat it
-      dropout_rng = jax.random.fold_in(jax.random.fold_in(rng, _DROPOUT_STREAM), step)
+    dropout_rng = self._dropout_key(rng, step)
 
     def loss_fn(p):
       nats, correct, reconstruction, new_carry = self._segment_loss(p, carry, rng, step, batch,
@@ -178,7 +202,7 @@ def _generate(lm, params, prompt, num_tokens, temperature, key, context):
 class CharLMFamily(_SegmentFamily):
   """Language modelling of a text file, segment by segment with the carry across steps."""
   name = "char_lm"
-  train_keys = _SegmentFamily.train_keys + ("carry_reset_probability",)
+  train_keys = _SegmentFamily.train_keys + ("carry_reset_probability", "segments_per_step")
   carries_memory = True
 
   @classmethod
@@ -192,6 +216,7 @@ class CharLMFamily(_SegmentFamily):
     check_int(config, "eval.sample_prompt_length", 1, 64)
     check_float(config, "eval.sample_temperature", 0.8, minimum=0.0)
     check_float(config, "train.carry_reset_probability", 0.0, minimum=0.0, below=1.0)
+    check_int(config, "train.segments_per_step", 1, 1)
 
   def __init__(self, config: ml_collections.ConfigDict, for_training: bool = True):
     """`for_training=False` (evaluation and sampling of a saved run): the training rows stay
@@ -202,6 +227,14 @@ class CharLMFamily(_SegmentFamily):
     super().__init__(config, self.corpus.vocab_size, int(config.train.seg_len))
     self.train_streams = text.batchify(self.corpus.train, self.batch_size)  # host, numpy
     self.num_train_segments = text.num_segments(self.train_streams, self.seg_len)
+    self.segments_per_step = int(config.train.get("segments_per_step", 1))
+    if self.segments_per_step > self.num_train_segments:
+      raise ConfigError(f"config.train.segments_per_step={self.segments_per_step} must be <= "
+                        f"the {self.num_train_segments} segments of train.seg_len="
+                        f"{self.seg_len} in each of the train.batch_size={self.batch_size} "
+                        f"rows of {self.corpus.path}")
+    # Windows of k segments per pass over the rows; the last N mod k segments are not read.
+    self.num_windows = self.num_train_segments // self.segments_per_step
     self._device_streams = None
     if for_training:  # an argument of the jitted step, not a constant folded into it
       parallel.check_batch_size(self.batch_size, self.mesh)
@@ -232,16 +265,44 @@ class CharLMFamily(_SegmentFamily):
     return self._device_streams
 
   def _segment_loss(self, params, carry, rng, step, streams, dropout_rng):
-    index = step % self.num_train_segments
+    """(mean nats, accuracy, reconstruction, carry) of step `step`'s window of k segments.
+
+    The carry runs through the window inside the loss (`lax.scan`), so the gradient reaches
+    back through it to the window's first segment; the carry entering the step is a constant.
+    """
+    del dropout_rng  # drawn per segment, from the segment's place in the stream
+    k = self.segments_per_step
+    if k == 1:  # the one-segment step, op for op as before segments_per_step existed
+      carry, (nats, correct, reconstruction) = self._train_segment(
+          params, rng, streams, carry, (step, step % self.num_train_segments))
+      return nats, correct, reconstruction, carry
+    window = step % self.num_windows
+    indices = window * k + jnp.arange(k)
+    # Where a k = 1 run meets these segments: the keys of their resets and dropout.
+    stream_counts = (step // self.num_windows) * self.num_train_segments + indices
+    carry, (nats, correct, reconstruction) = jax.lax.scan(
+        functools.partial(self._train_segment, params, rng, streams), carry,
+        (stream_counts, indices))
+    # Every segment has batch x seg_len tokens: the mean of the means is the tokens' mean.
+    return jnp.mean(nats), jnp.mean(correct), jnp.mean(reconstruction), carry
+
+  def _train_segment(self, params, rng, streams, carry, count_and_index):
+    """One segment: (carry, (mean nats, accuracy, reconstruction)).
+
+    `count_and_index`: the segment's place in a k = 1 run's stream (its reset and dropout
+    keys) and its index along the rows (0: the rows' start, where the carry restarts).
+    """
+    count, index = count_and_index
     inputs, targets = text.segment(streams, index, self.seg_len)
     resets = jnp.broadcast_to(index == 0, (inputs.shape[0],))
     if self.reset_probability:  # rows also restart at random, so the model learns fresh starts
-      reset_rng = jax.random.fold_in(jax.random.fold_in(rng, _RESET_STREAM), step)
+      reset_rng = jax.random.fold_in(jax.random.fold_in(rng, _RESET_STREAM), count)
       resets |= jax.random.bernoulli(reset_rng, self.reset_probability, resets.shape)
-    carry, logits, reconstruction = self.lm.apply(params, carry, inputs, resets, dropout_rng)
+    carry, logits, reconstruction = self.lm.apply(params, carry, inputs, resets,
+                                                  self._dropout_key(rng, count))
     nats = _cross_entropy_sum(logits, targets, jnp.ones(targets.shape, jnp.float32)) / targets.size
     correct = jnp.mean((jnp.argmax(logits, -1) == targets).astype(jnp.float32))
-    return nats, correct, reconstruction, carry
+    return carry, (nats, correct, reconstruction)
 
   # -- evaluation -----------------------------------------------------------------------------
   def _check_evaluation(self) -> None:
