@@ -80,7 +80,8 @@ def _previous_segment_loss(family, params, carry, rng, step, streams):
   return nats, correct, reconstruction, carry
 
 
-def test_one_segment_per_step_is_the_step_of_before_bit_for_bit(data_root):
+@pytest.mark.slow  # 12 s of the default suite's budget; the k = 1 path is the one every char_lm
+def test_one_segment_per_step_is_the_step_of_before_bit_for_bit(data_root):  # test runs
   """k = 1 (the default) with dropout and random resets: loss, accuracy and carry equal the
   previous code's at the first segment, mid-row, and after the rows wrap around. (A fixed-seed
   12-step run of XL with dropout, RMT and an LSTM, both with random resets, ended with the same

@@ -27,6 +27,10 @@ def test_config_loads_and_its_docstring_gives_its_run_command(path):
     return
   config = module.get_config()
   assert isinstance(config, ml_collections.ConfigDict)
+  if "grid" in config:  # a benchmark's grid (configs/memory_zoo.py): its cells are the runs
+    assert f"--config=configs/{path.name}" in (module.__doc__ or "")
+    assert "experiment" in module.get_config(f"cell/{config.grid}/mqar_p4/lstm/h32/0")
+    return
   assert "experiment" in config, f"{path.name}: no config.experiment (which family runs it)"
   assert f"--config=configs/{path.name}" in (module.__doc__ or ""), (
       f"{path.name}: its docstring must give the command that runs it")

@@ -151,6 +151,7 @@ def test_model_constant_memory_resets_jit_and_vmap(rule):
   assert np.abs(np.asarray(reset_logits[1]) - np.asarray(fresh_logits[1])).max() > 1e-6
 
 
+@pytest.mark.slow  # 21 s of the default suite's 10-minute budget
 def test_greedy_samples_are_the_models_argmax_over_segments():
   """SegmentLM.generate for a model without a cache: each greedy token is the argmax of the
   model run over the text in segments of `context + 1` tokens."""
