@@ -229,6 +229,9 @@ def test_bad_flags_give_one_clear_line(tmp_path, flag, message):
   assert "Traceback" not in result.stderr
 
 
+# Behind `slow` (27 s of the default suite's 10-minute budget): tests/test_loop.py trains a
+# family of one's own through the launcher with --import, tests/test_walkthrough_core.py a core.
+@pytest.mark.slow
 def test_delta_memory_example_core_trains_through_the_launcher(tmp_path):
   """A user's core (examples/delta_memory.py) trains with `experiments/train.py --import`,
   and the launch ends with the summary every family prints."""
