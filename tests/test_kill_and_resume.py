@@ -67,10 +67,11 @@ def assert_same_runs(config, runs):
   return results
 
 
-# kbqa, long_range, mqar and haystack run with `-m slow` (the default suite has a 10-minute
-# budget): their steps are the char_lm's and graph's kind, and tests/test_checkpoint_faults.py resumes the
+# kbqa, long_range, mqar, haystack and babi_memnn (29 s) run with `-m slow` (the default suite
+# has a 10-minute budget): their steps are the char_lm's, graph's and babi_recurrent's kind
+# (babi_memnn's epochs resume through the same record), and tests/test_checkpoint_faults.py resumes the
 # graph family from every kind of damaged checkpoint.
-_SLOW_FAMILIES = ("kbqa", "long_range", "mqar", "haystack")
+_SLOW_FAMILIES = ("kbqa", "long_range", "mqar", "haystack", "babi_memnn")
 
 
 @pytest.mark.parametrize("family", [pytest.param(f, marks=pytest.mark.slow) if f in _SLOW_FAMILIES
