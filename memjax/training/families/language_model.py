@@ -555,7 +555,7 @@ class HaystackFamily(LongRangeFamily):
     data = config.get("data", ml_collections.ConfigDict())
     babi_dir = data.get("babi_dir", "") or babi.default_babi_dir()
     text_path = data.get("text_path", "") or haystack.default_text_path()
-    setting = data.get("setting", "en-10k")
+    setting = data.get("setting", "en")  # 1k: the vocabulary reads tasks 1-3 of this setting
     eval_config = config.get("eval", ml_collections.ConfigDict())
     self.eval_lengths = tuple(int(n) for n in eval_config.get("lengths", ()))
     for length in self.eval_lengths:
