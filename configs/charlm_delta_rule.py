@@ -20,19 +20,12 @@ Smoke size (seconds):
 """
 import ml_collections
 
-from configs import charlm_core, charlm_transformer_xl
+from configs import charlm_linear_attention
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = charlm_core.get_config("delta_rule")
-  xl = charlm_transformer_xl.get_config()
-  config.model.d_model = xl.model.d_model        # model width
-  config.model.num_layers = xl.model.num_layers  # N layers
-  config.model.num_heads = xl.model.num_heads    # H heads, d_key = d_value = d_model / H
-  # XL's feed-forward width plus 64: the 3 x (128 x 128 + 2 x 128) parameters of XL's position
-  # terms (W_{k,R}, u, v), which a core has no use for, go to the feed-forward blocks, so the
-  # parameters match XL's within 0.2% (XL 659,905; linear attention 659,329; delta 660,877).
-  config.model.d_ff = xl.model.d_ff + 64         # feed-forward width
-  config.train.learning_rate = xl.train.learning_rate    # XL's peak learning rate
-  config.train.grad_clip_norm = xl.train.grad_clip_norm  # XL's clipping
+  # configs/charlm_linear_attention.py's sizes and training (the two cores share their fields), with the
+  # delta-rule update.
+  config = charlm_linear_attention.get_config()
+  config.model.name = "delta_rule"   # memjax/cores/linear_memory.py
   return config

@@ -19,18 +19,12 @@ Smoke size (seconds):
 """
 import ml_collections
 
-from configs import long_range_xl
+from configs import long_range_linear_attention
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = long_range_xl.get_config()
-  config.task.num_segments = 5       # the answer lies >= 4 segments back
-  config.model = ml_collections.ConfigDict()
+  # configs/long_range_linear_attention.py's task, sizes and training (the two cores share
+  # their fields), with the delta-rule update.
+  config = long_range_linear_attention.get_config()
   config.model.name = "delta_rule"   # memjax/cores/linear_memory.py
-  config.model.d_model = 64          # model width (XL's)
-  config.model.num_layers = 2        # N layers (XL's)
-  config.model.num_heads = 4         # H heads
-  config.model.d_ff = 160            # XL's 128 plus its position terms' parameters: XL 79,137,
-                                     # linear attention 78,945, delta rule 79,465
-  config.eval.mem_len = -1           # no cache of hidden states
   return config
