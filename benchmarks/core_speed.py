@@ -35,7 +35,6 @@ bounded by per-kernel cost rather than arithmetic.
 """
 import argparse
 import collections
-import math
 import os
 import re
 import statistics
@@ -75,41 +74,16 @@ if ARGS is not None and ARGS.threads == 1:
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import jax  # noqa: E402
-import jax.extend  # noqa: E402,F401  (jax.extend.core.Jaxpr for the FLOP count)
 
 
 # -- FLOPs ------------------------------------------------------------------------------------
-def _sub_jaxprs(value):
-  if isinstance(value, jax.extend.core.ClosedJaxpr):
-    yield value.jaxpr
-  elif isinstance(value, jax.extend.core.Jaxpr):
-    yield value
-  elif isinstance(value, (tuple, list)):
-    for item in value:
-      yield from _sub_jaxprs(item)
+from jaxpr_flops import matmul_flops as _matmul_flops  # noqa: E402
 
 
 def matmul_flops(jaxpr) -> int:
-  """2 M N K summed over every dot_general a jaxpr runs (scan bodies times their length;
-  a `cond` counts its most expensive branch)."""
-  total = 0
-  for eqn in jaxpr.eqns:
-    name = eqn.primitive.name
-    if name == "dot_general":
-      (lhs_contract, _), _ = eqn.params["dimension_numbers"]
-      lhs_shape = eqn.invars[0].aval.shape
-      total += 2 * math.prod(eqn.outvars[0].aval.shape) * math.prod(
-          lhs_shape[d] for d in lhs_contract)
-    elif name == "cond":
-      total += max(matmul_flops(b.jaxpr) for b in eqn.params["branches"])
-    elif name == "while":
-      raise NotImplementedError("matmul_flops cannot count through a while loop")
-    else:
-      trips = eqn.params["length"] if name == "scan" else 1
-      for param in eqn.params.values():
-        for sub in _sub_jaxprs(param):
-          total += trips * matmul_flops(sub)
-  return total
+  """2 M N K over every dot_general (benchmarks/jaxpr_flops.py); a `cond` counts its most
+  expensive branch."""
+  return _matmul_flops(jaxpr, cond="max")
 
 
 def count_flops(fn, *args) -> int:
