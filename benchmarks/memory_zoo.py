@@ -194,9 +194,9 @@ def tables(summary, config, machine: str, total_seconds: float) -> str:
               + " | ".join(f"{p} pairs" for p in pairs) + " | wall s per cell |",
               "|---|---|---|---|" + "---|" * len(pairs) + "---|"]
     keyed = {(s["model"], s["size"], s["task"]): s for s in mqar}
-    for model, size in sorted({(s["model"], s["size"]) for s in mqar},
-                              key=lambda ms: (list(config.models).index(ms[0]),
-                                              keyed_state(keyed, ms))):
+    state = {(s["model"], s["size"]): s["state_floats"] for s in mqar}
+    for model, size in sorted(state, key=lambda ms: (list(config.models).index(ms[0]),
+                                                     state[ms])):
       entries = [keyed.get((model, size, f"mqar_p{p}")) for p in pairs]
       first = next(e for e in entries if e)
       low = min(e["wall_seconds"][1] for e in entries if e)
@@ -219,13 +219,6 @@ def tables(summary, config, machine: str, total_seconds: float) -> str:
                    + f" | {s['wall_seconds'][1]:.0f}-{s['wall_seconds'][2]:.0f} |")
     lines.append("")
   return "\n".join(lines)
-
-
-def keyed_state(keyed, model_size):
-  for (model, size, _), entry in keyed.items():
-    if (model, size) == model_size:
-      return entry["state_floats"]
-  return 0
 
 
 def draw(summary, config, workdir: str):

@@ -446,8 +446,14 @@ class LongRangeFamily(_SegmentFamily):
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.task = self.make_task(config)
-    super().__init__(config, self.task.vocab_size, self.task.seg_len)
+    super().__init__(config, self.load_data(config), self.task.seg_len)
     parallel.check_batch_size(self.batch_size, self.mesh)
+
+  def load_data(self, config: ml_collections.ConfigDict) -> int:
+    """Reads what the task needs beyond its config (a generated task: nothing); returns the
+    vocabulary size."""
+    del config
+    return self.task.vocab_size
 
   @classmethod
   def make_task(cls, config):
@@ -551,7 +557,11 @@ class HaystackFamily(LongRangeFamily):
       raise ConfigError(f"config.eval.lengths={lengths!r} must be token counts >= 1")
 
   def __init__(self, config: ml_collections.ConfigDict):
-    self.task = self.make_task(config)
+    super().__init__(config)
+    self._pool = parallel.replicate(self._train_arrays, self.mesh)
+
+  def load_data(self, config: ml_collections.ConfigDict) -> int:
+    """Generates the training pool and the test sets; returns the vocabulary size."""
     data = config.get("data", ml_collections.ConfigDict())
     babi_dir = data.get("babi_dir", "") or babi.default_babi_dir()
     text_path = data.get("text_path", "") or haystack.default_text_path()
@@ -579,9 +589,8 @@ class HaystackFamily(LongRangeFamily):
                         f"{text_path!r}): {error}") from None
     # Guessing the most frequent training answer.
     self.chance = float(np.max(np.bincount(train.answers)) / len(train.answers))
-    _SegmentFamily.__init__(self, config, len(self.vocab.words), self.task.seg_len)
-    parallel.check_batch_size(self.batch_size, self.mesh)
-    self._pool = parallel.replicate((train.inputs, train.answers), self.mesh)
+    self._train_arrays = (train.inputs, train.answers)
+    return len(self.vocab.words)
 
   def batch(self, step):
     return self._pool  # an argument of the jitted step, not a constant folded into it
