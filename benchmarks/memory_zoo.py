@@ -11,8 +11,8 @@ Each cell (task, model, size, seed) is one training run of the one loop,
 `<workdir>/<task>/<model>/<size>/seed<k>/`, whose results.json is the cell's
 result. A cell with a results.json is done; a killed grid relaunched with the same
 command skips those and resumes an unfinished cell from its last checkpoint
-(`train.checkpoint_every` is a quarter of the run). `parallel_cells` cells train at
-once, each on one CPU thread (XLA's intra-op threads set to 1), which on a 2-core
+(`train.checkpoint_every` is half the run). `parallel_cells` cells train at
+once, each pinned to one CPU core (benchmarks/cell_runner.py), which on a 2-core
 machine beats one cell on two threads for models this small.
 
 At the end (or with `--report_only`) the script prints the tables, writes
@@ -23,13 +23,10 @@ context length). `--publish` copies them into docs/memory_zoo/ and the tables in
 docs/memory_zoo.md between its generated-table markers.
 """
 import collections
-import concurrent.futures
 import json
 import os
 import shutil
-import subprocess
 import sys
-import time
 
 import numpy as np
 from absl import app, flags
@@ -37,6 +34,7 @@ from ml_collections import config_flags
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
+from benchmarks import cell_runner  # noqa: E402
 from benchmarks.machine import cpu_info  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", os.path.join(_ROOT, "configs",
@@ -68,7 +66,8 @@ def grid_cells(config):
   cells = []
   for pairs in config.mqar_pairs:
     for model in config.models:
-      for size in config.sizes[model]:
+      sizes = config.sizes[model]
+      for size in sizes[-1:] if pairs in config.mqar_largest_only else sizes:
         cells += [Cell(f"mqar_p{pairs}", model, size, seed) for seed in config.seeds]
   for task in config.haystack_tasks:
     for model in config.models:
@@ -77,60 +76,34 @@ def grid_cells(config):
   return cells
 
 
+def training_order(cells):
+  """The order the grid trains its cells in: seed by seed, and within a seed the costliest
+  task first (MQAR by pair count, which sets the sequence length, the haystack among them
+  by its training length).
+
+  Seed-major, the cells running side by side are different programs, so the first seed
+  compiles each (task, model, size) once and the later seeds read it from the persistent
+  compilation cache; costliest first, the grid does not end on one long cell with the
+  other core idle.
+  """
+  def tokens(task):
+    if task.startswith("mqar_p"):
+      return 4 * int(task[len("mqar_p"):])
+    return 256  # the haystack's training length on the small grid, about a 64-pair MQAR's
+  return sorted(cells, key=lambda c: (c.seed, -tokens(c.task)))
+
+
 def _config_file_and_grid():
   path = config_flags.get_config_filename(flags.FLAGS["config"])
   return os.path.abspath(path), _CONFIG.value.grid
 
 
-def run_cell(cell: Cell, workdir: str, config_file: str, grid: str, threads: int):
-  """Trains one cell in a subprocess; (cell, seconds, return code, log tail)."""
-  cell_dir = os.path.join(workdir, cell.path)
-  os.makedirs(cell_dir, exist_ok=True)
-  env = dict(os.environ)
-  # The seeds of one (task, model, size) run the same programs: compiled once, read back
-  # from this cache by the other seeds (JAX's persistent compilation cache).
-  env.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.join(workdir, "xla_cache"))
-  env.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "1")
-  if threads == 1:  # one core per cell: XLA's CPU thread pool would fight the other cells
-    env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false "
-                        "intra_op_parallelism_threads=1").strip()
-  command = [sys.executable, os.path.join(_ROOT, "experiments", "train.py"),
-             f"--config={cell.config_arg(config_file, grid)}", f"--workdir={cell_dir}"]
-  start = time.time()
-  with open(os.path.join(cell_dir, "zoo_log.txt"), "a") as log:
-    code = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env,
-                          cwd=_ROOT).returncode
-  seconds = time.time() - start
-  with open(os.path.join(cell_dir, "zoo_log.txt")) as log:
-    tail = log.read().splitlines()[-3:]
-  return cell, seconds, code, tail
-
-
 def train_grid(cells, workdir: str, parallel: int) -> None:
   config_file, grid = _config_file_and_grid()
-  todo = [c for c in cells if not os.path.exists(os.path.join(workdir, c.path, "results.json"))
-          and (not _ONLY.value or any(o in c.path for o in _ONLY.value))]
-  print(f"{len(cells) - len(todo)} of {len(cells)} cells done; training {len(todo)}, "
-        f"{parallel} at a time", flush=True)
-  start = time.time()
-  threads = 1 if parallel > 1 else 0
-  failures = 0
-  with concurrent.futures.ThreadPoolExecutor(max_workers=parallel) as pool:
-    futures = [pool.submit(run_cell, c, workdir, config_file, grid, threads) for c in todo]
-    for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
-      cell, seconds, code, tail = future.result()
-      status = "ok" if code == 0 else f"FAILED (exit {code}): " + " / ".join(tail)
-      headline = ""
-      results = os.path.join(workdir, cell.path, "results.json")
-      if code == 0 and os.path.exists(results):
-        headline = json.load(open(results)).get("headline", "")
-      print(f"[{done}/{len(todo)}, {time.time() - start:.0f} s] {cell.path}: {seconds:.0f} s "
-            f"{status} {headline}", flush=True)
-      failures += code != 0
-      if failures >= 3 and failures == done:  # a broken setup, not one bad cell
-        for other in futures:
-          other.cancel()
-        raise SystemExit(f"the first {failures} cells failed; see their zoo_log.txt")
+  todo = [c for c in training_order(cells)
+          if not _ONLY.value or any(o in c.path for o in _ONLY.value)]
+  cell_runner.run_all([cell_runner.Run(c.path, (f"--config={c.config_arg(config_file, grid)}",))
+                       for c in todo], workdir, parallel)
 
 
 def collect(cells, workdir: str):
@@ -182,10 +155,12 @@ def _cell_text(spread) -> str:
   return f"{mean:.3f} ({low:.2f}-{high:.2f})"
 
 
-def tables(summary, config, machine: str, total_seconds: float) -> str:
-  lines = [f"Grid `{config.grid}`: seeds {list(config.seeds)}; {machine}; "
-           f"{total_seconds / 60:.0f} CPU-minutes of cells in all "
-           "(sum of the cells' wall times).", ""]
+def tables(summary, config, machine: str, total_seconds: float, runs=()) -> str:
+  """The report's markdown; `runs` are the grid's launches (wall clock, cells trained)."""
+  clock = f" {cell_runner.wall_clock_text(runs)};" if runs else ""
+  lines = [f"Grid `{config.grid}`: seeds {list(config.seeds)}; {machine};{clock} "
+           f"{total_seconds / 60:.0f} cell-minutes in all (the sum of the cells' wall times).",
+           ""]
   mqar = [s for s in summary if s["task"].startswith("mqar_p")]
   if mqar:
     pairs = sorted({int(s["task"][len("mqar_p"):]) for s in mqar})
@@ -311,7 +286,8 @@ def main(argv):
   summary = summarise(rows)
   cpu = cpu_info()
   machine = f"{cpu['model_name']}, {os.cpu_count()} cores, CPU only"
-  text = tables(summary, config, machine, sum(r["wall_seconds"] for r in rows))
+  text = tables(summary, config, machine, sum(r["wall_seconds"] for r in rows),
+                cell_runner.launches(workdir))
   missing = len(cells) - len(rows)
   if missing:
     text += f"\n{missing} of {len(cells)} cells not finished.\n"

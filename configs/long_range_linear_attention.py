@@ -4,11 +4,11 @@ The core reads one token per step (memjax.models.language_models.CoreLM) at XL's
 (configs/long_range_xl.py); its fast weights carry the whole sequence.
 
 The value to recall lies in the first of 5 segments of 16 tokens and the query at
-the end of the fifth, >= 4 segments (64+ tokens) back (memjax/tasks/long_range.py).
-Transformer-XL with its 32 memory slots per layer (configs/long_range_xl.py) sees 2
-segments back and stays near chance (1/8) there:
-    python experiments/train.py --config=configs/long_range_xl.py --workdir=/tmp/lr5_xl \
-      --config.task.num_segments=5
+the end of the fifth, >= 4 segments (64+ tokens) back (memjax/tasks/long_range.py);
+training draws the pairs' segment among the first four (`task.train_gap = "mixed"`,
+configs/long_range_xl.py's `far_task`). Transformer-XL with its 32 memory slots per
+layer sees 2 segments back and stays near chance (1/8) there:
+    python experiments/train.py --config=configs/long_range_xl.py:long --workdir=/tmp/lr5_xl
 
 Run:
     python experiments/train.py --config=configs/long_range_linear_attention.py \
@@ -23,8 +23,7 @@ from configs import long_range_xl
 
 
 def get_config() -> ml_collections.ConfigDict:
-  config = long_range_xl.get_config()
-  config.task.num_segments = 5       # the answer lies >= 4 segments back
+  config = long_range_xl.get_config("long")  # the answer >= 4 segments back
   config.model = ml_collections.ConfigDict()
   config.model.name = "linear_attention"# memjax/cores/linear_memory.py
   config.model.d_model = 64          # model width (XL's)

@@ -11,11 +11,39 @@ Run (XL, then the no-memory control):
 Smoke size (seconds):
     python experiments/train.py --config=configs/long_range_xl.py --workdir=/tmp/smoke \
       --config.train.num_steps=5
+
+The argument `long` is the far task of the newer memories' configs
+(`long_range_<model>.py`, `local_memory_config` below): 5 segments, so the answer lies
+>= 4 segments back, beyond XL's 2-segment memory, with their training recipe; XL is there
+the control that stays near chance:
+    python experiments/train.py --config=configs/long_range_xl.py:long --workdir=/tmp/lr5_xl
 """
 import ml_collections
 
 
-def get_config() -> ml_collections.ConfigDict:
+def get_config(arg: str = "") -> ml_collections.ConfigDict:
+  """The 3-segment task (no argument) or the 5-segment one of the newer memories (`long`)."""
+  if arg == "long":
+    return far_task(_config())
+  if arg:
+    raise ValueError(f"--config=configs/long_range_xl.py:{arg}: the argument is '' or 'long'")
+  return _config()
+
+
+def far_task(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """`config` with the answer >= 4 segments back and the newer memories' training: pairs in
+  a random earlier segment during training (memjax/tasks/long_range.py, `train_gap`), so a
+  memory learns one write before several, and a longer, decaying schedule."""
+  config.task.num_segments = 5       # the answer lies >= 4 segments back
+  config.task.train_gap = "mixed"    # training gaps 1-4 segments; evaluation at 4
+  config.train.num_steps = 1500      # updates
+  config.train.schedule = "warmup_cosine"
+  config.train.warmup_steps = 100    # linear warm-up, then cosine decay to 0
+  config.train.eval_every = 500
+  return config
+
+
+def _config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.experiment = "long_range"   # memjax.training.families.language_model
   config.seed = 0                    # PRNG seed for parameters and batches
@@ -68,11 +96,10 @@ _SHARED_SIZES = ("d_model", "num_layers", "num_heads", "d_ff", "clamp_len")
 
 def local_memory_config(name: str) -> ml_collections.ConfigDict:
   """This config for a segment model whose memory is not XL's cache (`model.name` one of
-  infini_attention | rmt | memorizing_transformer): XL's sizes, no XL memory, 5 segments
-  (the answer >= 4 segments back); the caller adds the model's own fields."""
-  config = get_config()
+  infini_attention | rmt | memorizing_transformer): XL's sizes, no XL memory, the far task
+  (`far_task`: the answer >= 4 segments back); the caller adds the model's own fields."""
+  config = get_config("long")
   sizes = {field: config.model[field] for field in _SHARED_SIZES}
-  config.task.num_segments = 5       # the answer lies >= 4 segments back
   config.model = ml_collections.ConfigDict({"name": name, **sizes})
   config.eval.mem_len = -1           # no cache of hidden states
   return config

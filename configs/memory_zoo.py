@@ -11,7 +11,7 @@ Each model comes in several sizes (`MODELS`), each size a point on the state-siz
 A cell is one (task, model, size, seed); its training config is this file with the argument
 `cell/<grid>/<task>/<model>/<size>/<seed>`, so any cell reruns by hand:
     python experiments/train.py \
-      --config=configs/memory_zoo.py:cell/small/mqar_p32/lstm/h128/0 --workdir=/tmp/cell
+      --config=configs/memory_zoo.py:cell/small/mqar_p16/ntm/m64x32/0 --workdir=/tmp/cell
 
 The grids (argument `small`, the default, or `full`):
     python benchmarks/memory_zoo.py --config=configs/memory_zoo.py --workdir=/tmp/zoo
@@ -65,10 +65,11 @@ _GRIDS = {
     "small": dict(
         seeds=(0, 1, 2),
         models=("lstm", "ntm", "delta_rule", "transformer_xl"),
-        sizes=dict(lstm=("h32", "h128"), ntm=("m16x16", "m64x32"), delta_rule=("d32", "d64"),
+        sizes=dict(lstm=("h64",), ntm=("m16x16", "m64x32"), delta_rule=("d32", "d64"),
                    transformer_xl=("mem16", "mem64")),
-        mqar_pairs=(4, 16, 64), mqar_steps=400,
-        haystack_tasks=(1,), haystack_sizes=dict(lstm="h128", ntm="m16x16",
+        # At 64 pairs (4x the tokens of 16) only each model's largest state: the CPU budget.
+        mqar_pairs=(4, 16, 64), mqar_largest_only=(64,), mqar_steps=400,
+        haystack_tasks=(1,), haystack_sizes=dict(lstm="h64", ntm="m16x16",
                                                  delta_rule="d32", transformer_xl="mem64"),
         haystack_train_length=256, haystack_eval_lengths=(1024, 4096), haystack_steps=300,
         parallel_cells=2),
@@ -76,7 +77,7 @@ _GRIDS = {
         seeds=(0, 1, 2),
         models=tuple(MODELS),
         sizes={name: tuple(sizes) for name, (_, sizes) in MODELS.items()},
-        mqar_pairs=(4, 16, 64, 128, 256), mqar_steps=4000,
+        mqar_pairs=(4, 16, 64, 128, 256), mqar_largest_only=(), mqar_steps=4000,
         haystack_tasks=(1, 2, 3),
         haystack_sizes={name: tuple(sizes)[-1] for name, (_, sizes) in MODELS.items()},
         haystack_train_length=1024, haystack_eval_lengths=(1024, 4096, 16384, 65536),
@@ -132,7 +133,7 @@ def cell_config(grid: str, task: str, model: str, size: str, seed: int
   config.train = ml_collections.ConfigDict(dict(
       batch_size=32, num_steps=num_steps, optimizer="adam", learning_rate=3e-3,
       schedule="warmup_cosine", warmup_steps=min(100, num_steps // 10), grad_clip_norm=1.0,
-      log_every=100, eval_every=num_steps, checkpoint_every=max(1, num_steps // 4),
+      log_every=100, eval_every=num_steps, checkpoint_every=max(1, num_steps // 2),
       keep_checkpoints=1, max_consecutive_nonfinite=10, debug_nonfinite_steps=(),
       stop_at_step=0))
   config.parallel = ml_collections.ConfigDict(dict(num_devices=0))
@@ -160,6 +161,7 @@ def get_config(arg: str = "small") -> ml_collections.ConfigDict:
   config.sizes = ml_collections.ConfigDict({m: tuple(s) for m, s in settings["sizes"].items()
                                             if m in settings["models"]})
   config.mqar_pairs = tuple(settings["mqar_pairs"])
+  config.mqar_largest_only = tuple(settings["mqar_largest_only"])  # pair counts: largest size
   config.haystack_tasks = tuple(settings["haystack_tasks"])
   config.haystack_sizes = ml_collections.ConfigDict(
       {m: s for m, s in settings["haystack_sizes"].items() if m in settings["models"]})

@@ -33,6 +33,32 @@ def test_layout_and_answer():
   np.testing.assert_array_equal(inputs, np.asarray(again.inputs))
 
 
+def test_mixed_gaps_train_at_every_gap_and_evaluate_at_the_longest():
+  """train_gap="mixed": each training example's pairs open a segment drawn among the first
+  num_segments - 1 (noise elsewhere, the right answer); evaluation keeps the first."""
+  task = LongRangeRecallTask(seg_len=8, num_segments=4, num_pairs=2, train_gap="mixed")
+  inputs, targets, _ = map(np.asarray, jax.jit(task.sample, static_argnums=1)(
+      jax.random.PRNGKey(3), 256))
+  noise_start = 1 + task.num_keys + task.num_values
+  starts = []
+  for b in range(256):
+    body = inputs[b, :-2]
+    pair_positions = np.flatnonzero(body < noise_start)
+    assert len(pair_positions) == 4 and pair_positions[0] % 8 == 0, pair_positions
+    np.testing.assert_array_equal(pair_positions, pair_positions[0] + np.arange(4))
+    starts.append(pair_positions[0] // 8)
+    keys, values = body[pair_positions[0::2]], body[pair_positions[1::2]]
+    assert targets[b, -1] == values[list(keys).index(inputs[b, -1])]
+  counts = np.bincount(starts, minlength=3)
+  assert len(counts) == 3 and counts.min() > 256 / 3 * 0.7, counts  # segments 0, 1, 2
+  evaluation = np.asarray(task.evaluation_batch(jax.random.PRNGKey(3), 64).inputs)
+  longest = LongRangeRecallTask(seg_len=8, num_segments=4, num_pairs=2)
+  np.testing.assert_array_equal(evaluation,
+                                np.asarray(longest.sample(jax.random.PRNGKey(3), 64).inputs))
+  with pytest.raises(ValueError, match="task.train_gap"):
+    LongRangeRecallTask(train_gap="random")
+
+
 def test_errors_name_the_config_key():
   with pytest.raises(ValueError, match="task.num_segments"):
     LongRangeRecallTask(num_segments=1)

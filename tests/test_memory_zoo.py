@@ -17,7 +17,10 @@ def test_the_grids_list_every_cell_once():
   cells = memory_zoo.grid_cells(small)
   assert len(cells) == len(set(cells))
   mqar = [c for c in cells if c.task.startswith("mqar")]
-  assert len(mqar) == 3 * 8 * 3  # pair counts x (4 models x 2 sizes) x seeds
+  # (4 and 16 pairs: 1 LSTM + 3 models x 2 sizes; 64 pairs: the largest of each) x 3 seeds
+  assert len(mqar) == (7 + 7 + 4) * 3
+  assert {(c.model, c.size) for c in mqar if c.task == "mqar_p64"} == {
+      ("lstm", "h64"), ("ntm", "m64x32"), ("delta_rule", "d64"), ("transformer_xl", "mem64")}
   assert {c.task for c in cells} == {"mqar_p4", "mqar_p16", "mqar_p64", "haystack_qa1"}
   full_cells = memory_zoo.grid_cells(full)
   assert {c.model for c in full_cells} == set(zoo_config.MODELS)
@@ -72,7 +75,7 @@ def _write_cell(root, cell, accuracy, state_floats, by_length=None):
 def test_the_report_averages_seeds_and_draws_both_figures(tmp_path):
   config = zoo_config.get_config()
   cells = memory_zoo.grid_cells(config)
-  lstm_small = [c for c in cells if c.task == "mqar_p4" and c.model == "lstm" and c.size == "h32"]
+  lstm_small = [c for c in cells if c.task == "mqar_p4" and c.model == "lstm" and c.size == "h64"]
   for cell, accuracy in zip(lstm_small, (0.1, 0.2, 0.6)):
     _write_cell(tmp_path, cell, accuracy, 64)
   hay = [c for c in cells if c.task == "haystack_qa1" and c.model == "ntm"]
@@ -87,8 +90,32 @@ def test_the_report_averages_seeds_and_draws_both_figures(tmp_path):
   assert sorted(by_length) == [256, 1024, 4096]
   assert by_length[256][0] == pytest.approx(0.7) and by_length[4096][0] == pytest.approx(0.5)
   text = memory_zoo.tables(memory_zoo.summarise(rows), config, "test machine", 66.0)
-  assert "| lstm | h32 | 64 | 1,000 | 0.300 (0.10-0.60) | 10-12 |" in text  # only pairs run
+  assert "| lstm | h64 | 64 | 1,000 | 0.300 (0.10-0.60) | 10-12 |" in text  # only pairs run
   assert "| ntm | m16x16 | 3,000 | 0.700 (0.50-0.90) | 0.600 (0.40-0.80) | 0.500" in text
   figures = memory_zoo.draw(memory_zoo.summarise(rows), config, str(tmp_path))
   assert [os.path.basename(f) for f in figures] == ["mqar.png", "haystack.png"]
   assert all(os.path.getsize(f) > 10_000 for f in figures)
+
+
+def test_the_grid_trains_seed_by_seed_costliest_task_first():
+  """Side-by-side cells are different programs (later seeds read the compilation cache)
+  and the longest sequences go first (the grid does not end on one long cell)."""
+  cells = memory_zoo.grid_cells(zoo_config.get_config())
+  order = memory_zoo.training_order(cells)
+  assert sorted(order) == sorted(cells)
+  assert [c.seed for c in order] == sorted(c.seed for c in order)
+  first_seed = [c.task for c in order if c.seed == 0]
+  assert first_seed.index("mqar_p4") > max(i for i, t in enumerate(first_seed)
+                                           if t == "mqar_p64")
+  assert first_seed[-1] == "mqar_p4"
+
+
+def test_the_report_states_the_grids_wall_clock():
+  config = zoo_config.get_config()
+  runs = [dict(start="2026-01-01 10:00:00", end="2026-01-01 10:30:00", cells=50, parallel=2,
+               wall_seconds=1800.0),
+          dict(start="2026-01-01 11:00:00", end="2026-01-01 11:12:00", cells=34, parallel=2,
+               wall_seconds=720.0)]
+  text = memory_zoo.tables([], config, "test machine", 6000.0, runs)
+  assert ("42.0 minutes of wall clock, 2026-01-01 10:00:00 to 2026-01-01 11:12:00 "
+          "(2 launches, 84 cells, 2 at a time); 100 cell-minutes") in text

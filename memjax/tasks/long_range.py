@@ -15,6 +15,15 @@ model that sees only the current segment (`mem_len = 0`) is at chance,
 attend to it. With `num_pairs = 1` the key is redundant and the task is a
 plain long-range copy; more pairs need key matching (an induction step).
 
+Training gaps (`train_gap`): "longest" trains on the layout above, the gap
+evaluation measures. "mixed" opens each training example's pairs at the start
+of a segment drawn uniformly among the first `num_segments - 1`, so the answer
+lies 1 to `num_segments - 1` segments back: a memory that must learn to carry
+a value through several writes (the Recurrent Memory Transformer) first learns
+it over one, as the curriculum over segment counts of Bulatov et al. (2022)
+does, within one compiled sequence length. Evaluation always uses the longest
+gap.
+
 Token ids: 0 = QUERY, keys 1..K, values K+1..K+V, noise K+V+1..K+V+N.
 Pure and jit-able: `sample(key, batch_size)` depends on its PRNG key only.
 """
@@ -49,6 +58,7 @@ class LongRangeRecallTask:
   num_keys: int = 8
   num_values: int = 8
   num_noise: int = 16
+  train_gap: str = "longest"
 
   name = "long_range"
 
@@ -64,6 +74,9 @@ class LongRangeRecallTask:
                        f"segment (task.seg_len={self.seg_len})")
     if self.num_values < 2 or self.num_noise < 1:
       raise ValueError("task.num_values must be >= 2 and task.num_noise >= 1")
+    if self.train_gap not in ("longest", "mixed"):
+      raise ValueError(f"task.train_gap={self.train_gap!r} must be 'longest' (the pairs open "
+                       "the first segment) or 'mixed' (a random earlier segment)")
 
   @property
   def vocab_size(self) -> int:
@@ -83,7 +96,10 @@ class LongRangeRecallTask:
     return self.length - 1 - (2 * self.num_pairs - 1)
 
   def sample(self, key: jax.Array, batch_size: int) -> TokenBatch:
-    """`batch_size` examples of `length` tokens."""
+    """`batch_size` training examples of `length` tokens (gaps as `train_gap`)."""
+    return self._sample(key, batch_size, mixed_gaps=self.train_gap == "mixed")
+
+  def _sample(self, key: jax.Array, batch_size: int, mixed_gaps: bool) -> TokenBatch:
     key_key, value_key, noise_key, query_key = jax.random.split(key, 4)
     keys = jax.vmap(lambda k: jax.random.permutation(k, self.num_keys)[:self.num_pairs])(
         jax.random.split(key_key, batch_size)) + 1
@@ -93,9 +109,15 @@ class LongRangeRecallTask:
     tokens = jax.random.randint(noise_key, (batch_size, self.length), noise_start,
                                 noise_start + self.num_noise)
     pairs = jnp.stack([keys, values], axis=-1).reshape(batch_size, 2 * self.num_pairs)
-    tokens = tokens.at[:, :2 * self.num_pairs].set(pairs)
-    query = jax.random.randint(query_key, (batch_size,), 0, self.num_pairs)
     batch_index = jnp.arange(batch_size)
+    if mixed_gaps:  # the pairs open segment s, s uniform in [0, num_segments - 2]
+      segment = jax.random.randint(jax.random.fold_in(key, 1), (batch_size,), 0,
+                                   self.num_segments - 1)
+      positions = segment[:, None] * self.seg_len + jnp.arange(2 * self.num_pairs)
+      tokens = tokens.at[batch_index[:, None], positions].set(pairs)
+    else:
+      tokens = tokens.at[:, :2 * self.num_pairs].set(pairs)
+    query = jax.random.randint(query_key, (batch_size,), 0, self.num_pairs)
     tokens = tokens.at[:, -2].set(QUERY_TOKEN)
     tokens = tokens.at[:, -1].set(keys[batch_index, query])
     targets = jnp.zeros_like(tokens).at[:, -1].set(values[batch_index, query])
@@ -104,5 +126,6 @@ class LongRangeRecallTask:
                       mask=mask)
 
   def evaluation_batch(self, key: jax.Array, batch_size: int) -> TokenBatch:
-    """Evaluation draws from the training distribution: `sample`."""
-    return self.sample(key, batch_size)
+    """Evaluation examples: the longest gap (pairs in the first segment), whatever
+    `train_gap`; with "longest" they come from the training distribution."""
+    return self._sample(key, batch_size, mixed_gaps=False)

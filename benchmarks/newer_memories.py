@@ -1,0 +1,266 @@
+"""The newer memories (kNN memory, RMT, Infini-attention, linear attention, delta rule)
+against Transformer-XL: the three tables of docs/results.md, each from its own runs.
+
+    python benchmarks/newer_memories.py --table=long_range --workdir=/tmp/newer
+    python benchmarks/newer_memories.py --table=charlm --workdir=/tmp/newer
+    python benchmarks/newer_memories.py --table=knn_sizes --workdir=/tmp/newer
+    ... --publish     # also writes the table into docs/results.md (maintainers)
+
+- `long_range`: recall with the answer 4 or more segments back (the `long_range_<model>.py`
+  configs, seed 0): accuracy, state size, parameters.
+- `charlm`: tiny Shakespeare validation bits/char of every segment model at XL's sizes and
+  budget (the `charlm_<model>.py` configs), seeds 0-2, mean (min-max).
+- `knn_sizes`: the Memorizing Transformer's bits/char as its memory grows (0 is the local
+  model without the kNN memory, `charlm_vanilla.py`), seed 0, evaluated in 4 validation
+  streams of about 28k characters so that even the largest memory fills; then, alone on
+  the machine, the forward time per token of one training segment with a full memory of
+  each size (jit, median of repeats), and its excess over the local model.
+
+Every run is `experiments/train.py` in `<workdir>/<table>/<row>/seed<k>/`, two at a time
+with one thread each (benchmarks/cell_runner.py): a killed table relaunched with the same
+command skips finished runs and resumes the unfinished ones.
+"""
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)
+from benchmarks import cell_runner  # noqa: E402
+from benchmarks.machine import cpu_info  # noqa: E402
+
+FLAGS = flags.FLAGS
+
+
+def _define_flags():
+  """The script's flags (defined only when it runs: the tests import this module beside
+  memory_zoo.py, whose flags share these names)."""
+  flags.DEFINE_enum("table", None, ["long_range", "charlm", "knn_sizes"], "Which table.")
+  flags.DEFINE_string("workdir", None, "Where the runs and the report go.")
+  flags.DEFINE_bool("report_only", False, "Train nothing; report the runs done.")
+  flags.DEFINE_bool("publish", False, "Write the table into docs/results.md.")
+  flags.DEFINE_integer("parallel", 2, "Runs trained at once (each pinned to one core).")
+
+
+_DOCS = os.path.join(_ROOT, "docs", "results.md")
+
+# (row name, label, config file under configs/, extra flags)
+_LONG_RANGE = [
+    ("rmt", "Recurrent Memory Transformer, 8 memory tokens", "long_range_rmt.py", ()),
+    ("memorizing_transformer", "Memorizing Transformer, kNN memory of 128",
+     "long_range_memorizing_transformer.py", ()),
+    ("transformer_xl", "Transformer-XL, 32 memory slots per layer", "long_range_xl.py:long", ()),
+    ("infini_attention", "Infini-attention, delta rule", "long_range_infini_attention.py", ()),
+    ("linear_attention", "linear attention (core)", "long_range_linear_attention.py", ()),
+    ("delta_rule", "delta rule (core)", "long_range_delta_rule.py", ()),
+]
+_CHARLM = [
+    ("transformer_xl", "Transformer-XL, memory 32", "charlm_transformer_xl.py", ()),
+    ("compressive", "Compressive Transformer, 16 + 16 compressed (conv, rate 2)",
+     "charlm_compressive.py", ()),
+    ("memorizing_transformer", "Memorizing Transformer, kNN memory of 256, top 32",
+     "charlm_memorizing_transformer.py", ()),
+    # 4 segments per step: 500 steps read the characters (and cost the computation) of
+    # XL's 2,000 (configs/charlm_rmt.py).
+    ("rmt", "Recurrent Memory Transformer, 16 memory tokens, 500 steps of 4 segments",
+     "charlm_rmt.py", ("--config.train.num_steps=500", "--config.train.warmup_steps=25")),
+    ("infini_attention", "Infini-attention, delta rule", "charlm_infini_attention.py", ()),
+    ("linear_attention", "linear attention (core)", "charlm_linear_attention.py", ()),
+    ("delta_rule", "delta rule (core)", "charlm_delta_rule.py", ()),
+]
+_KNN_SIZES = (0, 1024, 4096, 16384)
+_KNN_EVAL_STREAMS = 4  # tiny Shakespeare's validation split in 4 rows of about 28k characters
+
+
+def _knn_row(size: int):
+  if size == 0:
+    return ("knn0", "0 (the local model: no kNN memory)", "charlm_vanilla.py",
+            (f"--config.eval.batch_size={_KNN_EVAL_STREAMS}",))
+  return (f"knn{size}", f"{size:,}", "charlm_memorizing_transformer.py",
+          (f"--config.model.memory_size={size}",
+           f"--config.eval.batch_size={_KNN_EVAL_STREAMS}"))
+
+
+TABLES = {
+    "long_range": dict(rows=_LONG_RANGE, seeds=(0,)),
+    "charlm": dict(rows=_CHARLM, seeds=(0, 1, 2)),
+    "knn_sizes": dict(rows=[_knn_row(size) for size in _KNN_SIZES], seeds=(0,)),
+}
+
+
+def table_runs(table: str):
+  """The training runs of `table`, seed by seed (the first seed compiles each model once)."""
+  spec = TABLES[table]
+  return [cell_runner.Run(f"{table}/{name}/seed{seed}",
+                          (f"--config={os.path.join(_ROOT, 'configs', config)}",
+                           f"--config.seed={seed}", *extra))
+          for seed in spec["seeds"] for name, _, config, extra in spec["rows"]]
+
+
+def run_config(run):
+  """The ConfigDict `run` trains (its config file and argument, seed and overrides), as
+  experiments/train.py would build it."""
+  import ast
+  import importlib
+  config_flag, *overrides = run.args
+  path, _, arg = config_flag.split("=", 1)[1].partition(":")
+  module = importlib.import_module(f"configs.{os.path.basename(path).removesuffix('.py')}")
+  config = module.get_config(arg) if arg else module.get_config()
+  for flag in overrides:
+    key, value = flag.removeprefix("--config.").split("=", 1)
+    try:
+      value = ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+      pass  # a string
+    config.update_from_flattened_dict({key: value})
+  return config
+
+
+def _result(workdir: str, table: str, name: str, seed: int):
+  path = os.path.join(workdir, table, name, f"seed{seed}", "results.json")
+  return json.load(open(path)) if os.path.exists(path) else None
+
+
+def _spread(values) -> str:
+  values = np.asarray(values, float)
+  if len(values) == 1:
+    return f"{values[0]:.3f}"
+  return f"{values.mean():.3f} ({values.min():.3f}-{values.max():.3f})"
+
+
+def report(table: str, workdir: str, timings=None) -> str:
+  """The markdown table of the runs done (a row lists the seeds it has)."""
+  spec = TABLES[table]
+  cpu = cpu_info()
+  runs = cell_runner.launches(os.path.join(workdir, table))
+  clock = f"; {cell_runner.wall_clock_text(runs)}" if runs else ""
+  lines = [f"{time.strftime('%Y-%m-%d')}, {cpu['model_name']}, {os.cpu_count()} cores, "
+           f"CPU only, each run pinned to one core, two at a time{clock}.", ""]
+  if table == "long_range":
+    lines += ["| model | config | state floats | parameters | recall accuracy (chance 0.125) "
+              "| wall s |", "|---|---|---|---|---|---|"]
+  elif table == "charlm":
+    lines += ["| model | config | parameters | steps | validation bits/char, seeds "
+              f"{list(spec['seeds'])}: mean (min-max) | per seed | wall min per run |",
+              "|---|---|---|---|---|---|---|"]
+  else:
+    lines += ["| kNN memory entries per head | state floats | parameters | validation bits/char "
+              "| forward ms per segment (16 x 32 characters) | us per character "
+              "| over the local model |", "|---|---|---|---|---|---|---|"]
+  for name, label, config, extra in spec["rows"]:
+    results = [r for r in (_result(workdir, table, name, s) for s in spec["seeds"]) if r]
+    if not results:
+      continue
+    first = results[0]
+    command = f"`{config}`" + "".join(f" `{e}`" for e in extra if "seed" not in e)
+    walls = [r["wall_seconds"] for r in results]
+    if table == "long_range":
+      lines.append(f"| {label} | {command} | {first.get('state_floats', 0):,} | "
+                   f"{first['num_params']:,} | {first['final']['accuracy']:.3f} | "
+                   f"{walls[0]:.0f} |")
+    elif table == "charlm":
+      bits = [r["final"]["bits_per_character"] for r in results]
+      lines.append(f"| {label} | {command} | {first['num_params']:,} | {first['steps']:,} | "
+                   f"{_spread(bits)} | {' / '.join(f'{b:.3f}' for b in bits)} | "
+                   f"{min(walls) / 60:.1f}-{max(walls) / 60:.1f} |")
+    else:
+      size = int(name[len("knn"):])
+      timing = (timings or {}).get(size)
+      timed = (f"{timing['ms_per_segment']:.2f} | {timing['us_per_token']:.1f} | "
+               f"{timing['excess_us_per_token']:+.1f} us" if timing else "- | - | -")
+      lines.append(f"| {label} | {_state_floats(first)} | {first['num_params']:,} | "
+                   f"{first['final']['bits_per_character']:.3f} | {timed} |")
+  return "\n".join(lines) + "\n"
+
+
+def _state_floats(result) -> str:
+  """The kNN memory's carried elements per stream: keys and values (heads x entries x d_head
+  each, i.e. entries x d_model) and the entries' valid flags."""
+  config = result["config"]
+  size = 0 if config["model.name"] == "vanilla" else config["model.memory_size"]
+  return f"{2 * size * config['model.d_model'] + size:,}"
+
+
+def time_knn_forward(sizes=_KNN_SIZES, batch: int = 16, qlen: int = 32, repeats: int = 20):
+  """{size: ms per segment, us per token, excess over size 0} of the char-LM kNN model's
+  jitted forward over one training segment with a full memory (size 0: the local model)."""
+  import jax
+  import jax.numpy as jnp
+  from configs import charlm_memorizing_transformer
+  from memjax.transformer.knn_memory import MemorizingTransformer, l2_normalise
+  from memjax.transformer.model import TransformerXL
+
+  fields = {k: v for k, v in charlm_memorizing_transformer.get_config().model.items()
+            if k in ("d_model", "num_layers", "num_heads", "d_ff")}
+  vocab = 65  # tiny Shakespeare's characters
+  tokens = jax.random.randint(jax.random.PRNGKey(0), (batch, qlen), 0, vocab)
+  timings = {}
+  for size in sizes:
+    if size == 0:
+      model = TransformerXL(vocab_size=vocab, mem_len=0, clamp_len=-1, **fields)
+    else:
+      model = MemorizingTransformer(vocab_size=vocab, memory_size=size, clamp_len=-1, **fields)
+    carry = model.initialize_carry(None, (batch, qlen))
+    params = model.init(jax.random.PRNGKey(1), carry, tokens)
+    if size:  # a full memory: every slot valid, random unit keys
+      memory = carry.memory
+      keys = l2_normalise(jax.random.normal(jax.random.PRNGKey(2), memory.keys.shape))
+      values = jax.random.normal(jax.random.PRNGKey(3), memory.values.shape)
+      carry = carry._replace(memory=memory._replace(keys=keys, values=values,
+                                                    valid=jnp.ones_like(memory.valid)))
+    forward = jax.jit(lambda p, c, t, m=model: m.apply(p, c, t)[1])
+    forward(params, carry, tokens).block_until_ready()
+    seconds = []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      forward(params, carry, tokens).block_until_ready()
+      seconds.append(time.perf_counter() - start)
+    ms = float(np.median(seconds)) * 1e3
+    timings[size] = dict(ms_per_segment=ms, us_per_token=ms * 1e3 / (batch * qlen))
+  for size, timing in timings.items():
+    timing["excess_us_per_token"] = timing["us_per_token"] - timings[sizes[0]]["us_per_token"]
+  return timings
+
+
+def publish(table: str, text: str) -> None:
+  start, end = f"<!-- newer_memories.py {table}: start -->", f"<!-- newer_memories.py {table}: end -->"
+  document = open(_DOCS).read()
+  if start not in document or end not in document:
+    raise SystemExit(f"{_DOCS} lacks the markers {start!r} / {end!r}")
+  head, _, rest = document.partition(start)
+  _, _, tail = rest.partition(end)
+  with open(_DOCS, "w") as f:
+    f.write(f"{head}{start}\n{text}{end}{tail}")
+  print(f"wrote the {table} table into {_DOCS}")
+
+
+def main(argv):
+  del argv
+  table = FLAGS.table
+  workdir = os.path.abspath(FLAGS.workdir)
+  if not FLAGS.report_only:
+    cell_runner.run_all(table_runs(table), os.path.join(workdir, table), FLAGS.parallel)
+  timings = None
+  if table == "knn_sizes":
+    timings_path = os.path.join(workdir, table, "timings.json")
+    if not FLAGS.report_only or not os.path.exists(timings_path):
+      timings = time_knn_forward()
+      with open(timings_path, "w") as f:
+        json.dump(timings, f, indent=1)
+    timings = {int(k): v for k, v in json.load(open(timings_path)).items()}
+  text = report(table, workdir, timings)
+  print(text)
+  with open(os.path.join(workdir, table, "table.md"), "w") as f:
+    f.write(text)
+  if FLAGS.publish:
+    publish(table, text)
+
+
+if __name__ == "__main__":
+  _define_flags()
+  flags.mark_flags_as_required(["table", "workdir"])
+  app.run(main)
