@@ -10,14 +10,15 @@ against Transformer-XL: the three tables of docs/results.md, each from its own r
   configs, seed 0): accuracy, state size, parameters.
 - `charlm`: tiny Shakespeare validation bits/char of every segment model at XL's sizes and
   budget (the `charlm_<model>.py` configs), seeds 0-2, mean (min-max).
-- `knn_sizes`: the Memorizing Transformer's bits/char as its memory grows (0 is the local
-  model without the kNN memory, `charlm_vanilla.py`), seed 0, evaluated in 4 validation
-  streams of about 28k characters so that even the largest memory fills; then, alone on
-  the machine, the forward time per token of one training segment with a full memory of
-  each size (jit, median of repeats), and its excess over the local model.
+- `knn_sizes`: the Memorizing Transformer's bits/char as its memory grows: one model trained
+  with 1,024 entries per head, evaluated with 1k, 4k and 16k (the memory is carried state,
+  not a parameter), and the local model trained without the kNN memory (`charlm_vanilla.py`)
+  as 0; seed 0, validation in 4 streams of about 28k characters so that the largest memory
+  fills. Then, alone on the machine, the forward time per token of one training segment with
+  a full memory of each size (jit, median of repeats), and its excess over the local model.
 
-Every run is `experiments/train.py` in `<workdir>/<table>/<row>/seed<k>/`, two at a time
-with one thread each (benchmarks/cell_runner.py): a killed table relaunched with the same
+Every run is `experiments/train.py` in `<workdir>/<table>/<row>/seed<k>/`, two at a time,
+each pinned to a core of its own (benchmarks/cell_runner.py): a killed table relaunched with the same
 command skips finished runs and resumes the unfinished ones.
 """
 import json
@@ -49,6 +50,8 @@ def _define_flags():
 _DOCS = os.path.join(_ROOT, "docs", "results.md")
 
 # (row name, label, config file under configs/, extra flags)
+_MIXED_GAPS = ("--config.task.train_gap=mixed", "--config.train.num_steps=1500",
+               "--config.train.schedule=warmup_cosine", "--config.train.eval_every=500")
 _LONG_RANGE = [
     ("rmt", "Recurrent Memory Transformer, 8 memory tokens", "long_range_rmt.py", ()),
     ("memorizing_transformer", "Memorizing Transformer, kNN memory of 128",
@@ -57,6 +60,14 @@ _LONG_RANGE = [
     ("infini_attention", "Infini-attention, delta rule", "long_range_infini_attention.py", ()),
     ("linear_attention", "linear attention (core)", "long_range_linear_attention.py", ()),
     ("delta_rule", "delta rule (core)", "long_range_delta_rule.py", ()),
+    # The same with a decaying learning rate (warm-up, then cosine decay to 0).
+    ("memorizing_transformer_cosine", "Memorizing Transformer, warm-up + cosine decay",
+     "long_range_memorizing_transformer.py", ("--config.train.schedule=warmup_cosine",)),
+    # The variant: training gaps of 1-4 segments (evaluation at 4), longer and decaying.
+    ("rmt_mixed", "Recurrent Memory Transformer, mixed training gaps, 1,500 steps",
+     "long_range_rmt.py", _MIXED_GAPS),
+    ("memorizing_transformer_mixed", "Memorizing Transformer, mixed training gaps, 1,500 steps",
+     "long_range_memorizing_transformer.py", _MIXED_GAPS),
 ]
 _CHARLM = [
     ("transformer_xl", "Transformer-XL, memory 32", "charlm_transformer_xl.py", ()),
@@ -72,30 +83,29 @@ _CHARLM = [
     ("linear_attention", "linear attention (core)", "charlm_linear_attention.py", ()),
     ("delta_rule", "delta rule (core)", "charlm_delta_rule.py", ()),
 ]
-_KNN_SIZES = (0, 1024, 4096, 16384)
+_KNN_TRAIN_SIZE = 1024  # the memory the kNN model trains with
+_KNN_SIZES = (0, 1024, 4096, 16384)  # the memories it is evaluated with (0: the local model)
 _KNN_EVAL_STREAMS = 4  # tiny Shakespeare's validation split in 4 rows of about 28k characters
-
-
-def _knn_row(size: int):
-  if size == 0:
-    return ("knn0", "0 (the local model: no kNN memory)", "charlm_vanilla.py",
-            (f"--config.eval.batch_size={_KNN_EVAL_STREAMS}",))
-  return (f"knn{size}", f"{size:,}", "charlm_memorizing_transformer.py",
-          (f"--config.model.memory_size={size}",
-           f"--config.eval.batch_size={_KNN_EVAL_STREAMS}"))
+_KNN_ROWS = [
+    ("knn0", "0 (the local model, trained without a kNN memory)", "charlm_vanilla.py",
+     (f"--config.eval.batch_size={_KNN_EVAL_STREAMS}",)),
+    (f"knn{_KNN_TRAIN_SIZE}", f"{_KNN_TRAIN_SIZE:,}", "charlm_memorizing_transformer.py",
+     (f"--config.model.memory_size={_KNN_TRAIN_SIZE}",
+      f"--config.eval.batch_size={_KNN_EVAL_STREAMS}")),
+]
 
 
 TABLES = {
     "long_range": dict(rows=_LONG_RANGE, seeds=(0,)),
     "charlm": dict(rows=_CHARLM, seeds=(0, 1, 2)),
-    "knn_sizes": dict(rows=[_knn_row(size) for size in _KNN_SIZES], seeds=(0,)),
+    "knn_sizes": dict(rows=_KNN_ROWS, seeds=(0,)),
 }
 
 
 def table_runs(table: str):
   """The training runs of `table`, seed by seed (the first seed compiles each model once)."""
   spec = TABLES[table]
-  return [cell_runner.Run(f"{table}/{name}/seed{seed}",
+  return [cell_runner.Run(f"{name}/seed{seed}",
                           (f"--config={os.path.join(_ROOT, 'configs', config)}",
                            f"--config.seed={seed}", *extra))
           for seed in spec["seeds"] for name, _, config, extra in spec["rows"]]
@@ -142,15 +152,16 @@ def report(table: str, workdir: str, timings=None) -> str:
            f"CPU only, each run pinned to one core, two at a time{clock}.", ""]
   if table == "long_range":
     lines += ["| model | config | state floats | parameters | recall accuracy (chance 0.125) "
-              "| wall s |", "|---|---|---|---|---|---|"]
+              "| best evaluation (step) | wall s |", "|---|---|---|---|---|---|---|"]
   elif table == "charlm":
     lines += ["| model | config | parameters | steps | validation bits/char, seeds "
               f"{list(spec['seeds'])}: mean (min-max) | per seed | wall min per run |",
               "|---|---|---|---|---|---|---|"]
   else:
-    lines += ["| kNN memory entries per head | state floats | parameters | validation bits/char "
-              "| forward ms per segment (16 x 32 characters) | us per character "
+    lines += ["| kNN memory entries per head | parameters from | state floats | validation "
+              "bits/char | forward ms per segment (16 x 32 characters) | us per character "
               "| over the local model |", "|---|---|---|---|---|---|---|"]
+    return "\n".join(lines + _knn_rows(workdir, timings or {})) + "\n"
   for name, label, config, extra in spec["rows"]:
     results = [r for r in (_result(workdir, table, name, s) for s in spec["seeds"]) if r]
     if not results:
@@ -161,28 +172,68 @@ def report(table: str, workdir: str, timings=None) -> str:
     if table == "long_range":
       lines.append(f"| {label} | {command} | {first.get('state_floats', 0):,} | "
                    f"{first['num_params']:,} | {first['final']['accuracy']:.3f} | "
-                   f"{walls[0]:.0f} |")
+                   f"{_best_evaluation(first)} | {walls[0]:.0f} |")
     elif table == "charlm":
       bits = [r["final"]["bits_per_character"] for r in results]
       lines.append(f"| {label} | {command} | {first['num_params']:,} | {first['steps']:,} | "
                    f"{_spread(bits)} | {' / '.join(f'{b:.3f}' for b in bits)} | "
                    f"{min(walls) / 60:.1f}-{max(walls) / 60:.1f} |")
-    else:
-      size = int(name[len("knn"):])
-      timing = (timings or {}).get(size)
-      timed = (f"{timing['ms_per_segment']:.2f} | {timing['us_per_token']:.1f} | "
-               f"{timing['excess_us_per_token']:+.1f} us" if timing else "- | - | -")
-      lines.append(f"| {label} | {_state_floats(first)} | {first['num_params']:,} | "
-                   f"{first['final']['bits_per_character']:.3f} | {timed} |")
   return "\n".join(lines) + "\n"
 
 
-def _state_floats(result) -> str:
-  """The kNN memory's carried elements per stream: keys and values (heads x entries x d_head
-  each, i.e. entries x d_model) and the entries' valid flags."""
-  config = result["config"]
-  size = 0 if config["model.name"] == "vanilla" else config["model.memory_size"]
-  return f"{2 * size * config['model.d_model'] + size:,}"
+def _knn_rows(workdir: str, timings) -> list:
+  """The kNN table's rows: the local model's run, then the kNN run's parameters evaluated
+  with each memory size (`knn_sizes/evaluations.json`, written by `evaluate_memory_sizes`)."""
+  path = os.path.join(workdir, "knn_sizes", "evaluations.json")
+  evaluations = {int(k): v for k, v in json.load(open(path)).items()} if os.path.exists(
+      path) else {}
+  local = _result(workdir, "knn_sizes", "knn0", 0)
+  trained = _result(workdir, "knn_sizes", f"knn{_KNN_TRAIN_SIZE}", 0)
+  rows = []
+  for size in _KNN_SIZES:
+    if size == 0:
+      if not local:
+        continue
+      source, bits = "`charlm_vanilla.py`", local["final"]["bits_per_character"]
+    else:
+      if size not in evaluations:
+        continue
+      source = (f"`charlm_memorizing_transformer.py`, trained with {_KNN_TRAIN_SIZE:,}"
+                + (" (this run's final figure)" if size == _KNN_TRAIN_SIZE else ""))
+      bits = evaluations[size]
+    timing = timings.get(size)
+    timed = (f"{timing['ms_per_segment']:.2f} | {timing['us_per_token']:.1f} | "
+             f"{timing['excess_us_per_token']:+.1f} us" if timing else "- | - | -")
+    width = (trained or local)["config"]["model.d_model"]
+    rows.append(f"| {size:,} | {source} | {2 * size * width + size:,} | {bits:.3f} | {timed} |")
+  return rows
+
+
+def evaluate_memory_sizes(run_dir: str, sizes) -> dict:
+  """{memory size: validation bits/char} of the kNN run in `run_dir` (its newest checkpoint)
+  evaluated with each memory size: the memory is carried state, not a parameter, so the
+  same parameters read a larger memory as XL's read a longer cache."""
+  from memjax.training import registry
+  from memjax.training.loop import restore
+  from memjax.training.workdir import load_config
+  bits = {}
+  for size in sizes:
+    config = load_config(run_dir)
+    config.model.memory_size = size
+    family = registry.family_class(config).for_evaluation(config)
+    params, _ = restore(family, run_dir, params_only=True)
+    bits[size] = family.bits_per_character(params)["bits_per_character"]
+    print(f"memory {size}: {bits[size]:.4f} bits/char", flush=True)
+  return bits
+
+
+def _best_evaluation(result) -> str:
+  """The highest accuracy of the run's evaluations and its step (a run can fall back)."""
+  history = [h for h in result.get("history", []) if "accuracy" in h]
+  if not history:
+    return "-"
+  best = max(history, key=lambda h: h["accuracy"])
+  return f"{best['accuracy']:.3f} ({best['step']})"
 
 
 def time_knn_forward(sizes=_KNN_SIZES, batch: int = 16, qlen: int = 32, repeats: int = 20):
@@ -246,6 +297,12 @@ def main(argv):
     cell_runner.run_all(table_runs(table), os.path.join(workdir, table), FLAGS.parallel)
   timings = None
   if table == "knn_sizes":
+    evaluations_path = os.path.join(workdir, table, "evaluations.json")
+    if not FLAGS.report_only or not os.path.exists(evaluations_path):
+      run_dir = os.path.join(workdir, table, f"knn{_KNN_TRAIN_SIZE}", "seed0")
+      evaluations = evaluate_memory_sizes(run_dir, [s for s in _KNN_SIZES if s])
+      with open(evaluations_path, "w") as f:
+        json.dump(evaluations, f, indent=1)
     timings_path = os.path.join(workdir, table, "timings.json")
     if not FLAGS.report_only or not os.path.exists(timings_path):
       timings = time_knn_forward()

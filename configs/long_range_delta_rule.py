@@ -4,10 +4,9 @@ The core reads one token per step (memjax.models.language_models.CoreLM) at XL's
 (configs/long_range_xl.py); its fast weights carry the whole sequence.
 
 The value to recall lies in the first of 5 segments of 16 tokens and the query at
-the end of the fifth, >= 4 segments (64+ tokens) back (memjax/tasks/long_range.py);
-training draws the pairs' segment among the first four (`task.train_gap = "mixed"`,
-configs/long_range_xl.py's `far_task`). Transformer-XL with its 32 memory slots per
-layer sees 2 segments back and stays near chance (1/8) there:
+the end of the fifth, >= 4 segments (64+ tokens) back (memjax/tasks/long_range.py;
+configs/long_range_xl.py's `far_task`). Transformer-XL with its 32 memory slots per layer
+sees 2 segments back and stays near chance (1/8) there:
     python experiments/train.py --config=configs/long_range_xl.py:long --workdir=/tmp/lr5_xl
 
 Run:

@@ -20,13 +20,13 @@ def test_every_run_of_every_table_is_a_valid_config():
       config = newer_memories.run_config(run)
       assert config.seed == int(run.path[-1])
       loop.check_config(config, registry.family_class(config))
-  rmt = next(r for r in newer_memories.table_runs("charlm") if "/rmt/" in r.path)
+  rmt = next(r for r in newer_memories.table_runs("charlm") if r.path.startswith("rmt/"))
   assert newer_memories.run_config(rmt).train.num_steps == 500
 
 
 def test_the_far_long_range_task_puts_the_answer_four_segments_back():
   far = long_range_xl.get_config("long")
-  assert (far.task.num_segments, far.task.train_gap) == (5, "mixed")
+  assert far.task.num_segments == 5 and far.train == long_range_xl.get_config().train
   assert load_config("long_range_rmt").task == far.task
   assert load_config("long_range_delta_rule").train == far.train
   with pytest.raises(ValueError, match="long_range_xl.py:short"):
@@ -52,16 +52,25 @@ def test_the_charlm_table_averages_the_seeds(tmp_path):
   assert "Transformer-XL" not in text  # rows with no run are left out
 
 
-def test_the_knn_table_has_state_size_and_timing(tmp_path):
+def test_the_knn_table_has_state_size_bits_and_timing(tmp_path):
+  """Row 0 is the local model's run; the others the kNN run's parameters evaluated with each
+  memory size (evaluations.json)."""
   for name, size, model in (("knn0", 0, "vanilla"), ("knn1024", 1024, "memorizing_transformer")):
     _write(tmp_path, "knn_sizes", name, 0, {
-        "final": {"bits_per_character": 2.5}, "num_params": 660_000, "wall_seconds": 1.0,
-        "config": {"model.name": model, "model.memory_size": size, "model.d_model": 128}})
+        "final": {"bits_per_character": 2.6 if size == 0 else 2.5}, "num_params": 660_000,
+        "wall_seconds": 1.0, "config": {"model.name": model, "model.memory_size": size,
+                                        "model.d_model": 128}})
+  (tmp_path / "knn_sizes" / "evaluations.json").write_text(json.dumps({"1024": 2.5,
+                                                                      "4096": 2.45}))
   timings = {0: dict(ms_per_segment=2.0, us_per_token=4.0, excess_us_per_token=0.0),
              1024: dict(ms_per_segment=3.0, us_per_token=6.0, excess_us_per_token=2.0)}
   text = newer_memories.report("knn_sizes", str(tmp_path), timings)
-  assert "| 1,024 | 263,168 | 660,000 | 2.500 | 3.00 | 6.0 | +2.0 us |" in text, text
-  assert "| 0 (the local model: no kNN memory) | 0 |" in text
+  assert "| 0 | `charlm_vanilla.py` | 0 | 2.600 | 2.00 | 4.0 | +0.0 us |" in text, text
+  assert ("| 1,024 | `charlm_memorizing_transformer.py`, trained with 1,024 (this run's final "
+          "figure) | 263,168 | 2.500 | 3.00 | 6.0 | +2.0 us |") in text, text
+  assert "| 4,096 | `charlm_memorizing_transformer.py`, trained with 1,024 | 1,052,672 | 2.450 " \
+      "| - | - | - |" in text, text
+  assert "16,384" not in text  # not evaluated
 
 
 def test_the_knn_timing_runs_a_full_memory():
@@ -69,3 +78,13 @@ def test_the_knn_timing_runs_a_full_memory():
   assert set(timings) == {0, 64}
   assert timings[0]["excess_us_per_token"] == 0.0
   assert all(t["ms_per_segment"] > 0 for t in timings.values())
+
+
+def test_the_long_range_table_shows_a_run_that_fell_back(tmp_path):
+  _write(tmp_path, "long_range", "memorizing_transformer", 0, {
+      "final": {"accuracy": 0.109}, "state_floats": 16512, "num_params": 79145,
+      "wall_seconds": 135.0, "history": [{"accuracy": 0.735, "step": 200},
+                                         {"accuracy": 0.744, "step": 400},
+                                         {"accuracy": 0.109, "step": 600}]})
+  text = newer_memories.report("long_range", str(tmp_path))
+  assert "| 16,512 | 79,145 | 0.109 | 0.744 (400) | 135 |" in text, text
