@@ -20,11 +20,12 @@ At the end (or with `--report_only`) the script prints the tables, writes
 against state size in floats, one panel per number of pairs, one line per model,
 mean and min-max over seeds) and `<workdir>/haystack.png` (answer accuracy against
 context length). `--publish` copies them into docs/memory_zoo/ and the tables into
-docs/memory_zoo.md between its generated-table markers.
+docs/memory_zoo.md between its `<!-- memory-zoo:start -->` and end lines.
 """
 import collections
 import json
 import os
+import pathlib
 import shutil
 import sys
 
@@ -35,6 +36,7 @@ from ml_collections import config_flags
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
 from benchmarks import cell_runner  # noqa: E402
+from benchmarks.babi_results import replace_block  # noqa: E402
 from benchmarks.machine import cpu_info  # noqa: E402
 
 _CONFIG = config_flags.DEFINE_config_file("config", os.path.join(_ROOT, "configs",
@@ -46,8 +48,7 @@ _PUBLISH = flags.DEFINE_bool("publish", False, "Copy figures and tables into doc
 _ONLY = flags.DEFINE_list("only", [], "Train only cells whose path contains one of these.")
 
 _DOCS = os.path.join(_ROOT, "docs", "memory_zoo.md")
-_TABLE_START = "<!-- memory_zoo.py tables: start -->"
-_TABLE_END = "<!-- memory_zoo.py tables: end -->"
+_TABLE_BLOCK = "memory-zoo"  # docs/memory_zoo.md's generated tables: <!-- memory-zoo:start -->
 
 
 class Cell(collections.namedtuple("Cell", "task model size seed")):
@@ -261,13 +262,10 @@ def publish(text: str, figures) -> None:
   os.makedirs(folder, exist_ok=True)
   for figure in figures:
     shutil.copy(figure, folder)
-  document = open(_DOCS).read()
-  if _TABLE_START not in document or _TABLE_END not in document:
-    raise SystemExit(f"{_DOCS} lacks the markers {_TABLE_START!r} / {_TABLE_END!r}")
-  head, _, rest = document.partition(_TABLE_START)
-  _, _, tail = rest.partition(_TABLE_END)
-  with open(_DOCS, "w") as f:
-    f.write(f"{head}{_TABLE_START}\n{text}\n{_TABLE_END}{tail}")
+  try:
+    replace_block(pathlib.Path(_DOCS), text, _TABLE_BLOCK)
+  except ValueError as error:
+    raise SystemExit(str(error)) from None
   print(f"wrote {_DOCS} and {len(figures)} figures in {folder}")
 
 

@@ -23,6 +23,7 @@ command skips finished runs and resumes the unfinished ones.
 """
 import json
 import os
+import pathlib
 import sys
 import time
 
@@ -32,6 +33,7 @@ from absl import app, flags
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
 from benchmarks import cell_runner  # noqa: E402
+from benchmarks.babi_results import replace_block  # noqa: E402
 from benchmarks.machine import cpu_info  # noqa: E402
 
 FLAGS = flags.FLAGS
@@ -115,11 +117,9 @@ def run_config(run):
   """The ConfigDict `run` trains (its config file and argument, seed and overrides), as
   experiments/train.py would build it."""
   import ast
-  import importlib
+  from memjax import launch
   config_flag, *overrides = run.args
-  path, _, arg = config_flag.split("=", 1)[1].partition(":")
-  module = importlib.import_module(f"configs.{os.path.basename(path).removesuffix('.py')}")
-  config = module.get_config(arg) if arg else module.get_config()
+  config = launch._load_config(config_flag.split("=", 1)[1])  # what train.py's check loads
   for flag in overrides:
     key, value = flag.removeprefix("--config.").split("=", 1)
     try:
@@ -182,8 +182,9 @@ def report(table: str, workdir: str, timings=None) -> str:
 
 
 def _knn_rows(workdir: str, timings) -> list:
-  """The kNN table's rows: the local model's run, then the kNN run's parameters evaluated
-  with each memory size (`knn_sizes/evaluations.json`, written by `evaluate_memory_sizes`)."""
+  """The kNN table's rows: the local model's run, the kNN run's own final figure, then its
+  parameters evaluated with each larger memory (`knn_sizes/evaluations.json`, written by
+  `evaluate_memory_sizes`)."""
   path = os.path.join(workdir, "knn_sizes", "evaluations.json")
   evaluations = {int(k): v for k, v in json.load(open(path)).items()} if os.path.exists(
       path) else {}
@@ -195,11 +196,16 @@ def _knn_rows(workdir: str, timings) -> list:
       if not local:
         continue
       source, bits = "`charlm_vanilla.py`", local["final"]["bits_per_character"]
+    elif size == _KNN_TRAIN_SIZE:
+      if not trained:
+        continue
+      source = (f"`charlm_memorizing_transformer.py`, trained with {_KNN_TRAIN_SIZE:,} "
+                "(this run's final figure)")
+      bits = trained["final"]["bits_per_character"]
     else:
       if size not in evaluations:
         continue
-      source = (f"`charlm_memorizing_transformer.py`, trained with {_KNN_TRAIN_SIZE:,}"
-                + (" (this run's final figure)" if size == _KNN_TRAIN_SIZE else ""))
+      source = f"`charlm_memorizing_transformer.py`, trained with {_KNN_TRAIN_SIZE:,}"
       bits = evaluations[size]
     timing = timings.get(size)
     timed = (f"{timing['ms_per_segment']:.2f} | {timing['us_per_token']:.1f} | "
@@ -278,14 +284,12 @@ def time_knn_forward(sizes=_KNN_SIZES, batch: int = 16, qlen: int = 32, repeats:
 
 
 def publish(table: str, text: str) -> None:
-  start, end = f"<!-- newer_memories.py {table}: start -->", f"<!-- newer_memories.py {table}: end -->"
-  document = open(_DOCS).read()
-  if start not in document or end not in document:
-    raise SystemExit(f"{_DOCS} lacks the markers {start!r} / {end!r}")
-  head, _, rest = document.partition(start)
-  _, _, tail = rest.partition(end)
-  with open(_DOCS, "w") as f:
-    f.write(f"{head}{start}\n{text}{end}{tail}")
+  """The table into docs/results.md between `<!-- newer-memories-<table>:start -->` and
+  its end line."""
+  try:
+    replace_block(pathlib.Path(_DOCS), text.rstrip("\n"), f"newer-memories-{table}")
+  except ValueError as error:
+    raise SystemExit(str(error)) from None
   print(f"wrote the {table} table into {_DOCS}")
 
 
@@ -300,7 +304,8 @@ def main(argv):
     evaluations_path = os.path.join(workdir, table, "evaluations.json")
     if not FLAGS.report_only or not os.path.exists(evaluations_path):
       run_dir = os.path.join(workdir, table, f"knn{_KNN_TRAIN_SIZE}", "seed0")
-      evaluations = evaluate_memory_sizes(run_dir, [s for s in _KNN_SIZES if s])
+      evaluations = evaluate_memory_sizes(  # the training size is the run's own final figure
+          run_dir, [s for s in _KNN_SIZES if s not in (0, _KNN_TRAIN_SIZE)])
       with open(evaluations_path, "w") as f:
         json.dump(evaluations, f, indent=1)
     timings_path = os.path.join(workdir, table, "timings.json")
