@@ -51,25 +51,31 @@ def _define_flags():
 
 _DOCS = os.path.join(_ROOT, "docs", "results.md")
 
-# (row name, label, config file under configs/, extra flags)
-_MIXED_GAPS = ("--config.task.train_gap=mixed", "--config.train.num_steps=1500",
-               "--config.train.schedule=warmup_cosine", "--config.train.eval_every=500")
+# (row name, label, config file under configs/, extra flags[, seeds: default the table's])
+_THREE_SEEDS = (0, 1, 2)
+# The RMT's recipe (configs/long_range_rmt.py): XL's control trained as it is.
+_RMT_RECIPE = ("--config.task.train_gap=any", "--config.train.learning_rate=5e-4",
+               "--config.train.schedule=warmup_cosine", "--config.train.num_steps=1500",
+               "--config.train.eval_every=250")
 _LONG_RANGE = [
-    ("rmt", "Recurrent Memory Transformer, 8 memory tokens", "long_range_rmt.py", ()),
+    ("rmt", "Recurrent Memory Transformer, 8 memory tokens", "long_range_rmt.py", (),
+     _THREE_SEEDS),
     ("memorizing_transformer", "Memorizing Transformer, kNN memory of 128",
-     "long_range_memorizing_transformer.py", ()),
+     "long_range_memorizing_transformer.py", (), _THREE_SEEDS),
     ("transformer_xl", "Transformer-XL, 32 memory slots per layer", "long_range_xl.py:long", ()),
     ("infini_attention", "Infini-attention, delta rule", "long_range_infini_attention.py", ()),
     ("linear_attention", "linear attention (core)", "long_range_linear_attention.py", ()),
     ("delta_rule", "delta rule (core)", "long_range_delta_rule.py", ()),
-    # The same with a decaying learning rate (warm-up, then cosine decay to 0).
-    ("memorizing_transformer_cosine", "Memorizing Transformer, warm-up + cosine decay",
-     "long_range_memorizing_transformer.py", ("--config.train.schedule=warmup_cosine",)),
-    # The variant: training gaps of 1-4 segments (evaluation at 4), longer and decaying.
-    ("rmt_mixed", "Recurrent Memory Transformer, mixed training gaps, 1,500 steps",
-     "long_range_rmt.py", _MIXED_GAPS),
-    ("memorizing_transformer_mixed", "Memorizing Transformer, mixed training gaps, 1,500 steps",
-     "long_range_memorizing_transformer.py", _MIXED_GAPS),
+    # Control: XL trained on the same gaps, as long, cannot see 4 segments back.
+    ("transformer_xl_rmt_recipe", "Transformer-XL, the RMT's training", "long_range_xl.py:long",
+     _RMT_RECIPE),
+    # Variants: each recipe without one of its parts.
+    ("rmt_longest", "Recurrent Memory Transformer, the longest gap only", "long_range_rmt.py",
+     ("--config.task.train_gap=longest",)),
+    ("memorizing_transformer_longest", "Memorizing Transformer, the longest gap only",
+     "long_range_memorizing_transformer.py", ("--config.task.train_gap=longest",)),
+    ("memorizing_transformer_scale4", "Memorizing Transformer, retrieval scale from sqrt(d_head)",
+     "long_range_memorizing_transformer.py", ("--config.model.scale_init=0",)),
 ]
 _CHARLM = [
     ("transformer_xl", "Transformer-XL, memory 32", "charlm_transformer_xl.py", ()),
@@ -104,20 +110,28 @@ TABLES = {
 }
 
 
+def row_seeds(table: str, row) -> tuple:
+  """The seeds of a row: its own (a fifth element) or the table's."""
+  return row[4] if len(row) > 4 else TABLES[table]["seeds"]
+
+
 def table_runs(table: str):
   """The training runs of `table`, seed by seed (the first seed compiles each model once)."""
   spec = TABLES[table]
-  return [cell_runner.Run(f"{name}/seed{seed}",
-                          (f"--config={os.path.join(_ROOT, 'configs', config)}",
-                           f"--config.seed={seed}", *extra))
-          for seed in spec["seeds"] for name, _, config, extra in spec["rows"]]
+  seeds = sorted({seed for row in spec["rows"] for seed in row_seeds(table, row)})
+  return [cell_runner.Run(f"{row[0]}/seed{seed}",
+                          (f"--config={os.path.join(_ROOT, 'configs', row[2])}",
+                           f"--config.seed={seed}", *row[3]))
+          for seed in seeds for row in spec["rows"] if seed in row_seeds(table, row)]
 
 
 def run_config(run):
   """The ConfigDict `run` trains (its config file and argument, seed and overrides), as
-  experiments/train.py would build it."""
+  experiments/train.py would build it; an override naming a key the config lacks exits with
+  train.py's one-line error, as the launch would."""
   import ast
   from memjax import launch
+  launch.check_config_overrides(["train.py", *run.args])
   config_flag, *overrides = run.args
   config = launch._load_config(config_flag.split("=", 1)[1])  # what train.py's check loads
   for flag in overrides:
@@ -151,8 +165,9 @@ def report(table: str, workdir: str, timings=None) -> str:
   lines = [f"{time.strftime('%Y-%m-%d')}, {cpu['model_name']}, {os.cpu_count()} cores, "
            f"CPU only, each run pinned to one core, two at a time{clock}.", ""]
   if table == "long_range":
-    lines += ["| model | config | state floats | parameters | recall accuracy (chance 0.125) "
-              "| best evaluation (step) | wall s |", "|---|---|---|---|---|---|---|"]
+    lines += ["| model | config | state floats | parameters | seeds | recall accuracy (chance "
+              "0.125): mean (min-max) | per seed | best evaluation (step), first seed | wall s "
+              "per run |", "|---|---|---|---|---|---|---|---|---|"]
   elif table == "charlm":
     lines += ["| model | config | parameters | steps | validation bits/char, seeds "
               f"{list(spec['seeds'])}: mean (min-max) | per seed | wall min per run |",
@@ -162,17 +177,21 @@ def report(table: str, workdir: str, timings=None) -> str:
               "bits/char | forward ms per segment (16 x 32 characters) | us per character "
               "| over the local model |", "|---|---|---|---|---|---|---|"]
     return "\n".join(lines + _knn_rows(workdir, timings or {})) + "\n"
-  for name, label, config, extra in spec["rows"]:
-    results = [r for r in (_result(workdir, table, name, s) for s in spec["seeds"]) if r]
+  for row in spec["rows"]:
+    name, label, config, extra = row[:4]
+    results = [r for r in (_result(workdir, table, name, s) for s in row_seeds(table, row)) if r]
     if not results:
       continue
     first = results[0]
     command = f"`{config}`" + "".join(f" `{e}`" for e in extra if "seed" not in e)
     walls = [r["wall_seconds"] for r in results]
     if table == "long_range":
+      accuracies = [r["final"]["accuracy"] for r in results]
+      seeds = [s for s in row_seeds(table, row) if _result(workdir, table, name, s)]
       lines.append(f"| {label} | {command} | {first.get('state_floats', 0):,} | "
-                   f"{first['num_params']:,} | {first['final']['accuracy']:.3f} | "
-                   f"{_best_evaluation(first)} | {walls[0]:.0f} |")
+                   f"{first['num_params']:,} | {', '.join(map(str, seeds))} | "
+                   f"{_spread(accuracies)} | {' / '.join(f'{a:.3f}' for a in accuracies)} | "
+                   f"{_best_evaluation(first)} | {min(walls):.0f}-{max(walls):.0f} |")
     elif table == "charlm":
       bits = [r["final"]["bits_per_character"] for r in results]
       lines.append(f"| {label} | {command} | {first['num_params']:,} | {first['steps']:,} | "

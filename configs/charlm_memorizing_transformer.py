@@ -36,6 +36,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.num_neighbours = 32   # top-k retrieved per query (XL's 32 memory slots)
   config.model.memory_layer = -1     # the kNN layer (-1: the top one)
   config.model.top_k = "exact"       # exact (lax.top_k) | approx (lax.approx_max_k)
+  config.model.scale_init = 0.0      # retrieval scale g at initialisation (0: sqrt(d_head))
   config.eval.mem_len = -1           # no cache of hidden states: the memory is the kNN memory
   config.eval.compare_mem_lens = ()
   return config

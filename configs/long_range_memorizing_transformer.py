@@ -27,4 +27,14 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.num_neighbours = 32   # top-k per query: XL's 32 memory slots
   config.model.memory_layer = -1     # the kNN layer (-1: the top one)
   config.model.top_k = "exact"       # exact (lax.top_k) | approx (lax.approx_max_k)
+  # The kNN memory's recipe. Its memory passes no gradient to the keys it stores, so they
+  # are local attention's keys: training also puts the pairs in the query's own segment,
+  # where local attention learns what a value's key looks like, and the memory then finds
+  # them 4 segments back. The retrieval scale starts at 16 rather than sqrt(d_head) = 4, so
+  # that one of the 32 neighbours can take most of the weight from the start (with 4, seed 0
+  # stalls at 0.891, two values confused). Both: docs/results.md#long-range-recall.
+  config.model.scale_init = 16.0     # retrieval scale g at initialisation (0: sqrt(d_head))
+  config.task.train_gap = "any"      # training answers 0-4 segments back; evaluation 4
+  config.train.schedule = "warmup_cosine"
+  config.train.num_steps = 1000      # updates
   return config

@@ -50,6 +50,8 @@ def _config() -> ml_collections.ConfigDict:
   config.task.num_keys = 8           # distinct keys
   config.task.num_values = 8         # distinct values (chance accuracy = 1 / num_values)
   config.task.num_noise = 16         # distinct noise tokens
+  config.task.train_gap = "longest"  # longest: pairs open the first segment, as evaluated;
+                                     # mixed: a random earlier segment (training only)
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "transformer_xl"  # transformer_xl | compressive | vanilla

@@ -179,9 +179,32 @@ def test_config_errors_name_the_field():
   for fields, message in [(dict(memory_size=4, num_neighbours=8), "model.num_neighbours=8"),
                           (dict(top_k="fast"), "model.top_k='fast'"),
                           (dict(memory_layer=2), "model.memory_layer=2"),
+                          (dict(scale_init=-1.0), "model.scale_init=-1.0"),
                           (dict(mem_len=4), "model.mem_len is not a field")]:
     with pytest.raises(ConfigError, match=message):
       build_segment_model({**base, **fields}, VOCAB)
+
+
+def test_scale_init_sets_the_initial_retrieval_scale():
+  """g starts at `scale_init`; 0 keeps sqrt(d_head), the parameters drawn as before."""
+  tokens = jnp.zeros((BATCH, QLEN), jnp.int32)
+
+  def initial_scale(**fields):
+    model = _model("exact").clone(**fields)
+    variables = model.init(jax.random.PRNGKey(0), model.initialize_carry(None, (BATCH, QLEN)),
+                           tokens)
+    layer = variables["params"][f"layer_{model.memory_index}"]
+    return np.exp(np.asarray(layer["log_scale"])), variables
+
+  default, default_variables = initial_scale()
+  np.testing.assert_allclose(default, np.sqrt(D_HEAD), rtol=1e-6)
+  np.testing.assert_array_equal(np.asarray(jnp.log(default)),
+                                np.float32(0.5 * np.log(D_HEAD)))  # the value it had
+  sixteen, variables = initial_scale(scale_init=16.0)
+  np.testing.assert_allclose(sixteen, 16.0, rtol=1e-6)
+  others = lambda v: [x for path, x in jax.tree_util.tree_leaves_with_path(v)
+                      if "log_scale" not in jax.tree_util.keystr(path)]
+  chex.assert_trees_all_equal(others(variables), others(default_variables))
 
 
 # A longer training (`python -m pytest -m slow`); the numpy and gradient tests run by default.

@@ -51,12 +51,33 @@ def test_mixed_gaps_train_at_every_gap_and_evaluate_at_the_longest():
     assert targets[b, -1] == values[list(keys).index(inputs[b, -1])]
   counts = np.bincount(starts, minlength=3)
   assert len(counts) == 3 and counts.min() > 256 / 3 * 0.7, counts  # segments 0, 1, 2
+  # The gap is drawn independently of the answer: every value occurs at every gap (the far
+  # task's layout, one pair; a gap drawn from the values' random bits gave each gap a
+  # quarter of the values).
+  far = LongRangeRecallTask(num_segments=5, num_pairs=1, train_gap="mixed")
+  far_inputs, far_targets, _ = map(np.asarray, far.sample(jax.random.PRNGKey(4), 512))
+  gaps = np.argmax(far_inputs.reshape(512, 5, 16)[:, :4, 0] <= far.num_keys, axis=1)
+  for gap in range(4):
+    answers = far_targets[gaps == gap, -1]
+    assert len(np.unique(answers)) == far.num_values, (gap, np.unique(answers))
   evaluation = np.asarray(task.evaluation_batch(jax.random.PRNGKey(3), 64).inputs)
   longest = LongRangeRecallTask(seg_len=8, num_segments=4, num_pairs=2)
   np.testing.assert_array_equal(evaluation,
                                 np.asarray(longest.sample(jax.random.PRNGKey(3), 64).inputs))
   with pytest.raises(ValueError, match="task.train_gap"):
     LongRangeRecallTask(train_gap="random")
+
+
+def test_any_gap_also_puts_the_pairs_in_the_query_segment():
+  """train_gap="any": the pairs open any of the segments, the query's own included."""
+  task = LongRangeRecallTask(num_segments=3, num_pairs=1, train_gap="any")
+  inputs, targets, _ = map(np.asarray, task.sample(jax.random.PRNGKey(2), 600))
+  starts = np.argmax(inputs.reshape(600, 3, 16)[..., 0] <= task.num_keys, axis=1)
+  assert (np.bincount(starts, minlength=3) > 600 / 3 * 0.8).all()
+  np.testing.assert_array_equal(inputs[:, -2], 0)
+  np.testing.assert_array_equal(targets[np.arange(600), -1], inputs[np.arange(600), starts * 16 + 1])
+  with pytest.raises(ValueError, match="task.train_gap='any'"):
+    LongRangeRecallTask(seg_len=8, num_pairs=4, train_gap="any")
 
 
 def test_errors_name_the_config_key():

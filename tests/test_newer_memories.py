@@ -27,7 +27,9 @@ def test_every_run_of_every_table_is_a_valid_config():
 def test_the_far_long_range_task_puts_the_answer_four_segments_back():
   far = long_range_xl.get_config("long")
   assert far.task.num_segments == 5 and far.train == long_range_xl.get_config().train
-  assert load_config("long_range_rmt").task == far.task
+  for name in ("long_range_rmt", "long_range_memorizing_transformer"):  # only their gaps differ
+    task = load_config(name).task
+    assert {**task, "train_gap": "longest"} == dict(far.task) and task.train_gap != "longest"
   assert load_config("long_range_delta_rule").train == far.train
   with pytest.raises(ValueError, match="long_range_xl.py:short"):
     long_range_xl.get_config("short")
@@ -80,10 +82,25 @@ def test_the_knn_timing_runs_a_full_memory():
 
 
 def test_the_long_range_table_shows_a_run_that_fell_back(tmp_path):
-  _write(tmp_path, "long_range", "memorizing_transformer", 0, {
+  _write(tmp_path, "long_range", "memorizing_transformer_longest", 0, {
       "final": {"accuracy": 0.109}, "state_floats": 16512, "num_params": 79145,
       "wall_seconds": 135.0, "history": [{"accuracy": 0.735, "step": 200},
                                          {"accuracy": 0.744, "step": 400},
                                          {"accuracy": 0.109, "step": 600}]})
   text = newer_memories.report("long_range", str(tmp_path))
-  assert "| 16,512 | 79,145 | 0.109 | 0.744 (400) | 135 |" in text, text
+  assert "| 16,512 | 79,145 | 0 | 0.109 | 0.109 | 0.744 (400) | 135-135 |" in text, text
+
+
+def test_the_long_range_table_lists_each_rows_seeds(tmp_path):
+  """The RMT and kNN rows run seeds 0-2 (the others seed 0): mean (min-max) and each seed."""
+  runs = newer_memories.table_runs("long_range")
+  assert {r.path for r in runs if r.path.startswith("rmt/")} == {f"rmt/seed{s}" for s in range(3)}
+  assert [r.path for r in runs if r.path.startswith("transformer_xl/")] == ["transformer_xl/seed0"]
+  assert [r.path[-1] for r in runs][:3] == ["0"] * 3  # seed by seed
+  for seed, accuracy in enumerate((1.0, 0.95, 0.99)):
+    _write(tmp_path, "long_range", "rmt", seed, {
+        "final": {"accuracy": accuracy}, "state_floats": 513, "num_params": 79649,
+        "wall_seconds": 100.0 + seed, "history": [{"accuracy": accuracy, "step": 1000}]})
+  text = newer_memories.report("long_range", str(tmp_path))
+  assert "| 513 | 79,649 | 0, 1, 2 | 0.980 (0.950-1.000) | 1.000 / 0.950 / 0.990 | 1.000 (1000) " \
+         "| 100-102 |" in text, text

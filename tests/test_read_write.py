@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from memjax.memory import erase_and_add, read
 
@@ -45,3 +46,43 @@ def test_write_then_read_recovers_the_written_word():
   written = erase_and_add(memory, slot, jnp.ones((1, 5)), word)  # full erase, then add
   np.testing.assert_allclose(read(written, slot), word, rtol=1e-6)
   np.testing.assert_allclose(np.delete(np.asarray(written), 5, 0), np.delete(np.asarray(memory), 5, 0))
+
+
+def _unfused_access(memory, write_previous, read_previous, write_raw, read_raw, erase, add):
+  """The NTM step's memory access as four ops in turn (what `write_then_read` fuses)."""
+  from memjax import addressing
+  write_weights = addressing.address_heads(memory, write_previous, write_raw)
+  new_memory = erase_and_add(memory, write_weights, erase, add)
+  read_weights = addressing.address_heads(new_memory, read_previous, read_raw)
+  return new_memory, write_weights, read_weights, read(new_memory, read_weights)
+
+
+@pytest.mark.parametrize("num_writes,num_reads", [(1, 1), (2, 3)])
+def test_fused_ntm_access_equals_the_four_ops_and_their_gradients(num_writes, num_reads):
+  """memory/ntm_access.write_then_read: the same values bit for bit, the same gradients as
+  autodiff through the unfused ops (to float32 rounding), and finite differences in float64."""
+  from jax.test_util import check_grads
+  from memjax.memory.ntm_access import write_then_read
+  batch, slots, word, raw_size = 2, 10, 4, 4 + 3 + 3
+  keys = jax.random.split(jax.random.PRNGKey(5), 8)
+  weights = lambda k, h: jax.nn.softmax(jax.random.normal(k, (batch, h, slots)), axis=-1)
+  args = (jax.random.normal(keys[0], (batch, slots, word)),
+          weights(keys[1], num_writes), weights(keys[2], num_reads),
+          jax.random.normal(keys[3], (batch, num_writes, raw_size)),
+          jax.random.normal(keys[4], (batch, num_reads, raw_size)),
+          jax.nn.sigmoid(jax.random.normal(keys[5], (batch, num_writes, word))),
+          jax.random.normal(keys[6], (batch, num_writes, word)))
+  fused, unfused = jax.jit(write_then_read)(*args), jax.jit(_unfused_access)(*args)
+  for f, u in zip(fused, unfused):
+    np.testing.assert_array_equal(f, u)
+  cotangents = [jax.random.normal(k, o.shape) for k, o in zip(jax.random.split(keys[7], 4), fused)]
+  loss = lambda fn: lambda *a: sum(jnp.sum(o * c) for o, c in zip(fn(*a), cotangents))
+  argnums = tuple(range(7))
+  got = jax.jit(jax.grad(loss(write_then_read), argnums))(*args)
+  want = jax.jit(jax.grad(loss(_unfused_access), argnums))(*args)
+  for g, w in zip(got, want):
+    assert g.shape == w.shape and g.dtype == w.dtype
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-5 * float(jnp.max(jnp.abs(w))))
+  with jax.enable_x64(True):
+    args64 = jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), args)
+    check_grads(jax.jit(write_then_read), args64, order=1, modes=("rev",), atol=1e-5, rtol=1e-5)

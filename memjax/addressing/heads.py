@@ -103,7 +103,13 @@ def address_heads(memory: jax.Array, previous: jax.Array, raw: jax.Array) -> jax
   return _forward(memory, previous, raw)[0]
 
 
-def _address_heads_fwd(memory, previous, raw):
+def address_heads_forward(memory, previous, raw):
+  """`address_heads`'s weightings and what its backward pass needs, `(weights, residuals)`.
+
+  The residuals are the inputs, the packed `[K, w^c, w^g, w]` `[..., H, 4, N]` and the row
+  norms ||M(i)|| `[..., N]` (for `address_heads_backward`, or a fused op that builds on it:
+  memory/ntm_access.py).
+  """
   weights, (cosine, content_weights, gated, memory_norm) = _forward(memory, previous, raw)
   # One stacked residual (one write per time step inside a scan) instead of four.
   packed = jnp.stack([cosine, content_weights, gated, weights], axis=-2)  # [..., H, 4, N]
@@ -114,7 +120,9 @@ def _softmax_vjp(probabilities, cotangent):
   return probabilities * (cotangent - jnp.sum(cotangent * probabilities, axis=-1, keepdims=True))
 
 
-def _address_heads_bwd(residuals, d_weights):
+def address_heads_backward(residuals, d_weights):
+  """(dM, dw_{t-1}, d raw) from `address_heads_forward`'s residuals and dw (the equations
+  of the module docstring)."""
   memory, previous, raw, packed, memory_norm = residuals
   cosine, content_weights, gated, weights = (packed[..., i, :] for i in range(4))
   word_size = memory.shape[-1]
@@ -143,7 +151,10 @@ def _address_heads_bwd(residuals, d_weights):
   d_cosine = strength[..., None] * d_content_logits
   # Cosine similarity K = (k . M(i)) / D, D = ||k|| ||M(i)|| + eps.
   key_norm, key_inverse = _norm(key)
-  _, memory_inverse = _norm(memory)
+  # 1 / ||M(i)|| from the saved norms (0 where `_norm` found the row tiny, its norm 0):
+  # `_norm(memory)`'s inverse bit for bit without another pass over memory.
+  memory_inverse = jnp.where(memory_norm > 0, 1.0 / jnp.where(memory_norm > 0, memory_norm, 1.0),
+                             0.0)
   denominator = key_norm[..., None] * memory_norm[..., None, :] + _COSINE_EPSILON
   d_dot = d_cosine / denominator
   d_denominator = -d_dot * cosine
@@ -164,4 +175,4 @@ def _address_heads_bwd(residuals, d_weights):
   return d_memory.astype(memory.dtype), d_previous.astype(previous.dtype), d_raw.astype(raw.dtype)
 
 
-address_heads.defvjp(_address_heads_fwd, _address_heads_bwd)
+address_heads.defvjp(address_heads_forward, address_heads_backward)

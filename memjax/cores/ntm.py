@@ -22,7 +22,7 @@ from memjax import addressing
 from memjax.cores.base import MemoryCore
 from memjax.cores.recurrent import LSTM, lstm_zero_state
 from memjax.errors import ConfigError
-from memjax.memory import read_write
+from memjax.memory import ntm_access
 
 MEMORY_INITS = ("constant", "learned", "random")
 CONTROLLERS = ("lstm", "feedforward")
@@ -187,21 +187,17 @@ class NTM(MemoryCore):
     num_heads = self.num_read_heads + self.num_write_heads
     num_address = num_heads * self._address_size
     # [batch, heads, address_size], unsquashed: every head of a kind is addressed in one
-    # batched op (`addressing.address_heads`, eq. 5-9 with a hand-written backward pass).
+    # batched op, and the step's whole memory access (write addressing, erase/add, read
+    # addressing, read) is one op with a hand-written backward pass that keeps M_{t-1}
+    # alone per time step (memory/ntm_access.py).
     raw_heads = projected[:, :num_address].reshape(batch, num_heads, self._address_size)
-    memory = carry.memory
-    write_weights = carry.write_weights
-    if self.num_write_heads:
-      erase, add = jnp.split(
-          projected[:, num_address:].reshape(batch, self.num_write_heads, 2 * self.word_size),
-          2, axis=-1)
-      write_weights = addressing.address_heads(memory, carry.write_weights,
-                                               raw_heads[:, self.num_read_heads:])
-      memory = read_write.erase_and_add(memory, write_weights, jax.nn.sigmoid(erase), add)
-
-    read_weights = addressing.address_heads(memory, carry.read_weights,
-                                            raw_heads[:, :self.num_read_heads])
-    reads = read_write.read(memory, read_weights)
+    erase, add = jnp.split(
+        projected[:, num_address:].reshape(batch, self.num_write_heads, 2 * self.word_size),
+        2, axis=-1)
+    memory, write_weights, read_weights, reads = ntm_access.write_then_read(
+        carry.memory, carry.write_weights, carry.read_weights,
+        raw_heads[:, self.num_read_heads:], raw_heads[:, :self.num_read_heads],
+        jax.nn.sigmoid(erase), add)
 
     outputs = self.readout(jnp.concatenate([controller_out, reads.reshape(batch, -1)], axis=-1))
     outputs = outputs.astype(jnp.float32)

@@ -21,8 +21,13 @@ of a segment drawn uniformly among the first `num_segments - 1`, so the answer
 lies 1 to `num_segments - 1` segments back: a memory that must learn to carry
 a value through several writes (the Recurrent Memory Transformer) first learns
 it over one, as the curriculum over segment counts of Bulatov et al. (2022)
-does, within one compiled sequence length. Evaluation always uses the longest
-gap.
+does, within one compiled sequence length. "any" draws among all `num_segments`,
+so some examples hold the pairs in the query's own segment, where local
+attention sees them and the model learns what a value looks like before it must
+keep one: the kNN memory of the Memorizing Transformer, whose memory passes no
+gradient back to the keys it stores, retrieves with what local attention
+learned; the RMT's write tokens learn what to write. Evaluation always uses
+the longest gap.
 
 Token ids: 0 = QUERY, keys 1..K, values K+1..K+V, noise K+V+1..K+V+N.
 Pure and jit-able: `sample(key, batch_size)` depends on its PRNG key only.
@@ -34,6 +39,7 @@ import jax
 import jax.numpy as jnp
 
 QUERY_TOKEN = 0
+TRAIN_GAPS = ("longest", "mixed", "any")
 
 
 class TokenBatch(NamedTuple):
@@ -74,9 +80,13 @@ class LongRangeRecallTask:
                        f"segment (task.seg_len={self.seg_len})")
     if self.num_values < 2 or self.num_noise < 1:
       raise ValueError("task.num_values must be >= 2 and task.num_noise >= 1")
-    if self.train_gap not in ("longest", "mixed"):
+    if self.train_gap not in TRAIN_GAPS:
       raise ValueError(f"task.train_gap={self.train_gap!r} must be 'longest' (the pairs open "
-                       "the first segment) or 'mixed' (a random earlier segment)")
+                       "the first segment), 'mixed' (a random earlier segment) or 'any' (a "
+                       "random segment, the query's own included)")
+    if self.train_gap == "any" and 2 * self.num_pairs + 2 > self.seg_len:
+      raise ValueError(f"task.train_gap='any': task.num_pairs={self.num_pairs} pairs and the "
+                       f"query do not fit in one segment (task.seg_len={self.seg_len})")
 
   @property
   def vocab_size(self) -> int:
@@ -97,10 +107,14 @@ class LongRangeRecallTask:
 
   def sample(self, key: jax.Array, batch_size: int) -> TokenBatch:
     """`batch_size` training examples of `length` tokens (gaps as `train_gap`)."""
-    return self._sample(key, batch_size, mixed_gaps=self.train_gap == "mixed")
+    return self._sample(key, batch_size, self.train_gap)
 
-  def _sample(self, key: jax.Array, batch_size: int, mixed_gaps: bool) -> TokenBatch:
-    key_key, value_key, noise_key, query_key = jax.random.split(key, 4)
+  def _sample(self, key: jax.Array, batch_size: int, train_gap: str) -> TokenBatch:
+    # Five keys, not four and a fold_in: with JAX's partitionable threefry (the default),
+    # fold_in(key, i) is split(key, n)[i], so a gap drawn from fold_in(key, 1) would repeat
+    # the values' bits and tie each value to a gap. split(key, 5)[:4] is split(key, 4), so
+    # the "longest" layout draws what it drew before.
+    key_key, value_key, noise_key, query_key, gap_key = jax.random.split(key, 5)
     keys = jax.vmap(lambda k: jax.random.permutation(k, self.num_keys)[:self.num_pairs])(
         jax.random.split(key_key, batch_size)) + 1
     values = jax.random.randint(value_key, (batch_size, self.num_pairs), 0,
@@ -110,9 +124,9 @@ class LongRangeRecallTask:
                                 noise_start + self.num_noise)
     pairs = jnp.stack([keys, values], axis=-1).reshape(batch_size, 2 * self.num_pairs)
     batch_index = jnp.arange(batch_size)
-    if mixed_gaps:  # the pairs open segment s, s uniform in [0, num_segments - 2]
-      segment = jax.random.randint(jax.random.fold_in(key, 1), (batch_size,), 0,
-                                   self.num_segments - 1)
+    if train_gap != "longest":  # the pairs open segment s, s uniform in [0, last]
+      last = self.num_segments - (2 if train_gap == "mixed" else 1)
+      segment = jax.random.randint(gap_key, (batch_size,), 0, last + 1)
       positions = segment[:, None] * self.seg_len + jnp.arange(2 * self.num_pairs)
       tokens = tokens.at[batch_index[:, None], positions].set(pairs)
     else:
@@ -128,4 +142,4 @@ class LongRangeRecallTask:
   def evaluation_batch(self, key: jax.Array, batch_size: int) -> TokenBatch:
     """Evaluation examples: the longest gap (pairs in the first segment), whatever
     `train_gap`; with "longest" they come from the training distribution."""
-    return self._sample(key, batch_size, mixed_gaps=False)
+    return self._sample(key, batch_size, "longest")

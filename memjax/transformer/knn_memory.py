@@ -11,8 +11,10 @@ attends to its top-k keys there (sec. 3):
 
 where A_dot is the layer's local causal attention within the segment
 (Transformer-XL's relative attention, local.py), g a learned per-head scale
-(exp of a parameter initialised to log sqrt(d_head); normalised dot products
-lie in [-1, 1], so without it the top-k softmax would stay flat) and A,
+(exp of a parameter initialised to log `scale_init`, by default log sqrt(d_head);
+normalised dot products lie in [-1, 1], so without it the top-k softmax would
+stay flat: for one of k retrieved keys to take most of the weight, g must exceed
+about log(k) / (1 - cos), cos its neighbours' similarity) and A,
 heads concatenated, goes through W_o and the rest of XL's layer. After the
 segment its normalised keys and values are appended under stop-gradient (the
 memory is not differentiable, as in the paper) and the oldest pairs fall out
@@ -108,12 +110,15 @@ class KNNLayer(XLLayer):
   """XL's layer whose attention output mixes local attention with kNN retrieval."""
   num_neighbours: int = 32
   top_k: str = "exact"
+  scale_init: float = 0.0  # g at initialisation (0: sqrt(d_head))
 
   def setup(self):
     super().setup()
     self.memory_gate = self.param("memory_gate", nn.initializers.zeros, (self.num_heads,))  # b_g
-    self.log_scale = self.param("log_scale", nn.initializers.constant(0.5 * math.log(
-        self.head_dim)), (self.num_heads,))                                                # log g
+    log_scale = (math.log(self.scale_init) if self.scale_init > 0
+                 else 0.5 * math.log(self.head_dim))
+    self.log_scale = self.param("log_scale", nn.initializers.constant(log_scale),
+                                (self.num_heads,))                                         # log g
 
   def __call__(self, inputs: jax.Array, memory: KNNMemory, encodings: jax.Array,
                mask: jax.Array) -> Tuple[jax.Array, KNNMemory]:
@@ -145,11 +150,13 @@ class MemorizingTransformer(LocalSegmentModel):
     num_neighbours: k, the top-k retrieved per query (<= memory_size).
     memory_layer: index of the kNN layer (negative counts from the top; -1: the last).
     top_k: "exact" | "approx".
+    scale_init: the retrieval scale g at initialisation (0: sqrt(d_head)).
   """
   memory_size: int = 256
   num_neighbours: int = 32
   memory_layer: int = -1
   top_k: str = "exact"
+  scale_init: float = 0.0
 
   @property
   def memory_index(self) -> int:
@@ -164,10 +171,13 @@ class MemorizingTransformer(LocalSegmentModel):
                        f"model.num_layers={self.num_layers}")
     if self.top_k not in TOP_K_METHODS:
       raise ValueError(f"model.top_k={self.top_k!r} is not one of {TOP_K_METHODS}")
+    if not (math.isfinite(self.scale_init) and self.scale_init >= 0):
+      raise ValueError(f"model.scale_init={self.scale_init} must be >= 0 (0: sqrt(d_head))")
     self.setup_shared()
     fields = (self.d_model, self.num_heads, self.head_size, self.d_ff, self.dropout,
               self.deterministic)
-    self.layers = [KNNLayer(*fields, self.num_neighbours, self.top_k, name=f"layer_{n}")
+    self.layers = [KNNLayer(*fields, self.num_neighbours, self.top_k, self.scale_init,
+                            name=f"layer_{n}")
                    if n == self.memory_index else XLLayer(*fields, name=f"layer_{n}")
                    for n in range(self.num_layers)]
 
