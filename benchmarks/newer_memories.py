@@ -179,7 +179,8 @@ def report(table: str, workdir: str, timings=None) -> str:
     return "\n".join(lines + _knn_rows(workdir, timings or {})) + "\n"
   for row in spec["rows"]:
     name, label, config, extra = row[:4]
-    results = [r for r in (_result(workdir, table, name, s) for s in row_seeds(table, row)) if r]
+    found = [(s, r) for s in row_seeds(table, row) if (r := _result(workdir, table, name, s))]
+    seeds, results = [s for s, _ in found], [r for _, r in found]
     if not results:
       continue
     first = results[0]
@@ -187,7 +188,6 @@ def report(table: str, workdir: str, timings=None) -> str:
     walls = [r["wall_seconds"] for r in results]
     if table == "long_range":
       accuracies = [r["final"]["accuracy"] for r in results]
-      seeds = [s for s in row_seeds(table, row) if _result(workdir, table, name, s)]
       lines.append(f"| {label} | {command} | {first.get('state_floats', 0):,} | "
                    f"{first['num_params']:,} | {', '.join(map(str, seeds))} | "
                    f"{_spread(accuracies)} | {' / '.join(f'{a:.3f}' for a in accuracies)} | "

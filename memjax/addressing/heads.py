@@ -62,8 +62,13 @@ def _norm(x: jax.Array):
   squared = jnp.sum(x * x, axis=-1)
   is_tiny = squared < content._TINY_SQUARED_NORM
   norm = jnp.where(is_tiny, 0.0, jnp.sqrt(jnp.where(is_tiny, 1.0, squared)))
-  inverse = jnp.where(is_tiny, 0.0, 1.0 / jnp.where(is_tiny, 1.0, norm))
-  return norm, inverse
+  return norm, _inverse(norm)
+
+
+def _inverse(norm: jax.Array) -> jax.Array:
+  """1 / norm, 0 where `_norm` found the vector tiny (its norm is 0 exactly there: a squared
+  norm of at least the tiny bound has a positive root)."""
+  return jnp.where(norm > 0, 1.0 / jnp.where(norm > 0, norm, 1.0), 0.0)
 
 
 def _shift(weights: jax.Array, shift: jax.Array) -> jax.Array:
@@ -151,10 +156,7 @@ def address_heads_backward(residuals, d_weights):
   d_cosine = strength[..., None] * d_content_logits
   # Cosine similarity K = (k . M(i)) / D, D = ||k|| ||M(i)|| + eps.
   key_norm, key_inverse = _norm(key)
-  # 1 / ||M(i)|| from the saved norms (0 where `_norm` found the row tiny, its norm 0):
-  # `_norm(memory)`'s inverse bit for bit without another pass over memory.
-  memory_inverse = jnp.where(memory_norm > 0, 1.0 / jnp.where(memory_norm > 0, memory_norm, 1.0),
-                             0.0)
+  memory_inverse = _inverse(memory_norm)  # from the saved norms: no other pass over memory
   denominator = key_norm[..., None] * memory_norm[..., None, :] + _COSINE_EPSILON
   d_dot = d_cosine / denominator
   d_denominator = -d_dot * cosine
