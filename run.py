@@ -42,6 +42,7 @@ def main(argv):
       _ROOT, "runs", f"{config.task.name}_{config.model.name}-{time.strftime('%Y%m%d-%H%M%S')}")
   print(f"memjax: training {config.model.name} on {config.task.name} "
         f"(lengths {config.task.min_length}-{config.task.max_length}) in {workdir}", flush=True)
+  launch.enable_compilation_cache()  # a rerun loads the compiled step (memjax/launch.py)
   with launch.one_line_errors():
     results = train_and_evaluate(config, workdir, start_time=_START_TIME)
     plot_paths = render_run(workdir)

@@ -73,6 +73,7 @@ if ARGS is not None and ARGS.threads == 1:
                              " intra_op_parallelism_threads=1").strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
+import memjax  # noqa: E402,F401  (its XLA CPU flags apply to both paths: memjax/xla_cpu.py)
 import jax  # noqa: E402
 
 

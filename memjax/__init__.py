@@ -1,6 +1,12 @@
 """memjax: differentiable external memory in JAX/Flax."""
 __version__ = "0.1.0"
 
+from memjax import xla_cpu as _xla_cpu
+
+# Before any JAX computation creates the CPU backend, which reads XLA_FLAGS once
+# (memjax/xla_cpu.py: which kernels, why, and how to opt out).
+_xla_cpu.apply_cpu_defaults()
+
 
 def load(workdir, seed=0, imports=()):
   """A trained run's model, one seed's parameters and its config, for a notebook:

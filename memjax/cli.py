@@ -99,6 +99,7 @@ def train(argv: Optional[List[str]] = None, start_time: Optional[float] = None) 
     with launch.one_line_errors():
       from memjax import parallel
       from memjax.training import loop
+      launch.enable_compilation_cache()
       parallel.maybe_initialize_distributed(distributed.value, coordinator.value,
                                             num_processes.value, process_id.value)
       results = loop.train_and_evaluate(config.value, workdir.value, start_time=start_time)

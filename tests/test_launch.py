@@ -1,8 +1,10 @@
 """memjax/training/launch.py: a missing, unparsable or misspelt config is one line, before absl."""
+import os
 import pathlib
 
 import pytest
 
+from memjax import launch
 from memjax.launch import check_config_overrides
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -38,3 +40,11 @@ def test_a_good_config_passes_and_a_misspelt_key_names_the_block():
   check_config_overrides(["train.py", f"--config={COPY_NTM}", "--config.model.memory_size=8"])
   message = _exit_message([f"--config={COPY_NTM}", "--config.model.memory_sizee=8"])
   assert "unknown config key 'model.memory_sizee'" in message and "memory_size" in message
+
+
+def test_compilation_cache_dir_defaults_under_the_users_cache_and_yields_to_their_choice():
+  assert launch.compilation_cache_dir({"XDG_CACHE_HOME": "/c"}) == "/c/memjax/xla"
+  home = launch.compilation_cache_dir({})
+  assert home.endswith(os.path.join(".cache", "memjax", "xla"))
+  assert launch.compilation_cache_dir({"JAX_COMPILATION_CACHE_DIR": "/mine"}) is None
+  assert launch.compilation_cache_dir({launch.COMPILATION_CACHE_OPT_OUT: "0"}) is None

@@ -1,0 +1,40 @@
+"""memjax's XLA CPU flags (memjax/xla_cpu.py): added once, never over the user's, accepted by XLA."""
+import os
+import subprocess
+import sys
+
+import pytest
+
+from memjax import xla_cpu
+
+_TESTED = xla_cpu.TESTED_JAXLIB_VERSIONS[0]
+
+
+def test_flags_are_added_to_the_users_for_a_tested_jaxlib():
+  assert xla_cpu.with_cpu_flags("", _TESTED) == " ".join(xla_cpu.CPU_FLAGS)
+  assert xla_cpu.with_cpu_flags(" --xla_cpu_multi_thread_eigen=false ", _TESTED) == (
+      "--xla_cpu_multi_thread_eigen=false " + " ".join(xla_cpu.CPU_FLAGS))
+
+
+def test_flags_are_left_alone_for_an_untested_jaxlib_an_opt_out_or_the_users_own_setting():
+  users = f"{xla_cpu.YNN_FLAG}=-dot"
+  assert xla_cpu.with_cpu_flags(users, _TESTED) == users
+  assert xla_cpu.with_cpu_flags("--a=1", "0.0.1") == "--a=1"
+  assert xla_cpu.with_cpu_flags("", _TESTED, opt_out="0") == ""
+  assert xla_cpu.with_cpu_flags("", _TESTED, opt_out="false") == ""
+
+
+def test_importing_memjax_sets_the_flags_and_xla_accepts_them():
+  """A fresh process: the flag reaches XLA (which aborts on a flag it does not know)."""
+  from importlib import metadata
+  if metadata.version("jaxlib") not in xla_cpu.TESTED_JAXLIB_VERSIONS:
+    pytest.skip(f"jaxlib {metadata.version('jaxlib')} is not one memjax's CPU flags were "
+                "measured with; they are not applied")
+  env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", xla_cpu.OPT_OUT)}
+  code = ("import os, memjax, jax.numpy as jnp; print(float(jnp.arange(4.0).sum())); "
+          "print(os.environ['XLA_FLAGS'])")
+  done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                        timeout=120)
+  assert done.returncode == 0, done.stderr[-2000:]
+  total, flags = done.stdout.split("\n")[:2]
+  assert float(total) == 6.0 and flags == " ".join(xla_cpu.CPU_FLAGS)
