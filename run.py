@@ -35,7 +35,6 @@ def main(argv):
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
   if not flags.FLAGS["verbosity"].present:
     logging.set_verbosity(logging.WARNING)
-  from memjax.plots import render_run
   from memjax.training.loop import train_and_evaluate
   config = _CONFIG.value
   workdir = _WORKDIR.value or os.path.join(
@@ -45,6 +44,7 @@ def main(argv):
   launch.enable_compilation_cache()  # a rerun loads the compiled step (memjax/launch.py)
   with launch.one_line_errors():
     results = train_and_evaluate(config, workdir, start_time=_START_TIME)
+    from memjax.plots import render_run  # matplotlib: imported after the timed training
     plot_paths = render_run(workdir)
   solved = results["solved_at_seconds"][0]
   print()

@@ -228,6 +228,46 @@ def test_address_heads_matches_the_per_head_modules_and_their_gradients(num_head
     check_grads(jax.jit(addressing.address_heads), args, order=1, modes=("rev",), atol=1e-4, rtol=1e-4)
 
 
+def test_matmul_with_stored_transpose_matches_autodiff_inside_a_scan():
+  """The LSTM gates' matmul (memjax/cores/recurrent.py): same values as `x @ W`, gradients
+  as autodiff's, under a `lax.scan` (where kernel^T is computed once) and `vmap`; and the
+  `nn.Dense` it goes through draws the same parameters as a plain one."""
+  import flax.linen as nn
+  from memjax.cores.recurrent import dense_dot_general, matmul_transposed_backward
+  keys = jax.random.split(jax.random.PRNGKey(2), 3)
+  kernel = jax.random.normal(keys[0], (7, 12))
+  inputs = jax.random.normal(keys[1], (4, 3, 2))    # [time, batch, features]
+  start = jax.random.normal(keys[2], (3, 5))
+
+  def unroll(matmul):
+    def loss(kernel, inputs, start):
+      def step(hidden, x):
+        hidden = jnp.tanh(matmul(jnp.concatenate([x, hidden], -1), kernel))[:, :5]
+        return hidden, jnp.sum(hidden ** 2)
+      return jax.lax.scan(step, start, inputs)[1].sum()
+    return loss
+
+  want = unroll(jnp.matmul)
+  got = unroll(matmul_transposed_backward)
+  assert got(kernel, inputs, start) == want(kernel, inputs, start)
+  for g, w in zip(jax.jit(jax.grad(got, argnums=(0, 1, 2)))(kernel, inputs, start),
+                  jax.grad(want, argnums=(0, 1, 2))(kernel, inputs, start)):
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+  batched = jax.vmap(jax.grad(got), in_axes=(None, 1, 0))(kernel, inputs[:, :, None], start[:, None])
+  one_by_one = [jax.grad(want)(kernel, inputs[:, b:b + 1], start[b:b + 1]) for b in range(3)]
+  np.testing.assert_allclose(batched, np.stack(one_by_one), rtol=1e-5, atol=1e-6)
+  x64 = (np.random.RandomState(0).randn(3, 7), np.random.RandomState(1).randn(7, 4))
+  with jax.enable_x64(True):
+    check_grads(matmul_transposed_backward, tuple(jnp.asarray(a) for a in x64), order=1,
+                modes=("rev",))
+  plain, custom = nn.Dense(12), nn.Dense(12, dot_general=dense_dot_general)
+  params = plain.init(jax.random.PRNGKey(3), jnp.ones((3, 7)))
+  assert jax.tree_util.tree_all(jax.tree_util.tree_map(
+      jnp.array_equal, params, custom.init(jax.random.PRNGKey(3), jnp.ones((3, 7)))))
+  assert jnp.array_equal(custom.apply(params, inputs[0, :, :1].repeat(7, -1)),
+                         plain.apply(params, inputs[0, :, :1].repeat(7, -1)))
+
+
 def test_lstm_cell_backward_matches_autodiff():
   from memjax.cores.recurrent import _lstm_cell_forward, lstm_cell
   keys = jax.random.split(jax.random.PRNGKey(1), 4)

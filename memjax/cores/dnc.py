@@ -34,7 +34,7 @@ from memjax.addressing import allocation
 from memjax.addressing import temporal_linkage
 from memjax.addressing.temporal_linkage import TemporalLinkageState
 from memjax.cores.base import MemoryCore
-from memjax.cores.recurrent import LSTM, LSTMState, lstm_zero_state
+from memjax.cores.recurrent import LSTM, LSTMState, dense_dot_general, lstm_zero_state
 from memjax.errors import ConfigError
 from memjax.memory import read_write
 
@@ -241,9 +241,11 @@ class DNC(MemoryCore):
   def setup(self):
     self._check()
     self.controller_net = LSTM(self.controller_size)
+    # dense_dot_general: the backward pass multiplies by a stored kernel^T (recurrent.py).
     self.interface_projection = nn.Dense(
-        interface_size(self.num_read_heads, self.num_write_heads, self.word_size))
-    self.readout = nn.Dense(self.output_size)
+        interface_size(self.num_read_heads, self.num_write_heads, self.word_size),
+        dot_general=dense_dot_general)
+    self.readout = nn.Dense(self.output_size, dot_general=dense_dot_general)
 
   def initialize_carry(self, rng: jax.Array, input_shape: Tuple[int, ...]) -> DNCState:
     del rng  # The DNC starts from an empty memory: everything is zero.

@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from memjax import addressing
 from memjax.cores.base import MemoryCore
-from memjax.cores.recurrent import LSTM, lstm_zero_state
+from memjax.cores.recurrent import LSTM, dense_dot_general, lstm_zero_state
 from memjax.errors import ConfigError
 from memjax.memory import ntm_access
 
@@ -142,9 +142,11 @@ class NTM(MemoryCore):
     # key, strength, gate, shift, sharpness per head; writes add erase and add vectors.
     self._address_size = self.word_size + 3 + num_shifts
     num_heads = self.num_read_heads + self.num_write_heads
+    # dense_dot_general: the backward pass multiplies by a stored kernel^T (recurrent.py).
     self.head_projection = nn.Dense(
-        num_heads * self._address_size + self.num_write_heads * 2 * self.word_size, dtype=dtype)
-    self.readout = nn.Dense(self.output_size, dtype=dtype)
+        num_heads * self._address_size + self.num_write_heads * 2 * self.word_size, dtype=dtype,
+        dot_general=dense_dot_general)
+    self.readout = nn.Dense(self.output_size, dtype=dtype, dot_general=dense_dot_general)
     if self.memory_init == "learned":
       self.initial_memory = self.param(
           "initial_memory", nn.initializers.normal(0.1), (self.memory_size, self.word_size))
