@@ -16,6 +16,8 @@ from typing import Any, Dict, List, Optional
 
 import ml_collections
 
+from memjax import xla_cpu
+
 
 def _raised(error: BaseException, path: str) -> str:
   """`<path> line N raised <Type>: <first line>`, N the deepest line of `path` in the traceback
@@ -149,7 +151,7 @@ def compilation_cache_dir(environ: Dict[str, str]) -> Optional[str]:
   """
   if environ.get("JAX_COMPILATION_CACHE_DIR"):
     return None
-  if environ.get(COMPILATION_CACHE_OPT_OUT, "").strip().lower() in ("0", "false", "no"):
+  if xla_cpu.opted_out(environ.get(COMPILATION_CACHE_OPT_OUT, "")):
     return None
   cache_home = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
   return os.path.join(cache_home, "memjax", "xla")

@@ -31,13 +31,18 @@ def _jaxlib_version() -> str:
     return ""
 
 
+def opted_out(value: str) -> bool:
+  """Whether an opt-out environment variable's value says no ("0", "false", "no")."""
+  return value.strip().lower() in ("0", "false", "no")
+
+
 def with_cpu_flags(xla_flags: str, jaxlib_version: str, opt_out: str = "") -> str:
   """`xla_flags` with memjax's CPU flags added (a pure function of its arguments).
 
   Unchanged when `opt_out` is "0"/"false", for an untested jaxlib, or for a flag the user
   already sets.
   """
-  if opt_out.strip().lower() in ("0", "false", "no") or jaxlib_version not in TESTED_JAXLIB_VERSIONS:
+  if opted_out(opt_out) or jaxlib_version not in TESTED_JAXLIB_VERSIONS:
     return xla_flags
   added = [flag for flag in CPU_FLAGS if flag.split("=")[0] not in xla_flags]
   return " ".join([xla_flags.strip()] + added).strip()
