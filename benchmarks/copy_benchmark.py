@@ -135,5 +135,6 @@ def main(argv):
       print(f"| {core} | median | {cache} | {np.median(solved[cache]):.1f} | | | "
             f"max {np.max(solved[cache]):.1f} |")
 
+
 if __name__ == "__main__":
   app.run(main)

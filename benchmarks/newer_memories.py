@@ -26,6 +26,7 @@ import os
 import pathlib
 import sys
 import time
+from typing import NamedTuple, Optional, Tuple
 
 import numpy as np
 from absl import app, flags
@@ -51,55 +52,66 @@ def _define_flags():
 
 _DOCS = os.path.join(_ROOT, "docs", "results.md")
 
-# (row name, label, config file under configs/, extra flags[, seeds: default the table's])
+
+class Row(NamedTuple):
+  """One row of a table: its runs' name, the label shown, the config file under configs/,
+  extra flags, and its seeds (None: the table's)."""
+  name: str
+  label: str
+  config: str
+  extra: Tuple[str, ...] = ()
+  seeds: Optional[Tuple[int, ...]] = None
+
+
 _THREE_SEEDS = (0, 1, 2)
 # The RMT's recipe (configs/long_range_rmt.py): XL's control trained as it is.
 _RMT_RECIPE = ("--config.task.train_gap=any", "--config.train.learning_rate=5e-4",
                "--config.train.schedule=warmup_cosine", "--config.train.num_steps=1500",
                "--config.train.eval_every=250")
 _LONG_RANGE = [
-    ("rmt", "Recurrent Memory Transformer, 8 memory tokens", "long_range_rmt.py", (),
-     _THREE_SEEDS),
-    ("memorizing_transformer", "Memorizing Transformer, kNN memory of 128",
-     "long_range_memorizing_transformer.py", (), _THREE_SEEDS),
-    ("transformer_xl", "Transformer-XL, 32 memory slots per layer", "long_range_xl.py:long", ()),
-    ("infini_attention", "Infini-attention, delta rule", "long_range_infini_attention.py", ()),
-    ("linear_attention", "linear attention (core)", "long_range_linear_attention.py", ()),
-    ("delta_rule", "delta rule (core)", "long_range_delta_rule.py", ()),
+    Row("rmt", "Recurrent Memory Transformer, 8 memory tokens", "long_range_rmt.py",
+        seeds=_THREE_SEEDS),
+    Row("memorizing_transformer", "Memorizing Transformer, kNN memory of 128",
+        "long_range_memorizing_transformer.py", seeds=_THREE_SEEDS),
+    Row("transformer_xl", "Transformer-XL, 32 memory slots per layer", "long_range_xl.py:long"),
+    Row("infini_attention", "Infini-attention, delta rule", "long_range_infini_attention.py"),
+    Row("linear_attention", "linear attention (core)", "long_range_linear_attention.py"),
+    Row("delta_rule", "delta rule (core)", "long_range_delta_rule.py"),
     # Control: XL trained on the same gaps, as long, cannot see 4 segments back.
-    ("transformer_xl_rmt_recipe", "Transformer-XL, the RMT's training", "long_range_xl.py:long",
-     _RMT_RECIPE),
+    Row("transformer_xl_rmt_recipe", "Transformer-XL, the RMT's training", "long_range_xl.py:long",
+        _RMT_RECIPE),
     # Variants: each recipe without one of its parts.
-    ("rmt_longest", "Recurrent Memory Transformer, the longest gap only", "long_range_rmt.py",
-     ("--config.task.train_gap=longest",)),
-    ("memorizing_transformer_longest", "Memorizing Transformer, the longest gap only",
-     "long_range_memorizing_transformer.py", ("--config.task.train_gap=longest",)),
-    ("memorizing_transformer_scale4", "Memorizing Transformer, retrieval scale from sqrt(d_head)",
-     "long_range_memorizing_transformer.py", ("--config.model.scale_init=0",)),
+    Row("rmt_longest", "Recurrent Memory Transformer, the longest gap only", "long_range_rmt.py",
+        ("--config.task.train_gap=longest",)),
+    Row("memorizing_transformer_longest", "Memorizing Transformer, the longest gap only",
+        "long_range_memorizing_transformer.py", ("--config.task.train_gap=longest",)),
+    Row("memorizing_transformer_scale4",
+        "Memorizing Transformer, retrieval scale from sqrt(d_head)",
+        "long_range_memorizing_transformer.py", ("--config.model.scale_init=0",)),
 ]
 _CHARLM = [
-    ("transformer_xl", "Transformer-XL, memory 32", "charlm_transformer_xl.py", ()),
-    ("compressive", "Compressive Transformer, 16 + 16 compressed (conv, rate 2)",
-     "charlm_compressive.py", ()),
-    ("memorizing_transformer", "Memorizing Transformer, kNN memory of 256, top 32",
-     "charlm_memorizing_transformer.py", ()),
+    Row("transformer_xl", "Transformer-XL, memory 32", "charlm_transformer_xl.py"),
+    Row("compressive", "Compressive Transformer, 16 + 16 compressed (conv, rate 2)",
+        "charlm_compressive.py"),
+    Row("memorizing_transformer", "Memorizing Transformer, kNN memory of 256, top 32",
+        "charlm_memorizing_transformer.py"),
     # 4 segments per step: 500 steps read the characters (and cost the computation) of
     # XL's 2,000 (configs/charlm_rmt.py).
-    ("rmt", "Recurrent Memory Transformer, 16 memory tokens, 500 steps of 4 segments",
-     "charlm_rmt.py", ("--config.train.num_steps=500", "--config.train.warmup_steps=25")),
-    ("infini_attention", "Infini-attention, delta rule", "charlm_infini_attention.py", ()),
-    ("linear_attention", "linear attention (core)", "charlm_linear_attention.py", ()),
-    ("delta_rule", "delta rule (core)", "charlm_delta_rule.py", ()),
+    Row("rmt", "Recurrent Memory Transformer, 16 memory tokens, 500 steps of 4 segments",
+        "charlm_rmt.py", ("--config.train.num_steps=500", "--config.train.warmup_steps=25")),
+    Row("infini_attention", "Infini-attention, delta rule", "charlm_infini_attention.py"),
+    Row("linear_attention", "linear attention (core)", "charlm_linear_attention.py"),
+    Row("delta_rule", "delta rule (core)", "charlm_delta_rule.py"),
 ]
 _KNN_TRAIN_SIZE = 1024  # the memory the kNN model trains with
 _KNN_SIZES = (0, 1024, 4096, 16384)  # the memories it is evaluated with (0: the local model)
 _KNN_EVAL_STREAMS = 4  # tiny Shakespeare's validation split in 4 rows of about 28k characters
 _KNN_ROWS = [
-    ("knn0", "0 (the local model, trained without a kNN memory)", "charlm_vanilla.py",
-     (f"--config.eval.batch_size={_KNN_EVAL_STREAMS}",)),
-    (f"knn{_KNN_TRAIN_SIZE}", f"{_KNN_TRAIN_SIZE:,}", "charlm_memorizing_transformer.py",
-     (f"--config.model.memory_size={_KNN_TRAIN_SIZE}",
-      f"--config.eval.batch_size={_KNN_EVAL_STREAMS}")),
+    Row("knn0", "0 (the local model, trained without a kNN memory)", "charlm_vanilla.py",
+        (f"--config.eval.batch_size={_KNN_EVAL_STREAMS}",)),
+    Row(f"knn{_KNN_TRAIN_SIZE}", f"{_KNN_TRAIN_SIZE:,}", "charlm_memorizing_transformer.py",
+        (f"--config.model.memory_size={_KNN_TRAIN_SIZE}",
+         f"--config.eval.batch_size={_KNN_EVAL_STREAMS}")),
 ]
 
 
@@ -111,17 +123,17 @@ TABLES = {
 
 
 def row_seeds(table: str, row) -> tuple:
-  """The seeds of a row: its own (a fifth element) or the table's."""
-  return row[4] if len(row) > 4 else TABLES[table]["seeds"]
+  """The seeds of a row: its own or the table's."""
+  return row.seeds if row.seeds is not None else TABLES[table]["seeds"]
 
 
 def table_runs(table: str):
   """The training runs of `table`, seed by seed (the first seed compiles each model once)."""
   spec = TABLES[table]
   seeds = sorted({seed for row in spec["rows"] for seed in row_seeds(table, row)})
-  return [cell_runner.Run(f"{row[0]}/seed{seed}",
-                          (f"--config={os.path.join(_ROOT, 'configs', row[2])}",
-                           f"--config.seed={seed}", *row[3]))
+  return [cell_runner.Run(f"{row.name}/seed{seed}",
+                          (f"--config={os.path.join(_ROOT, 'configs', row.config)}",
+                           f"--config.seed={seed}", *row.extra))
           for seed in seeds for row in spec["rows"] if seed in row_seeds(table, row)]
 
 
@@ -178,7 +190,7 @@ def report(table: str, workdir: str, timings=None) -> str:
               "| over the local model |", "|---|---|---|---|---|---|---|"]
     return "\n".join(lines + _knn_rows(workdir, timings or {})) + "\n"
   for row in spec["rows"]:
-    name, label, config, extra = row[:4]
+    name, label, config, extra, _ = row
     found = [(s, r) for s in row_seeds(table, row) if (r := _result(workdir, table, name, s))]
     seeds, results = [s for s, _ in found], [r for _, r in found]
     if not results:
