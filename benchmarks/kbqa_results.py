@@ -22,6 +22,9 @@ import sys
 
 from absl import app, flags
 
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+from benchmarks.babi_results import replace_block  # noqa: E402
+
 _WORKDIRS = flags.DEFINE_list("workdirs", None, "Run directories holding results.json.")
 _OUTPUT = flags.DEFINE_string("output", None, "Write the markdown here (default: stdout only).")
 _PUBLISH = flags.DEFINE_bool("publish", False, "Maintainers: replace the generated section of "
@@ -30,7 +33,7 @@ _RESULTS_MD = flags.DEFINE_string(
     "results_md", str(pathlib.Path(__file__).resolve().parent.parent / "docs" / "results.md"),
     "The published results file that --publish rewrites.")
 
-README_START, README_END = "<!-- kbqa-results:start -->", "<!-- kbqa-results:end -->"
+_BLOCK = "kbqa-results"  # docs/results.md's <!-- kbqa-results:start --> ... :end --> block
 
 # Also the column order of the graph-task table.
 _MODEL_NAMES = {"kv_memory": "Key-value memory", "dnc": "DNC", "ntm": "NTM",
@@ -133,16 +136,6 @@ def build(workdirs) -> str:
   return "\n".join(parts)
 
 
-def replace_section(text: str, table: str) -> str:
-  """`text` with the lines between the start and end markers replaced by `table`."""
-  if text.count(README_START) != 1 or text.count(README_END) != 1:
-    raise ValueError(f"the file needs exactly one {README_START} line and one {README_END} "
-                     "line around the generated tables")
-  head, rest = text.split(README_START)
-  _, tail = rest.split(README_END)
-  return f"{head}{README_START}\n{table}\n{README_END}{tail}"
-
-
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -158,7 +151,7 @@ def main(argv):
   if _PUBLISH.value:
     published = pathlib.Path(_RESULTS_MD.value)
     try:
-      published.write_text(replace_section(published.read_text(), table))
+      replace_block(published, table, _BLOCK)
     except (ValueError, FileNotFoundError) as error:
       sys.exit(f"error: --publish to {published}: {error}")
 
