@@ -201,17 +201,21 @@ def _per_head_reference(memory, previous, raw):
   return jax.vmap(jax.vmap(one, in_axes=(None, 0, 0)))(memory, previous, raw)
 
 
-@pytest.mark.parametrize("num_heads,shift_range",
-                         [(1, 1), (3, 2)])
-def test_address_heads_matches_the_per_head_modules_and_their_gradients(num_heads, shift_range):
-  batch, slots, word = 3, 12, 5
+@pytest.mark.parametrize("num_heads,shift_range,slots",
+                         [(1, 1, 12), (3, 2, 12), (2, 1, 100)])
+def test_address_heads_matches_the_per_head_modules_and_their_gradients(num_heads, shift_range,
+                                                                        slots):
+  """100 slots: softmaxes and sums over slots in blocks (addressing/reductions.py)."""
+  batch, word = 3, 5
   keys = jax.random.split(jax.random.PRNGKey(0), 4)
   memory = jax.random.normal(keys[0], (batch, slots, word)).at[0, 3].set(0.0)  # a zero row
   previous = jax.nn.softmax(jax.random.normal(keys[1], (batch, num_heads, slots)), axis=-1)
   raw = jax.random.normal(keys[2], (batch, num_heads, word + 3 + 2 * shift_range + 1))
   raw = raw.at[1, 0, :word].set(0.0)  # a zero key
-  np.testing.assert_array_equal(addressing.address_heads(memory, previous, raw),
-                                _per_head_reference(memory, previous, raw))
+  # The same equations; sums in another order (blocks, the key . M(i) dot on M^T) round
+  # differently in the last bits.
+  np.testing.assert_allclose(addressing.address_heads(memory, previous, raw),
+                             _per_head_reference(memory, previous, raw), rtol=2e-6, atol=1e-7)
   cotangent = jax.random.normal(keys[3], (batch, num_heads, slots))
   loss = lambda f: lambda *args: jnp.sum(f(*args) * cotangent)
   # Jitted: eagerly, op by op, the reference's gradient alone takes seconds.
@@ -278,3 +282,41 @@ def test_lstm_cell_backward_matches_autodiff():
   want = jax.grad(loss(lambda g, c, b: _lstm_cell_forward(g, c, b)[0]), argnums=(0, 1))(gates, cell)
   for g, w in zip(got, want):
     np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("size", [20, 33, 64, 100, 128, 127, 600])
+@pytest.mark.parametrize("axis", [-1, -2])
+def test_block_reductions_equal_jnp_ones(size, axis):
+  """addressing/reductions.py: sums, maxima and softmax in blocks of <= 32, any length."""
+  from memjax.addressing import reductions
+  shape = (3, size, 4) if axis == -2 else (3, 4, size)
+  x = jax.random.normal(jax.random.PRNGKey(size), shape)
+  block_sum = jax.jit(reductions.block_sum, static_argnums=(1, 2))
+  block_max = jax.jit(reductions.block_max, static_argnums=(1, 2))
+  for keepdims in (False, True):
+    np.testing.assert_allclose(block_sum(x, axis, keepdims),
+                               jnp.sum(x, axis=axis, keepdims=keepdims), rtol=2e-6, atol=2e-6)
+    np.testing.assert_array_equal(block_max(x, axis, keepdims),
+                                  jnp.max(x, axis=axis, keepdims=keepdims))
+  if axis == -1:
+    np.testing.assert_allclose(jax.jit(reductions.block_softmax)(x), jax.nn.softmax(x, axis=-1),
+                               rtol=2e-6, atol=1e-8)
+    grad = jax.grad(lambda x: jnp.sum(reductions.block_softmax(x) * jnp.arange(size)))(x)
+    want = jax.grad(lambda x: jnp.sum(jax.nn.softmax(x, axis=-1) * jnp.arange(size)))(x)
+    np.testing.assert_allclose(grad, want, rtol=1e-4, atol=1e-5)
+
+
+def test_block_sums_compile_to_one_fused_kernel_per_reduction_on_cpu():
+  """What the blocks are for: XLA on CPU splits a reduction over > 32 elements into a
+  windowed reduce and a reduce (TreeReductionRewriter), neither fused with its producer;
+  in blocks there is no reduce-window left, and the product fuses into the reduction."""
+  from memjax.addressing import reductions
+  if jax.default_backend() != "cpu":
+    pytest.skip("checks XLA's CPU compiler")
+  x = jnp.ones((32, 128))
+  compiled = lambda f: jax.jit(f).lower(x).compile().as_text()
+  plain = compiled(lambda x: jnp.sum(jnp.exp(x) * x, axis=-1))
+  blocked = compiled(lambda x: reductions.block_sum(jnp.exp(x) * x))
+  if "reduce-window" not in plain:  # e.g. MEMJAX_XLA_CPU_DEFAULTS=0: YNN takes the reduce
+    pytest.skip("this XLA configuration does not split long reductions on CPU")
+  assert "reduce-window" not in blocked

@@ -94,7 +94,7 @@ def test_usage_closed_free_gates_only_grow():
   assert freed[2] == 0.0
 
 
-@pytest.mark.parametrize("seed,size", [(0, 1), (1, 4), (2, 10), (3, 33)])
+@pytest.mark.parametrize("seed,size", [(0, 1), (1, 4), (2, 10), (3, 33), (4, 64), (5, 100)])
 def test_allocation_matches_reference(seed, size):
   usage = _uniform(seed, (size,))
   np.testing.assert_allclose(allocation.allocation_weights(usage), np_allocation(usage),
@@ -173,3 +173,18 @@ def test_gradients_match_finite_differences():
     check_grads(jax.jit(allocation.allocation_weights), (usage,), order=1, modes=("rev",))
     check_grads(jax.jit(allocation.write_allocation_weights), (usage, gates), order=1,
                 modes=("rev",))
+
+
+@pytest.mark.parametrize("size", [5, 40, 64])
+def test_pairwise_allocation_equals_the_sorted_one_and_its_gradient(size, monkeypatch):
+  """Up to 64 slots allocation compares slots pairwise; beyond, it sorts: the same weighting
+  (ties included) and the same gradient either way."""
+  usage = _uniform(30 + size, (size,))
+  usage[size // 2] = usage[1]  # a tie: the lower index comes first in both
+  cotangent = _uniform(31, (size,))
+  loss = lambda u: jnp.sum(allocation.allocation_weights(u) * cotangent)
+  pairwise = jax.jit(allocation.allocation_weights)(usage), jax.grad(loss)(usage)
+  monkeypatch.setattr(allocation, "_PAIRWISE_MAX_SLOTS", 0)
+  sorted_ = jax.jit(allocation.allocation_weights)(usage), jax.grad(loss)(usage)
+  for got, want in zip(pairwise, sorted_):
+    np.testing.assert_allclose(got, want, rtol=2e-5, atol=1e-7)

@@ -101,12 +101,14 @@ def test_gradients_through_a_full_step_match_finite_differences():
     variables, carry = setup_core(core)
     to64 = lambda tree: jax.tree_util.tree_map(lambda a: jnp.asarray(a, jnp.float64), tree)
     variables, carry = to64(variables), to64(carry)
-    carry = carry._replace(memory=carry.memory + 0.1 * jnp.arange(18.0).reshape(1, 6, 3) / 18)
+    carry = carry._replace(memory_transposed=jnp.swapaxes(
+        carry.memory + 0.1 * jnp.arange(18.0).reshape(1, 6, 3) / 18, -1, -2))
     x = to64(inputs(time=1)[:, 0])
 
     def step_loss(variables, carry, x):
       new_carry, outputs = core.apply(variables, carry, x)
-      return jnp.sum(outputs ** 2) + jnp.sum(new_carry.memory ** 2) + jnp.sum(new_carry.reads)
+      return (jnp.sum(outputs ** 2) + jnp.sum(new_carry.memory_transposed ** 2)
+              + jnp.sum(new_carry.reads))
 
     check_grads(jax.jit(step_loss), (variables, carry, x), order=1, modes=("rev",), atol=1e-3, rtol=1e-3)
 

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from memjax.memory import erase_and_add, read
+from memjax.memory import erase_and_add, erase_and_add_transposed, read, read_transposed
 
 
 def np_erase_and_add(memory, weights, erase, add):
@@ -48,13 +48,31 @@ def test_write_then_read_recovers_the_written_word():
   np.testing.assert_allclose(np.delete(np.asarray(written), 5, 0), np.delete(np.asarray(memory), 5, 0))
 
 
-def _unfused_access(memory, write_previous, read_previous, write_raw, read_raw, erase, add):
-  """The NTM step's memory access as four ops in turn (what `write_then_read` fuses)."""
+def _unfused_access(memory_t, write_previous, read_previous, write_raw, read_raw, erase, add):
+  """The NTM step's memory access as four ops in turn (what `write_then_read` fuses), on M^T."""
   from memjax import addressing
-  write_weights = addressing.address_heads(memory, write_previous, write_raw)
-  new_memory = erase_and_add(memory, write_weights, erase, add)
-  read_weights = addressing.address_heads(new_memory, read_previous, read_raw)
-  return new_memory, write_weights, read_weights, read(new_memory, read_weights)
+  write_weights = addressing.address_heads(jnp.swapaxes(memory_t, -1, -2), write_previous,
+                                           write_raw)
+  new_memory_t = erase_and_add_transposed(memory_t, write_weights, erase, add)
+  read_weights = addressing.address_heads(jnp.swapaxes(new_memory_t, -1, -2), read_previous,
+                                          read_raw)
+  return (new_memory_t, write_weights, read_weights,
+          read_transposed(new_memory_t, read_weights))
+
+
+def test_transposed_read_and_write_equal_the_paper_layout_ones():
+  """read_transposed / erase_and_add_transposed on M^T give read / erase_and_add's values."""
+  rng = np.random.default_rng(3)
+  memory = rng.normal(size=(2, 40, 6)).astype(np.float32)
+  weights = rng.dirichlet(np.ones(40), size=(2, 3)).astype(np.float32)
+  erase = rng.uniform(size=(2, 3, 6)).astype(np.float32)
+  add = rng.normal(size=(2, 3, 6)).astype(np.float32)
+  memory_t = np.swapaxes(memory, -1, -2)
+  np.testing.assert_array_equal(
+      jnp.swapaxes(jax.jit(erase_and_add_transposed)(memory_t, weights, erase, add), -1, -2),
+      jax.jit(erase_and_add)(memory, weights, erase, add))
+  np.testing.assert_allclose(jax.jit(read_transposed)(memory_t, weights),
+                             jax.jit(read)(memory, weights), rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("num_writes,num_reads", [(1, 1), (2, 3)])
@@ -66,7 +84,7 @@ def test_fused_ntm_access_equals_the_four_ops_and_their_gradients(num_writes, nu
   batch, slots, word, raw_size = 2, 10, 4, 4 + 3 + 3
   keys = jax.random.split(jax.random.PRNGKey(5), 8)
   weights = lambda k, h: jax.nn.softmax(jax.random.normal(k, (batch, h, slots)), axis=-1)
-  args = (jax.random.normal(keys[0], (batch, slots, word)),
+  args = (jax.random.normal(keys[0], (batch, word, slots)),   # M^T
           weights(keys[1], num_writes), weights(keys[2], num_reads),
           jax.random.normal(keys[3], (batch, num_writes, raw_size)),
           jax.random.normal(keys[4], (batch, num_reads, raw_size)),

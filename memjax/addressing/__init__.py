@@ -9,6 +9,8 @@ head axes with `jax.vmap`.
 - `shift.py`         circular shift convolution (NTM eq. 8)
 - `sharpen.py`       sharpening with gamma >= 1 (NTM eq. 9)
 - `heads.py`         eq. 5-9 for `[batch, heads]` at once, with a hand-written backward pass
+- `reductions.py`    sums, maxima and softmax over slots in blocks of <= 32 (one fused kernel
+                     each on CPU, where XLA splits longer reductions into three)
 - `attention.py`     softmax attention read over slots (memory networks, key-value memories)
 - `allocation.py`    DNC usage, retention and allocation from sorted usage
 - `temporal_linkage.py` DNC precedence, link matrix, forward/backward weightings

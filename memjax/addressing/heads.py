@@ -34,8 +34,10 @@ passes no gradient through its norm, as `content.vector_norm` does.
 """
 import jax
 import jax.numpy as jnp
+from jax import lax
 
 from memjax.addressing import content
+from memjax.addressing.reductions import block_softmax, block_sum
 from memjax.addressing.shift import shift_offsets
 from memjax.addressing.sharpen import _EPSILON as _SHARPEN_EPSILON
 
@@ -56,10 +58,10 @@ def _squash(raw: jax.Array, word_size: int):
   return key, strength, gate, sharpness, shift
 
 
-def _norm(x: jax.Array):
-  """(||x||, 1 / ||x|| or 0 where tiny) over the last axis: `content.vector_norm`'s value with
-  one reduction (jnp.linalg.norm is sqrt(sum(x * x)), so the value is the same bit for bit)."""
-  squared = jnp.sum(x * x, axis=-1)
+def _norm(x: jax.Array, axis: int = -1):
+  """(||x||, 1 / ||x|| or 0 where tiny) over `axis`: `content.vector_norm`'s value with one
+  reduction (jnp.linalg.norm is sqrt(sum(x * x)), so the value is the same bit for bit)."""
+  squared = block_sum(x * x, axis=axis)
   is_tiny = squared < content._TINY_SQUARED_NORM
   norm = jnp.where(is_tiny, 0.0, jnp.sqrt(jnp.where(is_tiny, 1.0, squared)))
   return norm, _inverse(norm)
@@ -71,28 +73,47 @@ def _inverse(norm: jax.Array) -> jax.Array:
   return jnp.where(norm > 0, 1.0 / jnp.where(norm > 0, norm, 1.0), 0.0)
 
 
+def _rolls(weights: jax.Array, offsets) -> list:
+  """`[jnp.roll(weights, d, axis=-1) for d in offsets]`, each the sum of its two padded
+  pieces, `[0.., w(0..N-1-d)] + [w(N-d..N-1), 0..]` (d > 0; mirrored for d < 0).
+
+  Pads, slices and adds fuse into the kernel that consumes the roll; `jnp.roll` is two
+  slices and a concatenation, which XLA on CPU runs as kernels of their own.
+  """
+  num_slots = weights.shape[-1]
+  widths = [(0, 0)] * (weights.ndim - 1)
+
+  def roll(d):
+    d %= num_slots
+    if d == 0:
+      return weights
+    moved = jnp.pad(weights[..., :num_slots - d], widths + [(d, 0)])
+    wrapped = jnp.pad(weights[..., num_slots - d:], widths + [(0, num_slots - d)])
+    return moved + wrapped
+  return [roll(d) for d in offsets]
+
+
 def _shift(weights: jax.Array, shift: jax.Array) -> jax.Array:
   """w~(i) = sum_d s(d) w(i - d) over the last axis (as `shift.circular_shift`)."""
-  shift_range = shift.shape[-1] // 2
-  return sum(shift[..., k, None] * jnp.roll(weights, d, axis=-1)
-             for k, d in enumerate(shift_offsets(shift_range)))
+  offsets = shift_offsets(shift.shape[-1] // 2)
+  return sum(shift[..., k, None] * rolled
+             for k, rolled in enumerate(_rolls(weights, offsets)))
 
 
-def _forward(memory, previous, raw):
-  word_size = memory.shape[-1]
+def _forward(memory_t, previous, raw):
+  word_size = memory_t.shape[-2]
   key, strength, gate, sharpness, shift = _squash(raw, word_size)
-  memory_norm, _ = _norm(memory)                                    # [..., N]
+  memory_norm, _ = _norm(memory_t, axis=-2)                         # [..., N]
   key_norm, _ = _norm(key)                                          # [..., H]
-  dot = jnp.einsum("...hm,...nm->...hn", key, memory)              # [..., H, N]
+  dot = jnp.einsum("...hm,...mn->...hn", key, memory_t)            # [..., H, N]
   cosine = dot / (key_norm[..., None] * memory_norm[..., None, :] + _COSINE_EPSILON)
-  content_weights = jax.nn.softmax(strength[..., None] * cosine, axis=-1)
+  content_weights = block_softmax(strength[..., None] * cosine)
   gated = gate[..., None] * content_weights + (1.0 - gate[..., None]) * previous
   shifted = _shift(gated, shift)
-  weights = jax.nn.softmax(sharpness[..., None] * jnp.log(shifted + _SHARPEN_EPSILON), axis=-1)
+  weights = block_softmax(sharpness[..., None] * jnp.log(shifted + _SHARPEN_EPSILON))
   return weights, (cosine, content_weights, gated, memory_norm)
 
 
-@jax.custom_vjp
 def address_heads(memory: jax.Array, previous: jax.Array, raw: jax.Array) -> jax.Array:
   """NTM eq. 5-9 for every head at once.
 
@@ -105,32 +126,41 @@ def address_heads(memory: jax.Array, previous: jax.Array, raw: jax.Array) -> jax
   Returns:
     `[..., num_heads, num_slots]` weightings w_t, each summing to one.
   """
-  return _forward(memory, previous, raw)[0]
+  return address_heads_transposed(jnp.swapaxes(memory, -1, -2), previous, raw)
 
 
-def address_heads_forward(memory, previous, raw):
-  """`address_heads`'s weightings and what its backward pass needs, `(weights, residuals)`.
+@jax.custom_vjp
+def address_heads_transposed(memory_t: jax.Array, previous: jax.Array,
+                             raw: jax.Array) -> jax.Array:
+  """`address_heads` on M^T, `memory_t`: `[..., word_size, num_slots]`, as the NTM stores its
+  memory (slots, the long axis, contiguous: cores/ntm.py). Same values."""
+  return _forward(memory_t, previous, raw)[0]
+
+
+def address_heads_forward(memory_t, previous, raw):
+  """`address_heads_transposed`'s weightings and what its backward pass needs,
+  `(weights, residuals)`.
 
   The residuals are the inputs, the packed `[K, w^c, w^g, w]` `[..., H, 4, N]` and the row
   norms ||M(i)|| `[..., N]` (for `address_heads_backward`, or a fused op that builds on it:
   memory/ntm_access.py).
   """
-  weights, (cosine, content_weights, gated, memory_norm) = _forward(memory, previous, raw)
+  weights, (cosine, content_weights, gated, memory_norm) = _forward(memory_t, previous, raw)
   # One stacked residual (one write per time step inside a scan) instead of four.
   packed = jnp.stack([cosine, content_weights, gated, weights], axis=-2)  # [..., H, 4, N]
-  return weights, (memory, previous, raw, packed, memory_norm)
+  return weights, (memory_t, previous, raw, packed, memory_norm)
 
 
 def _softmax_vjp(probabilities, cotangent):
-  return probabilities * (cotangent - jnp.sum(cotangent * probabilities, axis=-1, keepdims=True))
+  return probabilities * (cotangent - block_sum(cotangent * probabilities, keepdims=True))
 
 
 def address_heads_backward(residuals, d_weights):
-  """(dM, dw_{t-1}, d raw) from `address_heads_forward`'s residuals and dw (the equations
+  """(dM^T, dw_{t-1}, d raw) from `address_heads_forward`'s residuals and dw (the equations
   of the module docstring)."""
-  memory, previous, raw, packed, memory_norm = residuals
+  memory_t, previous, raw, packed, memory_norm = residuals
   cosine, content_weights, gated, weights = (packed[..., i, :] for i in range(4))
-  word_size = memory.shape[-1]
+  word_size = memory_t.shape[-2]
   key, strength, gate, sharpness, shift = _squash(raw, word_size)
   shift_range = shift.shape[-1] // 2
   offsets = shift_offsets(shift_range)
@@ -139,20 +169,20 @@ def address_heads_backward(residuals, d_weights):
   shifted = _shift(gated, shift)
   log_shifted = jnp.log(shifted + _SHARPEN_EPSILON)
   d_logits = _softmax_vjp(weights, d_weights)
-  d_sharpness = jnp.sum(d_logits * log_shifted, axis=-1)
+  d_sharpness = block_sum(d_logits * log_shifted)
   d_shifted = sharpness[..., None] * d_logits / (shifted + _SHARPEN_EPSILON)
   # Circular shift: w~(i) = sum_d s(d) w^g(i - d).
-  d_gated = sum(shift[..., k, None] * jnp.roll(d_shifted, -d, axis=-1)
-                for k, d in enumerate(offsets))
-  d_shift = jnp.stack([jnp.sum(d_shifted * jnp.roll(gated, d, axis=-1), axis=-1)
-                       for d in offsets], axis=-1)
+  d_gated = sum(shift[..., k, None] * rolled
+                for k, rolled in enumerate(_rolls(d_shifted, [-d for d in offsets])))
+  d_shift = jnp.stack([block_sum(d_shifted * rolled) for rolled in _rolls(gated, offsets)],
+                      axis=-1)
   # Interpolation gate.
   d_content = gate[..., None] * d_gated
   d_previous = (1.0 - gate[..., None]) * d_gated
-  d_gate = jnp.sum(d_gated * (content_weights - previous), axis=-1)
+  d_gate = block_sum(d_gated * (content_weights - previous))
   # Content weighting: w^c = softmax(beta K).
   d_content_logits = _softmax_vjp(content_weights, d_content)
-  d_strength = jnp.sum(d_content_logits * cosine, axis=-1)
+  d_strength = block_sum(d_content_logits * cosine)
   d_cosine = strength[..., None] * d_content_logits
   # Cosine similarity K = (k . M(i)) / D, D = ||k|| ||M(i)|| + eps.
   key_norm, key_inverse = _norm(key)
@@ -160,12 +190,16 @@ def address_heads_backward(residuals, d_weights):
   denominator = key_norm[..., None] * memory_norm[..., None, :] + _COSINE_EPSILON
   d_dot = d_cosine / denominator
   d_denominator = -d_dot * cosine
-  d_key_norm = jnp.sum(d_denominator * memory_norm[..., None, :], axis=-1)     # [..., H]
+  d_key_norm = block_sum(d_denominator * memory_norm[..., None, :])            # [..., H]
   d_memory_norm = jnp.sum(d_denominator * key_norm[..., None], axis=-2)        # [..., N]
-  d_key = (jnp.einsum("...hn,...nm->...hm", d_dot, memory)
+  # Computed once, `[..., H, N]` and `[..., N]`: left to itself, XLA fuses their chain of
+  # elementwise ops (the softmax and sharpening backward above) into the memory-sized
+  # kernels below and recomputes it for every word of every slot.
+  d_dot, row_scale = lax.optimization_barrier((d_dot, d_memory_norm * memory_inverse))
+  d_key = (jnp.einsum("...hn,...mn->...hm", d_dot, memory_t)
            + (d_key_norm * key_inverse)[..., None] * key)
-  d_memory = (jnp.einsum("...hn,...hm->...nm", d_dot, key)
-              + (d_memory_norm * memory_inverse)[..., None] * memory)
+  d_memory_t = (jnp.einsum("...hn,...hm->...mn", d_dot, key)
+                + row_scale[..., None, :] * memory_t)
   # Squashing of the raw parameters.
   d_raw = jnp.concatenate([
       d_key,
@@ -174,7 +208,8 @@ def address_heads_backward(residuals, d_weights):
       (d_sharpness * jax.nn.sigmoid(raw[..., word_size + 2]))[..., None],
       _softmax_vjp(shift, d_shift)], axis=-1)
   # Cotangents in the primals' dtypes (raw may be float32 while memory is wider).
-  return d_memory.astype(memory.dtype), d_previous.astype(previous.dtype), d_raw.astype(raw.dtype)
+  return (d_memory_t.astype(memory_t.dtype), d_previous.astype(previous.dtype),
+          d_raw.astype(raw.dtype))
 
 
-address_heads.defvjp(address_heads_forward, address_heads_backward)
+address_heads_transposed.defvjp(address_heads_forward, address_heads_backward)

@@ -36,16 +36,25 @@ class NTMState(NamedTuple):
 
   Attributes:
     controller: the controller's state (an `LSTMState`, or `()` for feed-forward).
-    memory: `[batch, memory_size, word_size]` memory M_t.
+    memory_transposed: `[batch, word_size, memory_size]` memory M_t, stored transposed
+      (word-major) so that the slots, the long axis, are contiguous: every elementwise pass
+      over memory (erase/add, row norms and their gradients) then vectorises along them,
+      3-5x faster on CPU than along a 20-wide word (docs/benchmarks.md). `memory` reads it
+      the paper's way round.
     read_weights: `[batch, num_read_heads, memory_size]`.
     write_weights: `[batch, num_write_heads, memory_size]`.
     reads: `[batch, num_read_heads, word_size]` the last read vectors r_t.
   """
   controller: Any
-  memory: jax.Array
+  memory_transposed: jax.Array
   read_weights: jax.Array
   write_weights: jax.Array
   reads: jax.Array
+
+  @property
+  def memory(self) -> jax.Array:
+    """`[..., memory_size, word_size]` M_t (a transposed copy: for reading, not for loops)."""
+    return jnp.swapaxes(self.memory_transposed, -1, -2)
 
 
 class HeadParams(NamedTuple):
@@ -158,7 +167,7 @@ class NTM(MemoryCore):
       memory = jnp.full(shape, _CONSTANT_MEMORY_VALUE, jnp.float32)
     elif self.memory_init == "learned":
       memory = jnp.broadcast_to(self.initial_memory, shape)
-    else:
+    else:  # drawn [slots, word], as before the transposed layout: the same memory per seed
       memory = 0.5 * jax.random.normal(rng, shape, jnp.float32)
     # Heads start focused on slot 0 so that location-based moves have a start.
     focus = jax.nn.one_hot(0, self.memory_size)
@@ -169,7 +178,8 @@ class NTM(MemoryCore):
       controller_state = lstm_zero_state(batch_dims, self.controller_size)
     else:
       controller_state = ()
-    return NTMState(controller_state, memory, read_weights, write_weights, reads)
+    return NTMState(controller_state, jnp.swapaxes(memory, -1, -2), read_weights, write_weights,
+                    reads)
 
   def __call__(self, carry: NTMState, inputs: jax.Array) -> Tuple[NTMState, jax.Array]:
     if inputs.ndim != 2:
@@ -196,11 +206,11 @@ class NTM(MemoryCore):
     erase, add = jnp.split(
         projected[:, num_address:].reshape(batch, self.num_write_heads, 2 * self.word_size),
         2, axis=-1)
-    memory, write_weights, read_weights, reads = ntm_access.write_then_read(
-        carry.memory, carry.write_weights, carry.read_weights,
+    memory_t, write_weights, read_weights, reads = ntm_access.write_then_read(
+        carry.memory_transposed, carry.write_weights, carry.read_weights,
         raw_heads[:, self.num_read_heads:], raw_heads[:, :self.num_read_heads],
         jax.nn.sigmoid(erase), add)
 
     outputs = self.readout(jnp.concatenate([controller_out, reads.reshape(batch, -1)], axis=-1))
     outputs = outputs.astype(jnp.float32)
-    return NTMState(controller_state, memory, read_weights, write_weights, reads), outputs
+    return NTMState(controller_state, memory_t, read_weights, write_weights, reads), outputs

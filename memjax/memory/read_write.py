@@ -3,6 +3,7 @@ import functools
 import operator
 
 import jax
+import jax.numpy as jnp
 
 
 def read(memory: jax.Array, weights: jax.Array) -> jax.Array:
@@ -48,3 +49,33 @@ def erase_and_add(memory: jax.Array, weights: jax.Array, erase: jax.Array,
                           [1.0 - outer(weights, erase, h) for h in range(num_heads)])
   added = functools.reduce(operator.add, [outer(weights, add, h) for h in range(num_heads)])
   return memory * keep + added
+
+
+# The same two on M^T, `[..., word_size, num_slots]`: the NTM keeps its memory this way round
+# so that slots, the long axis, are contiguous and every elementwise pass over memory
+# vectorises along them (with `[slots, word]` and a 20-wide word, XLA's CPU loops run 3-5x
+# slower: docs/benchmarks.md).
+
+def read_transposed(memory_t: jax.Array, weights: jax.Array) -> jax.Array:
+  """`read` on M^T: `memory_t` `[..., word_size, num_slots]`, weights `[..., num_heads,
+  num_slots]`; returns `[..., num_heads, word_size]`."""
+  return jnp.einsum("...hn,...mn->...hm", weights, memory_t)
+
+
+def erase_and_add_transposed(memory_t: jax.Array, weights: jax.Array, erase: jax.Array,
+                             add: jax.Array) -> jax.Array:
+  """`erase_and_add` on M^T: M^T' = M^T o prod_h (1 - e_h w_h^T) + sum_h a_h w_h^T.
+
+  Args:
+    memory_t: `[..., word_size, num_slots]`.
+    weights: `[..., num_heads, num_slots]`; erase, add: `[..., num_heads, word_size]`.
+
+  Returns:
+    `[..., word_size, num_slots]` M_t^T, elementwise the same arithmetic as `erase_and_add`.
+  """
+  num_heads = weights.shape[-2]
+  outer = lambda u, v, h: v[..., h, :, None] * u[..., h, None, :]   # [..., word, slots]
+  keep = functools.reduce(operator.mul,
+                          [1.0 - outer(weights, erase, h) for h in range(num_heads)])
+  added = functools.reduce(operator.add, [outer(weights, add, h) for h in range(num_heads)])
+  return memory_t * keep + added

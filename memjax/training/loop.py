@@ -392,6 +392,12 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
     say(f"compiling the train step of {family.name} ({family.num_seeds} seed(s), "
         f"{family.mesh.size} device(s))...")
   loop_start = time.time()
+  # A family's early-evaluation test (`evaluate_now`) reads a step's metrics on the host,
+  # which waits for that step. Asked about step t's metrics once step t + 1 is dispatched,
+  # it waits for step t alone while t + 1 runs, and the host's work between steps hides
+  # behind the device's; at steps that wait anyway (logs, checkpoints, the last one) it is
+  # asked at once, so a run resumed from a checkpoint asks about the same steps.
+  unscreened = None  # (step, metrics) whose test waits for the next step's dispatch
   while stop_reason is None and step < last:
     state, metrics = train_step(family, state, family.batch(step))
     step += 1
@@ -420,7 +426,15 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
     # The family's early evaluation first: it may keep track of when it last asked. A run cut
     # by train.stop_at_step still evaluates at its last step as an uncut run would, so that
     # the history of a resumed run equals the uncut one's (the final evaluation comes after).
-    early = step < num_steps and family.evaluate_now(step, metrics)
+    early = False
+    if unscreened is not None:
+      early = family.evaluate_now(*unscreened)
+      unscreened = None
+    waits_anyway = log(step) or checkpoint_due or step == last or bool(stop_at and step >= stop_at)
+    if step < num_steps and not waits_anyway:
+      unscreened = (step, metrics)
+    elif step < num_steps:
+      early = family.evaluate_now(step, metrics) or early
     evaluation_due = step < num_steps and (evaluate_periodically(step) or early)
     if evaluation_due and parallel.to_host(state.nonfinite_streak).any():
       say(f"  eval @ {step} skipped: the last {unit} was NaN/Inf")  # its figures would be NaN
