@@ -119,6 +119,12 @@ def _checksums(state):
   return jax.tree_util.tree_map(_leaf_checksum, state)
 
 
+def compile_checksums(state: Any) -> None:
+  """Compiles `state_checksums`'s program for `state`'s shapes (arrays or
+  `jax.ShapeDtypeStruct`s), e.g. in a thread while something else compiles."""
+  _checksums.lower(state).compile()
+
+
 def state_checksums(state: Any) -> Dict[str, List[int]]:
   """{leaf path: [sum, weighted sum]} of a pytree of arrays (every process gets the same)."""
   sums = jax.tree_util.tree_flatten_with_path(_checksums(state))[0]

@@ -259,3 +259,24 @@ def test_delta_memory_example_core_trains_through_the_launcher(tmp_path):
                          env=env)
   assert drawn.returncode == 0, drawn.stderr[-2000:]
   assert (tmp_path / "plots" / "example_seed0.png").exists()
+
+
+def test_warm_up_compiles_the_first_evaluation_ahead_of_it(caplog):
+  """The loop's warm-up thread (`Family.warm_up`) compiles `evaluate_lengths` for the shapes
+  the first evaluation uses: that evaluation then compiles nothing of its own."""
+  import logging
+
+  def compiled_evaluations(warm_up: bool, eval_batch_size: int):
+    # A batch size of its own per call: programs compiled by an earlier call do not count.
+    family = algorithmic.AlgorithmicFamily(tiny_config(eval_batch_size=eval_batch_size))
+    state = family.init_state()
+    if warm_up:
+      loop._start_warm_up(family, loop._savable(state)).join()
+    caplog.clear()
+    with jax.log_compiles(True), caplog.at_level(logging.WARNING):
+      family.evaluate(state, 0, final=False)
+    return [r.getMessage() for r in caplog.records
+            if "Compiling" in r.getMessage() and "evaluate_lengths" in r.getMessage()]
+
+  assert compiled_evaluations(False, 37)  # the check sees a compilation when there is one
+  assert compiled_evaluations(True, 41) == []

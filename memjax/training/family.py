@@ -169,6 +169,14 @@ class Family:
     """Override: the evaluation in one short line."""
     return ", ".join(f"{k} {v}" for k, v in evaluation.items())
 
+  def warm_up(self, state: "TrainState") -> None:
+    """Override to compile what the first evaluation will run (`jit(...).lower(...).compile()`
+    fills JAX's cache for the later call). The loop calls it once, in a thread of its own,
+    while it compiles the train step: on a first launch the two compilations share the
+    machine's cores instead of taking turns. `state` is the state's shapes, dtypes and
+    shardings (`jax.ShapeDtypeStruct` leaves). Errors are ignored: the evaluation then
+    compiles when it runs, as without a warm-up."""
+
   def evaluate_now(self, step: int, metrics: Dict[str, jax.Array]) -> bool:
     """Override to evaluate off schedule (e.g. when a training batch looks solved)."""
     return False

@@ -43,6 +43,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from absl import logging
 
 from memjax import checkpoint as checkpoint_lib
 from memjax import parallel
@@ -180,6 +181,27 @@ def is_good_state(family: Family, state: TrainState, batch: Any = ()) -> bool:
 
 # ---------------------------------------------------------------------------------------------
 # Checkpoints: states with zero-size leaves; restoring a saved run.
+
+def _start_warm_up(family: Family, state: TrainState) -> threading.Thread:
+  """Compiles the first evaluation's programs (`Family.warm_up`) and the checkpoint checksums
+  in a thread, while the main thread compiles the train step: XLA compiles on one core, so
+  on a first launch the two share the machine instead of taking turns (about 2 s of a
+  30 s run on 2 cores). Join the thread before evaluating or saving."""
+  abstract = jax.tree_util.tree_map(
+      lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=leaf.sharding)
+      if isinstance(leaf, jax.Array) else leaf, state)
+
+  def compile_ahead():
+    try:
+      family.warm_up(abstract)
+      checkpoint_lib.compile_checksums(abstract)
+    except Exception as error:  # noqa: BLE001 (the programs then compile when first run)
+      logging.info("warm-up compilation skipped: %s", error)
+
+  thread = threading.Thread(target=compile_ahead, name="memjax-warm-up", daemon=True)
+  thread.start()
+  return thread
+
 
 def _savable(state: TrainState) -> TrainState:
   """Orbax cannot save zero-size arrays (e.g. a mem_len = 0 memory): such a carry is left out."""
@@ -388,6 +410,7 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
   watch = progress.NonfiniteWatch(max_nonfinite)
   stop_reason = family.stop_reason_at_start()
   last_good = None  # (step, state) evaluated instead of a diverged state
+  warm_up = _start_warm_up(family, _savable(state))
   if stop_reason is None and step < last:
     say(f"compiling the train step of {family.name} ({family.num_seeds} seed(s), "
         f"{family.mesh.size} device(s))...")
@@ -440,6 +463,7 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
       say(f"  eval @ {step} skipped: the last {unit} was NaN/Inf")  # its figures would be NaN
     elif evaluation_due:
       with report.paused():
+        warm_up.join()
         evaluation = family.evaluate(state, step, final=False)
       history.append({"step": step, **evaluation})
       writer.write_scalars(step, {f"eval/{k}": v for k, v in _scalars(evaluation).items()})
@@ -450,10 +474,12 @@ def run(family: Family, workdir: str, start_time: Optional[float] = None,
     # Only states whose last update was finite are saved (mid-streak ones are not).
     if checkpoint_due and not parallel.to_host(state.nonfinite_streak).any():
       with report.paused():
+        warm_up.join()
         save(step)
     if stop_at and step >= stop_at:
       stop_reason = f"train.stop_at_step={stop_at} reached"
   train_seconds = time.time() - loop_start
+  warm_up.join()
   streak = parallel.to_host(state.nonfinite_streak)
   if last_good is None and streak.any():  # the run ended inside a (shorter) NaN/Inf streak
     stop_reason, last_good = diverged(

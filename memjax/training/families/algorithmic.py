@@ -178,6 +178,15 @@ class AlgorithmicFamily(Family):
     seed_rngs = jax.random.split(rng, self.num_seeds)
     return over_seeds(seed_eval, self.num_seeds, (0, 0), params, seed_rngs)
 
+  def warm_up(self, state: TrainState) -> None:
+    """Compiles `bits_error`'s programs (the random lengths and `evaluate_lengths`)."""
+    rng = jax.random.fold_in(self.eval_rng, 0)
+    length_rng, eval_rng = jax.random.split(rng)
+    lengths = jax.random.randint(length_rng, (self.eval_size,), self.task.min_length,
+                                 self.task.max_length + 1)
+    AlgorithmicFamily.evaluate_lengths.lower(self, state.params, eval_rng, lengths,
+                                             self.task.max_length).compile()
+
   def bits_error(self, params, rng, num_sequences: int) -> np.ndarray:
     """Bits error per sequence on `num_sequences` fresh sequences of the training length range."""
     length_rng, eval_rng = jax.random.split(rng)
