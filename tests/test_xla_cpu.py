@@ -16,6 +16,19 @@ def test_flags_are_added_to_the_users_for_a_tested_jaxlib():
       "--xla_cpu_multi_thread_eigen=false " + " ".join(xla_cpu.CPU_FLAGS))
 
 
+def test_llvm_level_is_added_only_in_a_cpu_only_process():
+  everything = " ".join(xla_cpu.CPU_FLAGS + xla_cpu.CPU_ONLY_FLAGS)
+  assert xla_cpu.with_cpu_flags("", _TESTED, only_cpu=True) == everything
+  assert xla_cpu.with_cpu_flags("", _TESTED, only_cpu=False) == " ".join(xla_cpu.CPU_FLAGS)
+  users = f"{xla_cpu.LLVM_FLAG}=3"
+  assert xla_cpu.with_cpu_flags(users, _TESTED, only_cpu=True) == (
+      users + " " + " ".join(xla_cpu.CPU_FLAGS))
+  assert xla_cpu.cpu_only("cpu", ["jax-cuda12-plugin"])
+  assert xla_cpu.cpu_only("", ["jax", "jaxlib", "flax"])
+  assert not xla_cpu.cpu_only("", ["jax", "jax-cuda12-plugin"])
+  assert not xla_cpu.cpu_only("cuda", ["libtpu"])
+
+
 def test_flags_are_left_alone_for_an_untested_jaxlib_an_opt_out_or_the_users_own_setting():
   users = f"{xla_cpu.YNN_FLAG}=-dot"
   assert xla_cpu.with_cpu_flags(users, _TESTED) == users
@@ -37,4 +50,6 @@ def test_importing_memjax_sets_the_flags_and_xla_accepts_them():
                         timeout=120)
   assert done.returncode == 0, done.stderr[-2000:]
   total, flags = done.stdout.split("\n")[:2]
-  assert float(total) == 6.0 and flags == " ".join(xla_cpu.CPU_FLAGS)
+  only_cpu = xla_cpu.cpu_only(env.get("JAX_PLATFORMS", ""), xla_cpu._installed_distributions())
+  assert float(total) == 6.0 and flags == " ".join(
+      xla_cpu.CPU_FLAGS + (xla_cpu.CPU_ONLY_FLAGS if only_cpu else ()))
