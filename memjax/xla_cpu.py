@@ -82,8 +82,10 @@ def apply_cpu_defaults() -> None:
   environment (see the module docstring)."""
   current = os.environ.get("XLA_FLAGS", "")
   opt_out = os.environ.get(OPT_OUT, "")
-  only_cpu = not opted_out(opt_out) and cpu_only(os.environ.get("JAX_PLATFORMS", ""),
-                                                 _installed_distributions())
+  platforms = os.environ.get("JAX_PLATFORMS", "")
+  # (Listing the installed distributions takes ~30 ms of a launch: only when it decides.)
+  only_cpu = not opted_out(opt_out) and (
+      platforms.strip().lower() == "cpu" or cpu_only(platforms, _installed_distributions()))
   updated = with_cpu_flags(current, _jaxlib_version(), opt_out, only_cpu)
   if updated != current:
     os.environ["XLA_FLAGS"] = updated
