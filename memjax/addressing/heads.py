@@ -34,7 +34,6 @@ passes no gradient through its norm, as `content.vector_norm` does.
 """
 import jax
 import jax.numpy as jnp
-from jax import lax
 
 from memjax.addressing import content
 from memjax.addressing.reductions import block_softmax, block_sum
@@ -192,14 +191,10 @@ def address_heads_backward(residuals, d_weights):
   d_denominator = -d_dot * cosine
   d_key_norm = block_sum(d_denominator * memory_norm[..., None, :])            # [..., H]
   d_memory_norm = jnp.sum(d_denominator * key_norm[..., None], axis=-2)        # [..., N]
-  # Computed once, `[..., H, N]` and `[..., N]`: left to itself, XLA fuses their chain of
-  # elementwise ops (the softmax and sharpening backward above) into the memory-sized
-  # kernels below and recomputes it for every word of every slot.
-  d_dot, row_scale = lax.optimization_barrier((d_dot, d_memory_norm * memory_inverse))
   d_key = (jnp.einsum("...hn,...mn->...hm", d_dot, memory_t)
            + (d_key_norm * key_inverse)[..., None] * key)
   d_memory_t = (jnp.einsum("...hn,...hm->...mn", d_dot, key)
-                + row_scale[..., None, :] * memory_t)
+                + (d_memory_norm * memory_inverse)[..., None, :] * memory_t)
   # Squashing of the raw parameters.
   d_raw = jnp.concatenate([
       d_key,
