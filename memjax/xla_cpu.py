@@ -24,7 +24,7 @@ the backend already exists. It is added only for the jaxlib versions it was meas
 of the user's own, and not at all with `MEMJAX_XLA_CPU_DEFAULTS=0`.
 """
 import os
-from typing import List, Sequence
+from typing import Iterable, Iterator
 
 YNN_FLAG = "--xla_cpu_experimental_ynn_fusion_type"
 CPU_FLAGS = (f"{YNN_FLAG}=-reduce,-eltwise",)
@@ -49,7 +49,7 @@ def opted_out(value: str) -> bool:
   return value.strip().lower() in ("0", "false", "no")
 
 
-def cpu_only(jax_platforms: str, installed: Sequence[str]) -> bool:
+def cpu_only(jax_platforms: str, installed: Iterable[str]) -> bool:
   """Whether JAX will run on CPU alone: `JAX_PLATFORMS` is "cpu", or none of the `installed`
   distribution names is an accelerator plugin."""
   if jax_platforms.strip().lower() == "cpu":
@@ -72,9 +72,11 @@ def with_cpu_flags(xla_flags: str, jaxlib_version: str, opt_out: str = "",
   return " ".join([xla_flags.strip()] + added).strip()
 
 
-def _installed_distributions() -> List[str]:
+def _installed_distributions() -> Iterator[str]:
+  """The installed distributions' names, read one by one as they are asked for (listing
+  them all takes ~30 ms of a launch; `cpu_only` needs none when JAX_PLATFORMS says cpu)."""
   from importlib import metadata
-  return [dist.metadata["Name"] or "" for dist in metadata.distributions()]
+  return (dist.metadata["Name"] or "" for dist in metadata.distributions())
 
 
 def apply_cpu_defaults() -> None:
@@ -82,10 +84,8 @@ def apply_cpu_defaults() -> None:
   environment (see the module docstring)."""
   current = os.environ.get("XLA_FLAGS", "")
   opt_out = os.environ.get(OPT_OUT, "")
-  platforms = os.environ.get("JAX_PLATFORMS", "")
-  # (Listing the installed distributions takes ~30 ms of a launch: only when it decides.)
-  only_cpu = not opted_out(opt_out) and (
-      platforms.strip().lower() == "cpu" or cpu_only(platforms, _installed_distributions()))
+  only_cpu = not opted_out(opt_out) and cpu_only(os.environ.get("JAX_PLATFORMS", ""),
+                                                 _installed_distributions())
   updated = with_cpu_flags(current, _jaxlib_version(), opt_out, only_cpu)
   if updated != current:
     os.environ["XLA_FLAGS"] = updated

@@ -39,15 +39,24 @@ def erase_and_add(memory: jax.Array, weights: jax.Array, erase: jax.Array,
   """
   if weights.ndim == memory.ndim - 1:
     weights, erase, add = weights[..., None, :], erase[..., None, :], add[..., None, :]
-  num_heads = weights.shape[-2]
-  # Outer products as broadcasts, one head at a time over the (few, static) heads: the
-  # whole update is one elementwise kernel (a matmul w^T a would be a separate one with a
-  # contraction of length num_heads), and the product of keeps has a plain gradient
-  # (jnp.prod's would need a cumulative product).
-  outer = lambda u, v, h: u[..., h, :, None] * v[..., h, None, :]
+  return _erase_then_add(memory, weights, erase, add,
+                         lambda w, v: w[..., :, None] * v[..., None, :])   # w v^T
+
+
+def _erase_then_add(memory, weights, erase, add, outer):
+  """memory o prod_h (1 - outer(w_h, e_h)) + sum_h outer(w_h, a_h), `outer` in memory's
+  layout.
+
+  Outer products as broadcasts, one head at a time over the (few, static) heads: the whole
+  update is one elementwise kernel (a matmul w^T a would be a separate one with a
+  contraction of length num_heads), and the product of keeps has a plain gradient
+  (jnp.prod's would need a cumulative product).
+  """
+  heads = range(weights.shape[-2])
   keep = functools.reduce(operator.mul,
-                          [1.0 - outer(weights, erase, h) for h in range(num_heads)])
-  added = functools.reduce(operator.add, [outer(weights, add, h) for h in range(num_heads)])
+                          [1.0 - outer(weights[..., h, :], erase[..., h, :]) for h in heads])
+  added = functools.reduce(operator.add,
+                           [outer(weights[..., h, :], add[..., h, :]) for h in heads])
   return memory * keep + added
 
 
@@ -73,9 +82,5 @@ def erase_and_add_transposed(memory_t: jax.Array, weights: jax.Array, erase: jax
   Returns:
     `[..., word_size, num_slots]` M_t^T, elementwise the same arithmetic as `erase_and_add`.
   """
-  num_heads = weights.shape[-2]
-  outer = lambda u, v, h: v[..., h, :, None] * u[..., h, None, :]   # [..., word, slots]
-  keep = functools.reduce(operator.mul,
-                          [1.0 - outer(weights, erase, h) for h in range(num_heads)])
-  added = functools.reduce(operator.add, [outer(weights, add, h) for h in range(num_heads)])
-  return memory_t * keep + added
+  return _erase_then_add(memory_t, weights, erase, add,
+                         lambda w, v: v[..., :, None] * w[..., None, :])   # v w^T

@@ -180,18 +180,20 @@ class AlgorithmicFamily(Family):
 
   def warm_up(self, state: TrainState) -> None:
     """Compiles `bits_error`'s programs (the random lengths and `evaluate_lengths`)."""
-    rng = jax.random.fold_in(self.eval_rng, 0)
-    length_rng, eval_rng = jax.random.split(rng)
-    lengths = jax.random.randint(length_rng, (self.eval_size,), self.task.min_length,
-                                 self.task.max_length + 1)
+    eval_rng, lengths = self._random_lengths(jax.random.fold_in(self.eval_rng, 0),
+                                             self.eval_size)
     AlgorithmicFamily.evaluate_lengths.lower(self, state.params, eval_rng, lengths,
                                              self.task.max_length).compile()
 
+  def _random_lengths(self, rng, num_sequences: int):
+    """(rng for the sequences, `[num_sequences]` lengths drawn from the training range)."""
+    length_rng, eval_rng = jax.random.split(rng)
+    return eval_rng, jax.random.randint(length_rng, (num_sequences,), self.task.min_length,
+                                        self.task.max_length + 1)
+
   def bits_error(self, params, rng, num_sequences: int) -> np.ndarray:
     """Bits error per sequence on `num_sequences` fresh sequences of the training length range."""
-    length_rng, eval_rng = jax.random.split(rng)
-    lengths = jax.random.randint(length_rng, (num_sequences,), self.task.min_length,
-                                 self.task.max_length + 1)
+    eval_rng, lengths = self._random_lengths(rng, num_sequences)
     return np.asarray(self.evaluate_lengths(params, eval_rng, lengths, self.task.max_length))
 
   def generalization(self, params, rng, eval_lengths: Sequence[int], num_sequences: int,
