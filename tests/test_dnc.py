@@ -66,7 +66,7 @@ def np_access_step(state, xi):
       w = w + modes[num_writes + 1 + h] * np_forward(links[h], state.read_weights[i:i + 1])[0]
     read_weights.append(w)
   read_weights = np.stack(read_weights)
-  new_state = AccessState(memory, read_weights, write_weights,
+  new_state = AccessState(memory.T, read_weights, write_weights,
                           dnc_lib.TemporalLinkageState(links, precedence), usage)
   return new_state, read_weights @ memory
 
@@ -78,7 +78,7 @@ def _random_access_state(seed, num_reads, num_writes, size, word):
     return (e / e.sum(-1, keepdims=True))[..., :-1].astype(np.float32)
   link = rows((num_writes, size, size)) * (1 - np.eye(size, dtype=np.float32))
   return AccessState(
-      memory=rng.normal(size=(size, word)).astype(np.float32),
+      memory_transposed=rng.normal(size=(word, size)).astype(np.float32),
       read_weights=rows((num_reads, size)), write_weights=rows((num_writes, size)),
       linkage=dnc_lib.TemporalLinkageState(link, rows((num_writes, size))),
       usage=rng.uniform(size=size).astype(np.float32))
@@ -188,13 +188,13 @@ def test_gradients_through_a_full_step():
     def step(params, memory, usage, read_weights, link, x):
       # Previous write weights are excluded: usage stops their gradient on purpose.
       access = carry64.access._replace(
-          memory=memory, usage=usage, read_weights=read_weights,
+          memory_transposed=memory, usage=usage, read_weights=read_weights,
           linkage=carry64.access.linkage._replace(link=link))
       new_carry, outputs = core.apply({"params": params}, carry64._replace(access=access), x)
-      return outputs, new_carry.access.memory, new_carry.access.read_weights
+      return outputs, new_carry.access.memory_transposed, new_carry.access.read_weights
 
     a = carry64.access
-    check_grads(step, (params64, a.memory, a.usage, a.read_weights, a.linkage.link, x64),
+    check_grads(step, (params64, a.memory_transposed, a.usage, a.read_weights, a.linkage.link, x64),
                 order=1, modes=("rev",), atol=1e-4, rtol=1e-4)
 
 

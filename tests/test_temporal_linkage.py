@@ -1,4 +1,5 @@
 """DNC temporal linkage (memjax/addressing/temporal_linkage.py) against numpy references."""
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -166,3 +167,46 @@ def test_state_is_typed_namedtuple():
   state = temporal_linkage.zero_linkage((2,), 1, 4)
   assert isinstance(state, TemporalLinkageState)
   assert state.link.shape == (2, 1, 4, 4) and state.precedence.shape == (2, 1, 4)
+
+
+@pytest.mark.parametrize("num_writes,num_reads", [(1, 1), (2, 3)])
+def test_update_and_follow_links_matches_the_separate_ops_and_their_gradients(num_writes,
+                                                                               num_reads):
+  """One op with a written-out backward pass: the values and every gradient of
+  `update_linkage` followed by `directional_weights`, batched and jitted."""
+  batch, size = 3, 7
+  rng = np.random.default_rng(40 + num_writes)
+  state = TemporalLinkageState(
+      link=rng.uniform(0, 0.3, (batch, num_writes, size, size)).astype(np.float32)
+      * (1 - np.eye(size, dtype=np.float32)),
+      precedence=_write_sequence(41, batch * num_writes, size).reshape(batch, num_writes, size))
+  writes = 0.9 * _write_sequence(42, batch * num_writes, size).reshape(batch, num_writes, size)
+  reads = _write_sequence(43, batch * num_reads, size).reshape(batch, num_reads, size)
+  cotangents = [rng.normal(size=s).astype(np.float32) for s in
+                [(batch, num_writes, size, size), (batch, num_writes, size),
+                 (batch, num_reads, num_writes, size), (batch, num_reads, num_writes, size)]]
+
+  def separate(link, precedence, write, read):
+    new = temporal_linkage.update_linkage(TemporalLinkageState(link, precedence), write)
+    return (new.link, new.precedence) + temporal_linkage.directional_weights(new.link, read)
+
+  def fused(link, precedence, write, read):
+    new, forward, backward = temporal_linkage.update_and_follow_links(
+        TemporalLinkageState(link, precedence), write, read)
+    return new.link, new.precedence, forward, backward
+
+  def loss(step, *args):
+    outputs = jax.vmap(step)(*args)
+    return sum(jnp.sum(out * c) for out, c in zip(outputs, cotangents))
+
+  args = (state.link, state.precedence, writes, reads)
+  for got, want in zip(jax.jit(jax.vmap(fused))(*args), jax.vmap(separate)(*args)):
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-7)
+  got = jax.jit(jax.grad(loss, argnums=(1, 2, 3, 4)), static_argnums=0)(fused, *args)
+  want = jax.grad(loss, argnums=(1, 2, 3, 4))(separate, *args)
+  for g, w in zip(got, want):
+    chex.assert_shape(g, w.shape)
+    np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
+  with jax.enable_x64(True):
+    one = [jnp.asarray(a[0], jnp.float64) for a in args]
+    check_grads(lambda *a: fused(*a), one, order=1, modes=("rev",))

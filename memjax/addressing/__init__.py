@@ -17,12 +17,13 @@ head axes with `jax.vmap`.
 - `sparse_linkage.py` K-sparse link rows (SDNC)
 """
 from memjax.addressing.attention import attention_read, attention_weights
-from memjax.addressing.content import content_weights, cosine_similarity
+from memjax.addressing.content import (content_weights, content_weights_transposed,
+                                       cosine_similarity)
 from memjax.addressing.heads import address_heads
 from memjax.addressing.interpolation import interpolate
 from memjax.addressing.sharpen import sharpen
 from memjax.addressing.shift import circular_shift
 
-__all__ = ["address_heads", "attention_weights", "attention_read", "content_weights",
+__all__ = ["address_heads", "attention_weights", "attention_read", "content_weights", "content_weights_transposed",
            "cosine_similarity",
            "interpolate", "sharpen", "circular_shift"]

@@ -85,25 +85,60 @@ def update_usage(usage: jax.Array, write_weights: jax.Array, free_gates: jax.Arr
   return usage_after_write(usage, write_weights) * retention(free_gates, read_weights)
 
 
-# Rematerialised in the backward pass: what it keeps per time step is then usage alone,
-# not the [N, N] comparisons (a stacked residual written and read back every step).
-@jax.checkpoint
+def _comes_before(usage: jax.Array, transpose: bool = False) -> jax.Array:
+  """`[N, N]` before[j, i]: slot i comes before slot j in the free list (u_i < u_j, or equal
+  and i < j: the stable order). With `transpose`, before[j, i] at [i, j], built as such (a
+  transposed comparison reads along the contiguous axis; a transpose of one would not)."""
+  index = jnp.arange(usage.shape[-1])
+  rows, columns = (slice(None), None), (None, slice(None))
+  earlier, later = (rows, columns) if transpose else (columns, rows)   # i's axis, j's axis
+  return (usage[earlier] < usage[later]) | (
+      (usage[earlier] == usage[later]) & (index[earlier] < index[later]))
+
+
+def _unallocated_before(usage: jax.Array) -> jax.Array:
+  """prod_{i -> j} u_i = exp(sum_{i -> j} log u_i) for every slot j."""
+  return jnp.exp(block_sum(jnp.where(_comes_before(usage), jnp.log(usage)[None, :], 0.0)))
+
+
+@jax.custom_vjp
 def _allocation_without_sorting(usage: jax.Array) -> jax.Array:
   """The same weighting from pairwise comparisons: with i -> j when slot i comes before
-  slot j in the free list (u_i < u_j, or equal and i < j: the stable order),
+  slot j in the free list (`_comes_before`),
 
       a_j = (1 - u_j) prod_{i -> j} u_i = (1 - u_j) exp(sum_{i -> j} log u_i)
 
   (u >= 1e-6 after squashing, so the logs are finite). O(N^2) elementwise work that fuses
   into a few kernels, where a sort is a comparator loop per row: on CPU the DNC's sort took
   55 us a call, twice per time step at batch 32 (11% of the step; docs/benchmarks.md).
-  Gradients flow through the usage values, as through the sorted ones.
+  Gradients flow through the usage values, as through the sorted ones:
+
+      da / du_i = -g_i prod_{k -> i} u_k + (1 / u_i) sum_{j: i -> j} g_j a_j
+
+  written out, so that the backward pass keeps two `[N]` vectors per time step and makes
+  one pass over the comparisons (autodiff keeps or recomputes the `[N, N]` comparisons
+  and sums over their first axis).
   """
-  index = jnp.arange(usage.shape[-1])
-  before = (usage[None, :] < usage[:, None]) | (
-      (usage[None, :] == usage[:, None]) & (index[None, :] < index[:, None]))   # [j, i]
-  log_used_before = block_sum(jnp.where(before, jnp.log(usage)[None, :], 0.0))
-  return (1.0 - usage) * jnp.exp(log_used_before)
+  return (1.0 - usage) * _unallocated_before(usage)
+
+
+def _allocation_fwd(usage):
+  unallocated_before = _unallocated_before(usage)
+  return (1.0 - usage) * unallocated_before, (usage, unallocated_before)
+
+
+def _allocation_bwd(residuals, d_allocation):
+  usage, unallocated_before = residuals
+  weighted = d_allocation * (1.0 - usage) * unallocated_before          # g_j a_j
+  comes_after = _comes_before(usage, transpose=True)   # row i: the slots j that i comes before
+  # A matrix-vector product, not a masked sum: XLA fuses the cotangent's whole producer
+  # chain into a reduction that consumes it, recomputing it for every pair (3x slower
+  # inside the DNC's backward scan); a dot's operands are computed once.
+  d_later = comes_after.astype(weighted.dtype) @ weighted
+  return (d_later / usage - d_allocation * unallocated_before,)
+
+
+_allocation_without_sorting.defvjp(_allocation_fwd, _allocation_bwd)
 
 
 def allocation_weights(usage: jax.Array) -> jax.Array:

@@ -12,13 +12,14 @@ _EPSILON = 1e-6
 _TINY_SQUARED_NORM = 1e-30
 
 
-def vector_norm(x: jax.Array) -> jax.Array:
-  """||x|| over the last axis, with a finite gradient everywhere (zero for ||x||^2 < 1e-30).
+def vector_norm(x: jax.Array, axis: int = -1) -> jax.Array:
+  """||x|| over `axis` (the last by default), with a finite gradient everywhere (zero for
+  ||x||^2 < 1e-30).
 
   Summed in float32 at least, so a bfloat16 or float16 vector's squares do not underflow.
   """
   wide = x.astype(jnp.promote_types(x.dtype, jnp.float32))
-  squared = jnp.sum(wide * wide, axis=-1)
+  squared = jnp.sum(wide * wide, axis=axis)
   is_tiny = squared < _TINY_SQUARED_NORM
   # The square root of a stand-in (1) for tiny vectors keeps the gradient of the branch
   # not taken finite; other vectors get sqrt(sum(x * x)), which is what jnp.linalg.norm
@@ -56,3 +57,21 @@ def content_weights(memory: jax.Array, key: jax.Array, strength: jax.Array) -> j
     `[num_slots]` weighting that sums to one.
   """
   return jax.nn.softmax(strength * cosine_similarity(memory, key), axis=-1)
+
+
+def content_weights_transposed(memory_t: jax.Array, keys: jax.Array,
+                               strengths: jax.Array) -> jax.Array:
+  """`content_weights` for several keys at once on M^T (memory stored word-major, slots
+  contiguous, as the NTM and the DNC keep it). Same values.
+
+  Args:
+    memory_t: `[word_size, num_slots]` M^T.
+    keys: `[num_keys, word_size]` keys k.
+    strengths: `[num_keys]` key strengths beta >= 0.
+
+  Returns:
+    `[num_keys, num_slots]` weightings, each summing to one.
+  """
+  dot = keys @ memory_t                                                     # [K, N]
+  norms = vector_norm(keys)[:, None] * vector_norm(memory_t, axis=-2)[None, :]
+  return jax.nn.softmax(strengths[:, None] * (dot / (norms + _EPSILON)), axis=-1)

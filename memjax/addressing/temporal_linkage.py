@@ -15,11 +15,19 @@ A read head then moves forwards or backwards in write order:
 With several write heads each has its own link matrix and precedence (as in
 DeepMind's `dnc/addressing.py`). Functions act on unbatched arrays of one
 write head; `update_linkage` maps over heads; cores vmap over batch.
+
+`update_and_follow_links` is one DNC step's linkage (update, then both directions) as one
+op whose backward pass is written out. Inside a `lax.scan` over time, autodiff of the
+separate ops keeps four `[N, N]` arrays per time step (L_{t-1}, L_t, the decay
+1 - w_i - w_j and a transpose), each written to a stacked residual; this op keeps L_{t-1}
+alone and recomputes L_t from it in the backward pass.
 """
-from typing import NamedTuple
+from typing import NamedTuple, Tuple
 
 import jax
 import jax.numpy as jnp
+
+from memjax.addressing.reductions import block_sum
 
 
 class TemporalLinkageState(NamedTuple):
@@ -130,3 +138,72 @@ def directional_weights(link: jax.Array, read_weights: jax.Array):
   forward = jax.vmap(forward_weights, in_axes=(0, None), out_axes=1)(link, read_weights)
   backward = jax.vmap(backward_weights, in_axes=(0, None), out_axes=1)(link, read_weights)
   return forward, backward
+
+
+def _link_step(link, precedence, write_weights, read_weights):
+  """One write head: (L_t, p_t, f, b) from (L_{t-1}, p_{t-1}, w^w_t, w^r_{t-1})."""
+  new_link = update_link(link, precedence, write_weights)
+  # f = L w^r and b = L^T w^r as products summed over one axis of L, not matmuls: they fuse
+  # with the elementwise link update, where a matmul by L^T transposes L first.
+  forward = block_sum(new_link[None] * read_weights[:, None, :])                # [R, N]
+  backward = read_weights @ new_link                                            # [R, N]
+  return new_link, update_precedence(precedence, write_weights), forward, backward
+
+
+@jax.custom_vjp
+def _link_step_one_head(link, precedence, write_weights, read_weights):
+  return _link_step(link, precedence, write_weights, read_weights)
+
+
+def _link_step_fwd(link, precedence, write_weights, read_weights):
+  return (_link_step(link, precedence, write_weights, read_weights),
+          (link, precedence, write_weights, read_weights))
+
+
+def _link_step_bwd(residuals, cotangents):
+  """With m = 1 - I, K_ij = 1 - w_i - w_j, L = m o (K o L' + w p^T) and
+  G = m o (dL + df^T w^r + (w^r)^T db) (the outer products summed over read heads):
+
+      dL'  = G o K
+      dw_k = sum_j G_kj (p_j - L'_kj) - sum_i G_ik L'_ik + dp_t[k] - sum_j dp_t[j] p_j
+      dp_j = sum_i G_ij w_i + (1 - sum w) dp_t[j]
+      dw^r = df L + db L^T
+  """
+  link, precedence, write_weights, read_weights = residuals
+  d_link, d_precedence, d_forward, d_backward = cotangents
+  new_link = update_link(link, precedence, write_weights)
+  d_read = d_forward @ new_link + block_sum(d_backward[:, None, :] * new_link[None], axis=-1)
+  off_diagonal = 1.0 - jnp.eye(link.shape[-1], dtype=link.dtype)
+  g = off_diagonal * (d_link + block_sum(d_forward[:, :, None] * read_weights[:, None, :], axis=0)
+                      + block_sum(read_weights[:, :, None] * d_backward[:, None, :], axis=0))
+  write_i, write_j = write_weights[:, None], write_weights[None, :]
+  d_previous_link = g * (1.0 - write_i - write_j)
+  d_write = (block_sum(g * (precedence[None, :] - link)) - block_sum(g * link, axis=-2)
+             + d_precedence - jnp.sum(d_precedence * precedence))
+  d_previous_precedence = (write_weights @ g
+                           + (1.0 - jnp.sum(write_weights)) * d_precedence)
+  return d_previous_link, d_previous_precedence, d_write, d_read
+
+
+_link_step_one_head.defvjp(_link_step_fwd, _link_step_bwd)
+
+
+def update_and_follow_links(state: TemporalLinkageState, write_weights: jax.Array,
+                            read_weights: jax.Array
+                            ) -> Tuple[TemporalLinkageState, jax.Array, jax.Array]:
+  """`update_linkage` then `directional_weights` on the new links, as one op (the same values;
+  the backward pass keeps L_{t-1} alone, module docstring).
+
+  Args:
+    state: unbatched `TemporalLinkageState` at t - 1 (link `[num_write_heads, N, N]`,
+      precedence `[num_write_heads, N]`).
+    write_weights: `[num_write_heads, N]` w^w_t.
+    read_weights: `[num_read_heads, N]` w^r_{t-1}.
+
+  Returns:
+    `(state_t, forward, backward)`, forward and backward `[num_read_heads, num_write_heads, N]`.
+  """
+  link, precedence, forward, backward = jax.vmap(
+      _link_step_one_head, in_axes=(0, 0, 0, None), out_axes=(0, 0, 1, 1))(
+          state.link, state.precedence, write_weights, read_weights)
+  return TemporalLinkageState(link=link, precedence=precedence), forward, backward

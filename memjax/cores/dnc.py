@@ -43,18 +43,25 @@ class AccessState(NamedTuple):
   """The DNC's memory and its addressing state; leading dims are batch.
 
   Attributes:
-    memory: `[batch, memory_size, word_size]` M_t.
+    memory_transposed: `[batch, word_size, memory_size]` M_t^T: memory stored word-major, as
+      the NTM keeps it (cores/ntm.py), so that slots are the contiguous axis and elementwise
+      passes over memory vectorise along them. `memory` reads it the paper's way round.
     read_weights: `[batch, num_read_heads, memory_size]` w^r_t.
     write_weights: `[batch, num_write_heads, memory_size]` w^w_t.
     linkage: `TemporalLinkageState` (link `[batch, num_write_heads, N, N]`,
       precedence `[batch, num_write_heads, N]`).
     usage: `[batch, memory_size]` u_t.
   """
-  memory: jax.Array
+  memory_transposed: jax.Array
   read_weights: jax.Array
   write_weights: jax.Array
   linkage: TemporalLinkageState
   usage: jax.Array
+
+  @property
+  def memory(self) -> jax.Array:
+    """`[..., memory_size, word_size]` M_t (a transposed copy: for reading, not for loops)."""
+    return jnp.swapaxes(self.memory_transposed, -1, -2)
 
 
 class DNCState(NamedTuple):
@@ -124,23 +131,23 @@ def split_interface(flat: jax.Array, num_read_heads: int, num_write_heads: int,
 
 
 # The DNC's memory starts at zero and a controller that has seen only zeros emits
-# zero keys; `addressing.cosine_similarity` gives those similarity 0 with a finite
+# zero keys; `addressing.content_weights_transposed` gives those similarity 0 with a finite
 # gradient (`addressing.content.vector_norm`), so no guard is needed here.
-_content_heads = jax.vmap(addressing.content_weights, in_axes=(None, 0, 0))
 
 
-def write_weights(memory: jax.Array, usage: jax.Array, interface: Interface) -> jax.Array:
+def write_weights(memory_t: jax.Array, usage: jax.Array, interface: Interface) -> jax.Array:
   """w^w = g^w [g^a a + (1 - g^a) c^w] for every write head, unbatched.
 
   Args:
-    memory: `[memory_size, word_size]` M_{t-1}.
+    memory_t: `[word_size, memory_size]` M_{t-1}^T.
     usage: `[memory_size]` u_t.
     interface: unbatched `Interface`.
 
   Returns:
     `[num_write_heads, memory_size]` write weightings.
   """
-  content = _content_heads(memory, interface.write_keys, interface.write_strengths)
+  content = addressing.content_weights_transposed(memory_t, interface.write_keys,
+                                                  interface.write_strengths)
   alloc = allocation.write_allocation_weights(
       usage, interface.allocation_gates * interface.write_gates)
   allocation_gate = interface.allocation_gates[:, None]
@@ -148,22 +155,22 @@ def write_weights(memory: jax.Array, usage: jax.Array, interface: Interface) -> 
       allocation_gate * alloc + (1.0 - allocation_gate) * content)
 
 
-def read_weights(memory: jax.Array, link: jax.Array, previous_read_weights: jax.Array,
+def read_weights(memory_t: jax.Array, forward: jax.Array, backward: jax.Array,
                  interface: Interface) -> jax.Array:
   """w^r = sum_h pi[h] b_h + pi[H] c^r + sum_h pi[H + 1 + h] f_h for every read head, unbatched.
 
   Args:
-    memory: `[memory_size, word_size]` M_t (after this step's write).
-    link: `[num_write_heads, memory_size, memory_size]` L_t.
-    previous_read_weights: `[num_read_heads, memory_size]` w^r_{t-1}.
+    memory_t: `[word_size, memory_size]` M_t^T (after this step's write).
+    forward: `[num_read_heads, num_write_heads, memory_size]` f = L_t w^r_{t-1}.
+    backward: `[num_read_heads, num_write_heads, memory_size]` b = L_t^T w^r_{t-1}.
     interface: unbatched `Interface`.
 
   Returns:
     `[num_read_heads, memory_size]` read weightings.
   """
-  num_writes = link.shape[0]
-  content = _content_heads(memory, interface.read_keys, interface.read_strengths)
-  forward, backward = temporal_linkage.directional_weights(link, previous_read_weights)
+  num_writes = forward.shape[1]
+  content = addressing.content_weights_transposed(memory_t, interface.read_keys,
+                                                  interface.read_strengths)
   modes = interface.read_modes
   backward_mode = modes[:, :num_writes, None]
   content_mode = modes[:, num_writes, None]
@@ -187,16 +194,21 @@ def access_step(state: AccessState, interface: Interface) -> Tuple[AccessState, 
   # experiments used it so).
   usage = allocation.update_usage(state.usage, jax.lax.stop_gradient(state.write_weights),
                                   interface.free_gates, state.read_weights)
-  new_write_weights = write_weights(state.memory, usage, interface)
-  memory = read_write.erase_and_add(state.memory, new_write_weights, interface.erase_vectors,
-                                    interface.write_vectors)
-  linkage = temporal_linkage.update_linkage(state.linkage, new_write_weights)
-  new_read_weights = read_weights(memory, linkage.link, state.read_weights, interface)
-  reads = read_write.read(memory, new_read_weights)
-  return AccessState(memory, new_read_weights, new_write_weights, linkage, usage), reads
+  new_write_weights = write_weights(state.memory_transposed, usage, interface)
+  memory_t = read_write.erase_and_add_transposed(state.memory_transposed, new_write_weights,
+                                                 interface.erase_vectors, interface.write_vectors)
+  linkage, forward, backward = temporal_linkage.update_and_follow_links(
+      state.linkage, new_write_weights, state.read_weights)
+  new_read_weights = read_weights(memory_t, forward, backward, interface)
+  reads = read_write.read_transposed(memory_t, new_read_weights)
+  return AccessState(memory_t, new_read_weights, new_write_weights, linkage, usage), reads
 
 
-_access_step_batch = jax.vmap(access_step)
+# Rematerialised in the backward pass (jax.checkpoint): a `lax.scan` over time then keeps
+# the step's inputs (M_{t-1}, L_{t-1} and [N]-sized vectors) instead of every intermediate,
+# and on CPU writing those per-step residuals cost more than recomputing the step (at
+# batch 64, 0.60 against 0.80 ms per sequence; docs/benchmarks.md).
+_access_step_batch = jax.checkpoint(jax.vmap(access_step))
 
 
 class DNC(MemoryCore):
@@ -252,7 +264,7 @@ class DNC(MemoryCore):
     batch_dims = tuple(input_shape[:-1])
     zeros = lambda *shape: jnp.zeros(batch_dims + shape, jnp.float32)
     access = AccessState(
-        memory=zeros(self.memory_size, self.word_size),
+        memory_transposed=zeros(self.word_size, self.memory_size),
         read_weights=zeros(self.num_read_heads, self.memory_size),
         write_weights=zeros(self.num_write_heads, self.memory_size),
         linkage=temporal_linkage.zero_linkage(batch_dims, self.num_write_heads, self.memory_size),
