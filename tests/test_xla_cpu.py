@@ -53,3 +53,12 @@ def test_importing_memjax_sets_the_flags_and_xla_accepts_them():
   only_cpu = xla_cpu.cpu_only(env.get("JAX_PLATFORMS", ""), xla_cpu._installed_distributions())
   assert float(total) == 6.0 and flags == " ".join(
       xla_cpu.CPU_FLAGS + (xla_cpu.CPU_ONLY_FLAGS if only_cpu else ()))
+
+
+def test_malloc_keeps_freed_memory_only_in_a_cpu_only_glibc_process():
+  assert xla_cpu.malloc_settings("glibc", only_cpu=True) == xla_cpu.MALLOC_SETTINGS
+  assert xla_cpu.malloc_settings("glibc", only_cpu=False) == ()
+  assert xla_cpu.malloc_settings("", only_cpu=True) == ()          # macOS, musl: no mallopt
+  assert xla_cpu.malloc_settings("glibc", opt_out="0", only_cpu=True) == ()
+  # M_MMAP_MAX = 0 and a 1 GiB M_TRIM_THRESHOLD (glibc's malloc.h numbering).
+  assert dict(xla_cpu.MALLOC_SETTINGS) == {-4: 0, -1: 1 << 30}
