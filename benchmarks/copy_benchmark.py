@@ -70,13 +70,14 @@ def throughput_table():
             f"| {step_ms / batch_size:.2f} | {compile_seconds:.1f} |", flush=True)
 
 
-def _run_command(core: str, seed: int, workdir: str):
-  command = [sys.executable, os.path.join(_ROOT, "run.py"), f"--workdir={workdir}",
-             f"--config.seed={seed}", "--config.eval.lengths=()"]
+def _run_command(core: str, seed: int, workdir: str, baseline_steps: int = 2000):
+  """run.py's command line for one seed. absl reads `--config=` before its overrides, so a
+  baseline's own config file comes first."""
+  command = [sys.executable, os.path.join(_ROOT, "run.py"), f"--workdir={workdir}"]
   if core != "ntm":  # baselines: their own config, bounded so that a failure to learn ends
     command += [f"--config={os.path.join(_ROOT, 'configs', f'copy_{core}.py')}",
-                f"--config.train.num_steps={_BASELINE_STEPS.value}"]
-  return command
+                f"--config.train.num_steps={baseline_steps}"]
+  return command + [f"--config.seed={seed}", "--config.eval.lengths=()"]
 
 
 def _environment(cache_dir: str):
@@ -87,7 +88,8 @@ def _environment(cache_dir: str):
 def warm_cache(core: str) -> str:
   """A compilation cache filled by an untimed one-step run of `core` (its programs compiled)."""
   cache_dir = tempfile.mkdtemp(prefix=f"copy_{core}_cache_")
-  command = _run_command(core, 0, tempfile.mkdtemp(prefix=f"copy_{core}_warmup_"))
+  command = _run_command(core, 0, tempfile.mkdtemp(prefix=f"copy_{core}_warmup_"),
+                         _BASELINE_STEPS.value)
   subprocess.run(command + ["--config.train.num_steps=1"], check=True, capture_output=True,
                  timeout=_SOLVE_TIMEOUT.value, env=_environment(cache_dir))
   return cache_dir
@@ -97,8 +99,9 @@ def time_to_solve(core: str, seed: int, cache_dir: str):
   workdir = tempfile.mkdtemp(prefix=f"copy_{core}_{seed}_")
   start = time.time()
   try:
-    subprocess.run(_run_command(core, seed, workdir), check=True, capture_output=True,
-                   timeout=_SOLVE_TIMEOUT.value, env=_environment(cache_dir))
+    subprocess.run(_run_command(core, seed, workdir, _BASELINE_STEPS.value), check=True,
+                   capture_output=True, timeout=_SOLVE_TIMEOUT.value,
+                   env=_environment(cache_dir))
   except subprocess.TimeoutExpired:
     return float("nan"), -1, float("nan"), time.time() - start
   results = json.load(open(os.path.join(workdir, "results.json")))

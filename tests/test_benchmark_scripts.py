@@ -1,6 +1,7 @@
 """Benchmark scripts that are not covered elsewhere run end to end at a tiny size (`slow`:
 each builds a trainer and compiles its step, ~15 s, and the default suite is kept under
 10 minutes on CI's 2 cores)."""
+import functools
 import importlib.util
 import math
 import pathlib
@@ -32,3 +33,21 @@ def test_lm_throughput_rows(tmp_path, capsys):
   assert math.isfinite(row["loss"]) and row["loss"] > 0
   assert "| transformer_xl | 2 | 8 | 32 |" in capsys.readouterr().out
   assert (tmp_path / "rows.json").exists()
+
+
+@functools.lru_cache(maxsize=None)
+def _copy_benchmark():
+  return _load("copy_benchmark")   # once: a second load would define its absl flags again
+
+
+@pytest.mark.parametrize("core", ["ntm", "lstm"])
+def test_copy_benchmark_passes_a_baselines_config_before_its_overrides(core, tmp_path):
+  """absl refuses `--config.x` overrides that come before `--config=` (the baselines' runs
+  once failed so); the NTM runs run.py's own default config."""
+  command = _copy_benchmark()._run_command(core, 3, str(tmp_path), baseline_steps=7)
+  flags = [arg for arg in command if arg.startswith("--config")]
+  if core == "ntm":
+    assert not any(arg.startswith("--config=") for arg in flags)
+  else:
+    assert flags[0].endswith(f"copy_{core}.py") and "--config.train.num_steps=7" in flags
+  assert "--config.seed=3" in flags
