@@ -24,6 +24,6 @@ from memjax.addressing.interpolation import interpolate
 from memjax.addressing.sharpen import sharpen
 from memjax.addressing.shift import circular_shift
 
-__all__ = ["address_heads", "attention_weights", "attention_read", "content_weights", "content_weights_transposed",
-           "cosine_similarity",
-           "interpolate", "sharpen", "circular_shift"]
+__all__ = ["address_heads", "attention_weights", "attention_read", "content_weights",
+           "content_weights_transposed", "cosine_similarity", "interpolate", "sharpen",
+           "circular_shift"]

@@ -143,8 +143,9 @@ def directional_weights(link: jax.Array, read_weights: jax.Array):
 def _link_step(link, precedence, write_weights, read_weights):
   """One write head: (L_t, p_t, f, b) from (L_{t-1}, p_{t-1}, w^w_t, w^r_{t-1})."""
   new_link = update_link(link, precedence, write_weights)
-  # f = L w^r and b = L^T w^r as products summed over one axis of L, not matmuls: they fuse
-  # with the elementwise link update, where a matmul by L^T transposes L first.
+  # f = L w^r as products summed along L's rows (contiguous), which fuses with the link
+  # update; a matmul by L^T would transpose L first. b = L^T w^r = w^r L as a matmul, which
+  # reads L as stored (summed down L's columns instead, it was a slower kernel).
   forward = block_sum(new_link[None] * read_weights[:, None, :])                # [R, N]
   backward = read_weights @ new_link                                            # [R, N]
   return new_link, update_precedence(precedence, write_weights), forward, backward
