@@ -207,6 +207,7 @@ def test_update_and_follow_links_matches_the_separate_ops_and_their_gradients(nu
   for g, w in zip(got, want):
     chex.assert_shape(g, w.shape)
     np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)
-  with jax.enable_x64(True):
-    one = [jnp.asarray(a[0], jnp.float64) for a in args]
-    check_grads(lambda *a: fused(*a), one, order=1, modes=("rev",))
+  if num_writes == 1:  # finite differences once (the autodiff comparison covers both)
+    with jax.enable_x64(True):
+      one = [jnp.asarray(a[0], jnp.float64) for a in args]
+      check_grads(fused, one, order=1, modes=("rev",))
