@@ -108,8 +108,11 @@ def apply_cpu_defaults() -> None:
   updated = with_cpu_flags(current, _jaxlib_version(), opt_out, only_cpu)
   if updated != current:
     os.environ["XLA_FLAGS"] = updated
-  for parameter, value in malloc_settings(platform.libc_ver()[0], opt_out, only_cpu):
-    ctypes.CDLL("libc.so.6").mallopt(parameter, value)
+  settings = malloc_settings(platform.libc_ver()[0], opt_out, only_cpu)
+  if settings:
+    libc = ctypes.CDLL("libc.so.6")
+    for parameter, value in settings:
+      libc.mallopt(parameter, value)
 
 
 def malloc_settings(libc: str, opt_out: str = "",

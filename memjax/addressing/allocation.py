@@ -119,7 +119,7 @@ def _allocation_without_sorting(usage: jax.Array) -> jax.Array:
   one pass over the comparisons (autodiff keeps or recomputes the `[N, N]` comparisons
   and sums over their first axis).
   """
-  return (1.0 - usage) * _unallocated_before(usage)
+  return _allocation_fwd(usage)[0]
 
 
 def _allocation_fwd(usage):
